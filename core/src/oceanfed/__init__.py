@@ -1,0 +1,3 @@
+"""oceanfed: federated block signing for Ocean sidechains."""
+
+__version__ = "0.1.0"

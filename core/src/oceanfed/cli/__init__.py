@@ -1,0 +1,1 @@
+"""The ``oceanfed`` command line."""

@@ -1,0 +1,74 @@
+"""Entry point of the ``oceanfed`` command.
+
+Each sub-command lives in its own module ``oceanfed.cli.<name>_cmd`` exposing
+``register(subparsers)``, which adds a parser whose ``func`` default runs it and returns an
+exit status. Plugins add commands through the entry point group ``oceanfed.commands``
+(a callable taking the subparsers object), e.g. ``oceanfed hsm`` from the PKCS#11 plugin.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+from importlib.metadata import entry_points
+
+from oceanfed import __version__
+from oceanfed.errors import OceanfedError
+
+BUILTIN = ("run", "devnet", "keygen", "script", "plugins", "demo", "init", "check", "status", "bench")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"oceanfed: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="oceanfed", description="Federated block signing for Ocean sidechains.")
+    parser.add_argument("--version", action="version", version=f"oceanfed {__version__}")
+    parser.add_argument("--config", help="run a member with this fed.toml (same as 'run')")
+    parser.add_argument("--log-format", choices=("text", "json"), default=None)
+    parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default=None)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in BUILTIN:
+        try:
+            module = importlib.import_module(f"oceanfed.cli.{name}_cmd")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"oceanfed.cli.{name}_cmd":
+                continue
+            raise
+        module.register(sub)
+    for ep in entry_points(group="oceanfed.commands"):
+        try:
+            ep.load()(sub)
+        except Exception as exc:  # a broken plugin must not break the CLI
+            logging.getLogger("oceanfed").warning("command plugin %s failed to load: %s", ep.name, exc)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        if args.config:
+            from oceanfed.cli import run_cmd
+
+            args.func = run_cmd.run
+            args.once = False
+        else:
+            parser.print_help()
+            return 2
+    try:
+        return int(args.func(args) or 0)
+    except OceanfedError as exc:
+        print(f"oceanfed: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

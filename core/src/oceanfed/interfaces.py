@@ -1,0 +1,158 @@
+"""The driver interfaces that plugin distributions implement.
+
+A plugin is a class registered under an entry point group and named in the TOML:
+
+* ``oceanfed.messengers``: a :class:`Messenger` subclass, chosen by ``[messenger] driver``;
+* ``oceanfed.signers``: a :class:`Signer` subclass, chosen by ``[signer] driver``.
+
+The class is built as ``Cls(options, context)``. ``options`` is the plugin's own TOML table
+(minus ``driver``) validated by the class's :attr:`Options` model (pydantic), so that errors
+name the field, e.g. ``messenger.bind: expected a tcp:// address``. ``context`` carries what
+the plugin may need from the federation (see :class:`PluginContext`).
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+
+class PluginOptions(BaseModel):
+    """Base for plugin option models: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class MemberInfo:
+    """One federation member as the config lists it (index = position in the script)."""
+
+    index: int
+    name: str
+    pubkey: bytes
+    transport_pubkey: bytes
+
+
+@dataclass
+class PluginContext:
+    """What the core hands a plugin at construction."""
+
+    #: this member's index in :attr:`members`
+    member_index: int
+    members: list[MemberInfo]
+    threshold: int
+    #: chain name, e.g. ``ocean_test``
+    chain: str
+    #: directory of the config file: relative paths in options resolve against it
+    base_dir: str = "."
+    #: factory for a JSON-RPC client to this member's node (signers like ``node`` use it)
+    node_client: Callable[[], Any] | None = None
+    logger: logging.Logger = field(default_factory=lambda: logging.getLogger("oceanfed"))
+
+    @property
+    def me(self) -> MemberInfo:
+        return self.members[self.member_index]
+
+
+@dataclass(frozen=True)
+class SignRequest:
+    """What a signer is asked to sign: one block header.
+
+    ``digest`` is the raw double-SHA256 of ``preimage`` (the header without its solution),
+    in internal byte order: what ECDSA signs. ``block_hex`` is the whole unsigned block, for
+    signers that delegate to a node (``signblock``).
+    """
+
+    height: int
+    digest: bytes
+    preimage: bytes
+    block_hex: str
+
+
+class Signer(abc.ABC):
+    """Produces block signatures with this member's key.
+
+    Example::
+
+        class MySigner(Signer):
+            Options = MyOptions
+            def __init__(self, options, context): ...
+            def pubkey(self) -> bytes: return self._pub
+            def sign(self, request: SignRequest) -> bytes:
+                return my_hsm.sign(request.digest)   # DER, any S
+
+    The core normalises to low S and verifies the result against :meth:`pubkey` before it
+    is used; a wrong signature is an error, never sent.
+    """
+
+    Options: ClassVar[type[PluginOptions]] = PluginOptions
+
+    def __init__(self, options: PluginOptions, context: PluginContext):
+        self.options = options
+        self.context = context
+
+    @abc.abstractmethod
+    def pubkey(self) -> bytes:
+        """The 33-byte compressed public key this signer signs with."""
+
+    @abc.abstractmethod
+    def sign(self, request: SignRequest) -> bytes:
+        """Return a DER ECDSA signature over ``request.digest``. May block (an HSM)."""
+
+    def check(self) -> str:
+        """A one-line description for ``oceanfed check``; raise SignerError if unusable."""
+        return f"{type(self).__name__} pubkey {self.pubkey().hex()}"
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release sessions and handles."""
+
+
+#: Called by a messenger, from any thread, with each raw message it receives.
+Deliver = Callable[[bytes], None]
+
+
+class Messenger(abc.ABC):
+    """Moves opaque, already-authenticated envelopes between members.
+
+    The core encodes and signs every message (see :mod:`oceanfed.wire`); a messenger only
+    broadcasts bytes and hands received bytes to ``deliver``. Delivery is best effort:
+    the core re-sends what matters, so a messenger may drop during an outage.
+
+    Example::
+
+        class LoopMessenger(Messenger):
+            def start(self, deliver): self._deliver = deliver
+            def broadcast(self, data): self._deliver(data)  # echo, for tests
+            def close(self): pass
+    """
+
+    Options: ClassVar[type[PluginOptions]] = PluginOptions
+
+    def __init__(self, options: PluginOptions, context: PluginContext):
+        self.options = options
+        self.context = context
+
+    @abc.abstractmethod
+    def start(self, deliver: Deliver) -> None:
+        """Open sockets/connections and start delivering received messages."""
+
+    @abc.abstractmethod
+    def broadcast(self, data: bytes) -> None:
+        """Send ``data`` to every other member. Must not block for long."""
+
+    def check(self) -> str:
+        """A one-line description for ``oceanfed check``; raise MessengerError if unusable."""
+        return type(self).__name__
+
+    def stats(self) -> dict[str, int]:
+        """Counters such as ``reconnects``, exported as metrics."""
+        return {}
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Stop threads and close sockets."""

@@ -1,0 +1,1 @@
+"""Ocean chain formats: serialization, scripts, headers, blocks and transactions."""

@@ -1,0 +1,1 @@
+"""Scheduled token reissuance (inflation) for oceanfed."""

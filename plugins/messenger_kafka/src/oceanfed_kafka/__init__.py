@@ -1,0 +1,1 @@
+"""Kafka messenger for oceanfed."""

@@ -1,0 +1,1 @@
+"""ZeroMQ messenger for oceanfed."""

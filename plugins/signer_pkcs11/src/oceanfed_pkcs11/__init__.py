@@ -1,0 +1,1 @@
+"""PKCS#11 HSM signers for oceanfed (python-pkcs11 and PyKCS11)."""

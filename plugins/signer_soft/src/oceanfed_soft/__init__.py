@@ -1,0 +1,1 @@
+"""Soft-key signer for oceanfed."""
