@@ -1,0 +1,110 @@
+"""``oceanfed devnet``: create a local devnet, or serve one in the foreground.
+
+    oceanfed devnet --members 5 --threshold 3 --dir DIR [--block-time S] [--base-port P]
+    oceanfed devnet serve --dir DIR        (or just: oceanfed devnet --dir DIR)
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from typing import Any
+
+HELP = """\
+Create a devnet: a local signed chain with one JSON-RPC endpoint per member, and a
+fed.toml per member (DIR/<name>/fed.toml).
+
+  oceanfed devnet --members 5 --threshold 3 --dir DIR   create DIR (then exit)
+  oceanfed devnet serve --dir DIR                        serve DIR until SIGINT/SIGTERM
+  oceanfed devnet --dir DIR                              same as 'serve'
+
+When serving, one line 'devnet ready: …' is printed once every endpoint listens.
+"""
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "devnet",
+        help="create or serve a local devnet chain",
+        description=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("action", nargs="?", choices=("create", "serve"), help="default: create when --members is given, else serve")
+    p.add_argument("--dir", required=True, help="devnet directory")
+    p.add_argument("--members", type=int, help="number of members (creates the devnet)")
+    p.add_argument("--threshold", type=int, help="signatures needed per block (default: a majority)")
+    p.add_argument("--block-time", type=float, default=1.0, help="target seconds per block (default 1)")
+    p.add_argument("--base-port", type=int, help="first port to use (default: free ports)")
+    p.add_argument("--messenger", choices=("zmq", "kafka"), default="zmq", help="messenger in the generated fed.toml")
+    p.add_argument("--chain", default="ocean_test", help="chain name (default ocean_test)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from oceanfed.errors import ConfigError
+
+    action = args.action or ("create" if args.members is not None else "serve")
+    if action == "create":
+        if args.members is None:
+            raise ConfigError("devnet create: --members is required")
+        return _create(args)
+    if args.members is not None or args.threshold is not None:
+        raise ConfigError("devnet serve: --members/--threshold only apply when creating a devnet")
+    return _serve(args.dir)
+
+
+def _create(args: argparse.Namespace) -> int:
+    from oceanfed.devnet.setup import create_devnet
+
+    threshold = args.threshold if args.threshold is not None else args.members // 2 + 1
+    layout = create_devnet(
+        args.dir,
+        args.members,
+        threshold,
+        base_port=args.base_port,
+        block_time=args.block_time,
+        messenger=args.messenger,
+        chain=args.chain,
+    )
+    print(
+        f"devnet created in {layout.dir}: {threshold}-of-{len(layout.members)} "
+        f"({', '.join(layout.members)}), genesis {layout.genesis_hash}, "
+        f"rpc ports {', '.join(map(str, layout.rpc_ports))}"
+    )
+    print(f"serve it with: oceanfed devnet serve --dir {layout.dir}")
+    return 0
+
+
+def _serve(directory: str) -> int:
+    from oceanfed.devnet.setup import load_layout, open_chain, open_servers
+
+    layout = load_layout(directory)
+    chain = open_chain(layout)
+    try:
+        server = open_servers(layout, chain)
+    except BaseException:
+        chain.store.close()
+        raise
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    server.start()
+    ports = ", ".join(f"{n}={p}" for n, p in zip(layout.members, layout.rpc_ports, strict=True))
+    print(
+        f"devnet ready: chain {layout.chain} height {chain.height} tip {chain.tip().header.hash_hex()} "
+        f"rpc 127.0.0.1 {ports}",
+        flush=True,
+    )
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+        chain.store.close()
+        for s, h in previous.items():
+            signal.signal(s, h)
+    return 0

@@ -1,0 +1,43 @@
+"""``oceanfed run --config fed.toml``: run one federation member until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+from typing import Any
+
+from oceanfed.config import load_config
+from oceanfed.logsetup import setup_logging
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("run", help="run a federation member")
+    p.add_argument("--config", required=True, help="the member's fed.toml")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from oceanfed.member import build_driver
+
+    cfg = load_config(args.config)
+    setup_logging(
+        getattr(args, "log_level", None) or cfg.log.level,
+        getattr(args, "log_format", None) or cfg.log.format,
+    )
+    driver = build_driver(cfg)
+    log = logging.getLogger("oceanfed")
+
+    def _stop(signum: int, _frame: Any) -> None:
+        log.info("received %s: stopping", signal.Signals(signum).name)
+        driver.stop()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    log.info(
+        "member %s of %d-of-%d federation on chain %s: started",
+        cfg.member.name, cfg.federation.threshold, len(cfg.federation.members), cfg.federation.chain,
+    )
+    driver.run()
+    log.info("stopped cleanly")
+    return 0

@@ -1,0 +1,55 @@
+"""How the core seals and opens peer messages and checks block signatures.
+
+The real implementation signs every envelope with the member's transport key
+(:mod:`oceanfed.wire`) and verifies block signatures with libsecp256k1. The deterministic
+simulator substitutes a cheap stand-in with the same interface.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import coincurve
+
+from oceanfed import crypto, wire
+
+
+class Authenticator(Protocol):
+    def seal(self, height: int, round: int, kind: str, payload: dict[str, Any]) -> bytes:
+        """Encode and sign a message from this member."""
+
+    def open(self, data: bytes) -> wire.Envelope:
+        """Decode and authenticate a frame; raise DecodeError(reason) otherwise."""
+
+    def verify_block_sig(self, member: int, digest: bytes, der: bytes) -> bool:
+        """Whether ``der`` is member's valid strict low-S signature over ``digest``."""
+
+
+class WireAuthenticator:
+    """Transport-key envelopes (oceanfed.wire) and real ECDSA block-signature checks."""
+
+    def __init__(
+        self,
+        chain: str,
+        me: int,
+        transport_key: bytes,
+        transport_pubkeys: list[bytes],
+        block_pubkeys: list[bytes],
+    ):
+        self._chain = chain
+        self._me = me
+        self._key = coincurve.PrivateKey(transport_key)
+        self._transport = transport_pubkeys
+        self._block = block_pubkeys
+
+    def __repr__(self) -> str:
+        return f"WireAuthenticator(chain={self._chain!r}, me={self._me})"
+
+    def seal(self, height: int, round: int, kind: str, payload: dict[str, Any]) -> bytes:
+        return wire.encode(self._key, self._chain, self._me, height, round, kind, payload)
+
+    def open(self, data: bytes) -> wire.Envelope:
+        return wire.decode(data, self._transport, self._chain)
+
+    def verify_block_sig(self, member: int, digest: bytes, der: bytes) -> bool:
+        return crypto.verify_digest(self._block[member], digest, der)

@@ -1,0 +1,848 @@
+"""The per-member consensus state machine: decide a block per height, then sign it.
+
+Sans-I/O: :meth:`Machine.handle` takes an event and the current time and returns the
+actions to perform, in order. It never reads a clock, a socket or a disk. The protocol is
+Tendermint's (quorum = the federation's threshold M) followed by one signing step, as the
+README's "How a height is decided" section explains:
+
+propose → prevote → precommit → (M precommits) decide → persist sign-state → sign → SIG
+→ (M SIGs) combine → submit → next height.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from oceanfed.consensus import actions as A
+from oceanfed.consensus import events as E
+from oceanfed.consensus.auth import Authenticator
+from oceanfed.consensus.blocks import BlockInfo, complete, describe
+from oceanfed.errors import DecodeError
+from oceanfed.wire import Envelope
+
+log = logging.getLogger(__name__)
+
+NIL = None
+PROPOSE, PREVOTE, PRECOMMIT = "propose", "prevote", "precommit"
+#: how many frames of future heights we keep while catching up
+FUTURE_BUFFER = 4096
+#: delay before retrying a failed node call or signature
+RETRY_DELAY = 0.5
+
+
+@dataclass(frozen=True)
+class CoreConfig:
+    """What the machine needs from the config."""
+
+    me: int
+    names: list[str]
+    threshold: int
+    challenge: bytes
+    block_time: float = 60.0
+    propose_timeout: float = 2.0
+    prevote_timeout: float = 1.0
+    precommit_timeout: float = 1.0
+    timeout_step: float = 0.5
+    gossip_interval: float = 0.5
+    tip_poll_interval: float = 0.5
+
+    @property
+    def n(self) -> int:
+        return len(self.names)
+
+
+@dataclass
+class HeightState:
+    """Everything about the height being decided. Durable parts are in :meth:`record`."""
+
+    height: int
+    parent: str
+    ready_at: float
+    round: int = 0
+    step: str = PROPOSE
+    locked: tuple[str, int] | None = None
+    valid: tuple[str, int] | None = None
+    decided: str | None = None
+    #: our votes: (round, kind) -> value; persisted so that we never vote twice differently
+    sent: dict[tuple[int, str], str | None] = field(default_factory=dict)
+    sent_frames: dict[tuple[int, str], bytes] = field(default_factory=dict)
+    blocks: dict[str, BlockInfo] = field(default_factory=dict)
+    validity: dict[str, str | None] = field(default_factory=dict)  # hash -> None ok / reason
+    validating: set[str] = field(default_factory=set)
+    #: round -> first proposal's (hash, valid_round); all proposal frames by hash
+    proposal: dict[int, tuple[str, int]] = field(default_factory=dict)
+    proposal_frames: dict[str, bytes] = field(default_factory=dict)
+    prevotes: dict[int, dict[int, tuple[str | None, bytes]]] = field(default_factory=dict)
+    precommits: dict[int, dict[int, tuple[str | None, bytes]]] = field(default_factory=dict)
+    round_senders: dict[int, set[int]] = field(default_factory=dict)
+    polka_seen: set[int] = field(default_factory=set)
+    sigs: dict[str, dict[int, bytes]] = field(default_factory=dict)
+    unverified_sigs: dict[str, dict[int, bytes]] = field(default_factory=dict)
+    sig_frame: bytes | None = None
+    signing: bool = False
+    submitted: dict[str, float] = field(default_factory=dict)
+    building: bool = False
+    propose_deadline: float | None = None
+    prevote_deadline: float | None = None
+    precommit_deadline: float | None = None
+    retry_at: float | None = None
+    started_at: float = 0.0
+    proposed_at: float | None = None
+
+    def record(self) -> dict[str, Any]:
+        keep = {h for h in (self.locked and self.locked[0], self.valid and self.valid[0], self.decided) if h}
+        return {
+            "height": self.height,
+            "parent": self.parent,
+            "round": self.round,
+            "locked": list(self.locked) if self.locked else None,
+            "valid": list(self.valid) if self.valid else None,
+            "decided": self.decided,
+            "blocks": {h: self.blocks[h].block_hex for h in keep if h in self.blocks},
+            "sent": [[r, k, v] for (r, k), v in sorted(self.sent.items())],
+        }
+
+
+@dataclass
+class SignState:
+    """The irrevocable rule: never sign below ``height``, never sign two blocks at it."""
+
+    height: int = -1
+    block_hash: str | None = None
+    parent: str | None = None
+
+    def allows(self, height: int, block_hash: str) -> bool:
+        if height < self.height:
+            return False
+        return not (height == self.height and block_hash != self.block_hash)
+
+
+class Machine:
+    """One member's consensus state machine."""
+
+    def __init__(self, cfg: CoreConfig, auth: Authenticator, restored: dict[str, Any] | None = None):
+        self.cfg = cfg
+        self.auth = auth
+        self.counters: Counter[str] = Counter()
+        self.h: HeightState | None = None
+        self.sign_state = SignState()
+        self.tip: tuple[int, str] | None = None
+        self.anchor_time: int | None = None
+        self._restored_height: dict[str, Any] | None = None
+        if restored:
+            ss = restored.get("sign_state") or {}
+            self.sign_state = SignState(
+                int(ss.get("height", -1)), ss.get("block_hash"), ss.get("parent")
+            )
+            self._restored_height = restored.get("height_state")
+        self._future: list[Envelope] = []
+        self._now = 0.0
+        self._out: list[A.Action] = []
+        self._querying_tip = False
+        self._next_tip_poll = 0.0
+        self._next_gossip = 0.0
+        self.last_block: dict[str, Any] | None = None
+
+    # ------------------------------------------------------------------ public API
+
+    def handle(self, event: E.Event, now: float) -> list[A.Action]:
+        """Feed one event at time ``now``; return the actions to perform in order."""
+        self._now = now
+        self._out = []
+        if isinstance(event, E.Tick):
+            self._on_tick()
+        elif isinstance(event, E.Received):
+            self._on_received(event.data)
+        elif isinstance(event, E.NodeTip):
+            self._on_tip(event)
+        elif isinstance(event, E.NodeFailed):
+            self._on_node_failed(event)
+        elif isinstance(event, E.ProposalBuilt):
+            self._on_built(event)
+        elif isinstance(event, E.Validated):
+            self._on_validated(event)
+        elif isinstance(event, E.Signed):
+            self._on_signed(event)
+        elif isinstance(event, E.Submitted):
+            self._on_submitted(event)
+        self._progress()
+        return self._out
+
+    def start(self, now: float) -> list[A.Action]:
+        """The first actions after construction: find our node's tip."""
+        self._now = now
+        self._out = []
+        self._query_tip()
+        return self._out
+
+    def next_deadline(self) -> float:
+        """The earliest time at which a Tick has something to do."""
+        times = [self._next_tip_poll]
+        h = self.h
+        if h is not None:
+            times.append(self._next_gossip)
+            for t in (h.propose_deadline, h.prevote_deadline, h.precommit_deadline, h.retry_at):
+                if t is not None:
+                    times.append(t)
+            if (
+                h.round == 0
+                and h.step == PROPOSE
+                and not h.building
+                and 0 not in h.proposal
+                and self._am_proposer(0)
+            ):
+                times.append(h.ready_at)
+        return min(times)
+
+    def proposer(self, height: int, round: int) -> int:
+        """Index of the member that proposes at (height, round)."""
+        return (height + round) % self.cfg.n
+
+    def status(self) -> dict[str, Any]:
+        h = self.h
+        return {
+            "tip": {"height": self.tip[0], "hash": self.tip[1]} if self.tip else None,
+            "height": h.height if h else None,
+            "round": h.round if h else None,
+            "step": h.step if h else None,
+            "locked": h.locked if h else None,
+            "decided": h.decided if h else None,
+            "sign_state": {
+                "height": self.sign_state.height,
+                "block_hash": self.sign_state.block_hash,
+            },
+            "counters": dict(self.counters),
+        }
+
+    # ------------------------------------------------------------------ helpers
+
+    def _emit(self, action: A.Action) -> None:
+        self._out.append(action)
+
+    def _log(self, level: str, message: str) -> None:
+        self._emit(A.Log(level, message))
+
+    def _notify(self, hook: str, **kwargs: Any) -> None:
+        self._emit(A.Notify(hook, kwargs))
+
+    def _am_proposer(self, round: int) -> bool:
+        return self.h is not None and self.proposer(self.h.height, round) == self.cfg.me
+
+    def _timeout(self, base: float, round: int) -> float:
+        return base + round * self.cfg.timeout_step
+
+    def _persist(self) -> None:
+        assert self.h is not None
+        self._emit(
+            A.Persist(
+                {
+                    "sign_state": {
+                        "height": self.sign_state.height,
+                        "block_hash": self.sign_state.block_hash,
+                        "parent": self.sign_state.parent,
+                    },
+                    "height_state": self.h.record(),
+                }
+            )
+        )
+
+    def _query_tip(self) -> None:
+        if not self._querying_tip:
+            self._querying_tip = True
+            self._emit(A.QueryTip())
+        self._next_tip_poll = self._now + self.cfg.tip_poll_interval
+
+    # ------------------------------------------------------------------ heights and rounds
+
+    def _on_tip(self, ev: E.NodeTip) -> None:
+        self._querying_tip = False
+        if ev.anchor_time is not None:
+            self.anchor_time = ev.anchor_time
+        if self.tip is not None and ev.height < self.tip[0]:
+            self._log("warning", f"node tip went back from {self.tip[0]} to {ev.height}; ignored")
+            return
+        self.tip = (ev.height, ev.block_hash)
+        h = self.h
+        if h is None or ev.height >= h.height:
+            self._start_height(ev.height + 1, ev.block_hash)
+        elif ev.height == h.height - 1 and ev.block_hash != h.parent:
+            self._log("warning", f"node tip changed under height {h.height}; restarting it")
+            self._start_height(ev.height + 1, ev.block_hash)
+
+    def _interval(self, height: int) -> float:
+        bt = self.cfg.block_time
+        if bt <= 0:
+            return 0.0
+        if self.anchor_time is not None and height > 2:
+            expected_tip = 1 + int((self._now - self.anchor_time) // bt)
+            if height - 1 < expected_tip - 1:
+                return bt / 2  # behind schedule: catch up, as the upstream tool does
+        return bt
+
+    def _start_height(self, height: int, parent: str) -> None:
+        interval = self._interval(height)
+        h = HeightState(height=height, parent=parent, ready_at=self._now + interval)
+        h.started_at = self._now
+        self.h = h
+        r = self._restored_height
+        if r and r.get("height") == height and r.get("parent") == parent:
+            self._restore(h, r)
+            self._log("info", f"height {height}: resumed at round {h.round} from saved state")
+        self._restored_height = None
+        future, self._future = self._future, []
+        self._start_round(h.round)
+        for env in future:
+            if env.height == height:
+                self._dispatch(env)
+            elif env.height > height:
+                self._future.append(env)
+
+    def _restore(self, h: HeightState, r: dict[str, Any]) -> None:
+        for block_hash, block_hex in (r.get("blocks") or {}).items():
+            try:
+                info = describe(block_hex)
+            except DecodeError:
+                continue
+            if info.block_hash == block_hash:
+                h.blocks[block_hash] = info
+        h.round = int(r.get("round", 0))
+        if r.get("locked"):
+            h.locked = (r["locked"][0], int(r["locked"][1]))
+        if r.get("valid"):
+            h.valid = (r["valid"][0], int(r["valid"][1]))
+        h.decided = r.get("decided")
+        for rnd, kind, value in r.get("sent") or []:
+            h.sent[(int(rnd), kind)] = value
+
+    def _start_round(self, round: int) -> None:
+        h = self.h
+        assert h is not None
+        h.round = round
+        h.step = PROPOSE
+        h.prevote_deadline = None
+        h.precommit_deadline = None
+        h.building = False
+        start = max(self._now, h.ready_at) if round == 0 else self._now
+        h.propose_deadline = start + self._timeout(self.cfg.propose_timeout, round)
+        # votes already sent in this round (after a restart) fix our step
+        if (round, PRECOMMIT) in h.sent:
+            h.step = PRECOMMIT
+        elif (round, PREVOTE) in h.sent:
+            h.step = PREVOTE
+        for kind in (PREVOTE, PRECOMMIT):
+            if (round, kind) in h.sent and (round, kind) not in h.sent_frames:
+                self._send_vote(kind, h.sent[(round, kind)], already_recorded=True)
+        if self._am_proposer(round) and h.step == PROPOSE:
+            if h.valid is not None and h.valid[0] in h.blocks:
+                self._propose(h.blocks[h.valid[0]], h.valid[1])
+            elif round > 0 or self._now >= h.ready_at:
+                self._build()
+
+    def _build(self) -> None:
+        h = self.h
+        assert h is not None
+        if not h.building:
+            h.building = True
+            h.proposed_at = self._now
+            self._emit(A.BuildProposal(h.height, h.round))
+
+    def _propose(self, info: BlockInfo, valid_round: int) -> None:
+        h = self.h
+        assert h is not None
+        pol: list[str] = []
+        if valid_round >= 0:
+            votes = h.prevotes.get(valid_round, {})
+            pol = [frame.hex() for v, frame in votes.values() if v == info.block_hash]
+        frame = self.auth.seal(
+            h.height, h.round, "proposal", {"block": info.block_hex, "vr": valid_round, "pol": pol}
+        )
+        h.blocks[info.block_hash] = info
+        h.proposal.setdefault(h.round, (info.block_hash, valid_round))
+        h.proposal_frames[info.block_hash] = frame
+        h.validity.setdefault(info.block_hash, None)
+        self._emit(A.Broadcast(frame))
+        self._log("debug", f"height {h.height} round {h.round}: proposed {info.block_hash}")
+
+    # ------------------------------------------------------------------ node answers
+
+    def _on_built(self, ev: E.ProposalBuilt) -> None:
+        h = self.h
+        if h is None or ev.height != h.height:
+            return
+        h.building = False
+        if ev.round != h.round or h.step != PROPOSE or not self._am_proposer(h.round):
+            return
+        try:
+            info = describe(ev.block_hex)
+        except DecodeError as exc:
+            self._log("error", f"node's getnewblockhex gave an undecodable block: {exc}")
+            h.retry_at = self._now + RETRY_DELAY
+            return
+        reason = self._structural_reason(info)
+        if reason is not None:
+            self._log("warning", f"node proposed a block we cannot use ({reason}); re-reading tip")
+            self._query_tip()
+            return
+        self._propose(info, -1)
+
+    def _structural_reason(self, info: BlockInfo) -> str | None:
+        h = self.h
+        assert h is not None
+        if info.height != h.height:
+            return "bad-height"
+        if info.parent != h.parent:
+            return "bad-parent"
+        if info.challenge != self.cfg.challenge:
+            return "bad-challenge"
+        return None
+
+    def _on_validated(self, ev: E.Validated) -> None:
+        h = self.h
+        if h is None or ev.height != h.height:
+            return
+        h.validating.discard(ev.block_hash)
+        h.validity[ev.block_hash] = ev.reason
+        if ev.reason is not None:
+            self.counters[f"proposal_rejected:{ev.reason}"] += 1
+
+    def _on_node_failed(self, ev: E.NodeFailed) -> None:
+        self.counters[f"node_failed:{ev.what}"] += 1
+        h = self.h
+        if ev.what == "tip":
+            self._querying_tip = False
+            return
+        if h is None or ev.height != h.height:
+            return
+        if ev.what == "build":
+            h.building = False
+            h.retry_at = self._now + RETRY_DELAY
+        elif ev.what == "validate":
+            h.validating.clear()
+            h.retry_at = self._now + RETRY_DELAY
+        elif ev.what == "submit":
+            h.submitted.clear()
+            h.retry_at = self._now + RETRY_DELAY
+
+    def _on_signed(self, ev: E.Signed) -> None:
+        h = self.h
+        if h is None or ev.height != h.height or ev.block_hash != h.decided:
+            return
+        h.signing = False
+        info = h.blocks.get(ev.block_hash)
+        if ev.der is None or info is None:
+            self.counters["sign_failed"] += 1
+            self._log("error", f"height {h.height}: signer failed: {ev.error}")
+            h.retry_at = self._now + RETRY_DELAY
+            return
+        if not self.auth.verify_block_sig(self.cfg.me, info.digest, ev.der):
+            self.counters["sign_invalid"] += 1
+            self._log("error", f"height {h.height}: signer returned a signature that does not verify; not sent")
+            h.retry_at = self._now + RETRY_DELAY
+            return
+        h.sigs.setdefault(ev.block_hash, {})[self.cfg.me] = ev.der
+        h.sig_frame = self.auth.seal(
+            h.height, h.round, "sig", {"hash": ev.block_hash, "sig": ev.der.hex()}
+        )
+        self.counters["signatures_made"] += 1
+        self._emit(A.Broadcast(h.sig_frame))
+
+    def _on_submitted(self, ev: E.Submitted) -> None:
+        h = self.h
+        if h is None or ev.height != h.height:
+            return
+        result = "accepted" if ev.result in (None, "duplicate") else ev.result
+        self._notify("block_submitted", height=ev.height, block_hash=ev.block_hash, result=result)
+        if result == "accepted":
+            info = h.blocks.get(ev.block_hash)
+            self.last_block = {
+                "height": ev.height,
+                "hash": ev.block_hash,
+                "round": h.round,
+                "proposer": self.cfg.names[self.proposer(h.height, h.round)],
+                "signers": sorted(self.cfg.names[i] for i in h.sigs.get(ev.block_hash, {})),
+                "latency": self._now - (h.proposed_at or h.ready_at),
+            }
+            self.counters["blocks_submitted"] += 1
+            self.tip = (ev.height, ev.block_hash)
+            if info is not None:
+                self._start_height(ev.height + 1, ev.block_hash)
+        else:
+            self.counters[f"submit_rejected:{result}"] += 1
+            self._log("warning", f"height {h.height}: node refused block {ev.block_hash}: {result}")
+            self._query_tip()
+
+    # ------------------------------------------------------------------ peer messages
+
+    def _on_received(self, data: bytes) -> None:
+        try:
+            env = self.auth.open(data)
+        except DecodeError as exc:
+            self.counters[f"dropped:{exc}"] += 1
+            return
+        if env.sender == self.cfg.me:
+            return
+        h = self.h
+        if h is None or env.height > h.height:
+            if len(self._future) < FUTURE_BUFFER:
+                self._future.append(env)
+            if h is not None and self._now + 0.05 < self._next_tip_poll:
+                # someone is ahead of us: look at our node's tip soon
+                self._next_tip_poll = self._now + 0.05
+            return
+        if env.height < h.height:
+            self.counters["dropped:stale"] += 1
+            return
+        self._dispatch(env)
+
+    def _dispatch(self, env: Envelope) -> None:
+        h = self.h
+        assert h is not None
+        if env.round > h.round:
+            h.round_senders.setdefault(env.round, set()).add(env.sender)
+        try:
+            if env.kind == "proposal":
+                self._on_proposal(env)
+            elif env.kind in (PREVOTE, PRECOMMIT):
+                self._on_vote(env)
+            elif env.kind == "sig":
+                self._on_sig(env)
+        except (KeyError, TypeError, ValueError, DecodeError) as exc:
+            self.counters["dropped:malformed"] += 1
+            self._log("debug", f"malformed {env.kind} from {self.cfg.names[env.sender]}: {exc}")
+
+    def _on_proposal(self, env: Envelope) -> None:
+        h = self.h
+        assert h is not None
+        if env.sender != self.proposer(h.height, env.round):
+            self.counters["dropped:not-proposer"] += 1
+            return
+        p = env.payload
+        vr = int(p.get("vr", -1))
+        if vr >= env.round or vr < -1:
+            self.counters["dropped:malformed"] += 1
+            return
+        proposer = self.cfg.names[env.sender]
+        try:
+            info = describe(p["block"])
+        except DecodeError:
+            self.counters["proposal_rejected:undecodable"] += 1
+            self._notify("proposal_rejected", height=h.height, round=env.round, proposer=proposer,
+                         block_hash="", reason="undecodable")
+            return
+        for raw in p.get("pol") or []:
+            try:
+                vote = self.auth.open(bytes.fromhex(raw))
+            except (DecodeError, ValueError, TypeError):
+                self.counters["dropped:bad-pol"] += 1
+                continue
+            if vote.kind == PREVOTE and vote.height == h.height and vote.round == vr:
+                self._record_vote(vote)
+        first = env.round not in h.proposal
+        if first:
+            h.proposal[env.round] = (info.block_hash, vr)
+        elif h.proposal[env.round][0] != info.block_hash:
+            self.counters["equivocation:proposal"] += 1
+        if info.block_hash in h.blocks:
+            h.proposal_frames.setdefault(info.block_hash, env.raw)
+            return
+        self._notify("proposal_received", height=h.height, round=env.round, proposer=proposer,
+                     block_hash=info.block_hash)
+        reason = self._structural_reason(info)
+        h.blocks[info.block_hash] = info
+        h.proposal_frames[info.block_hash] = env.raw
+        if reason is not None:
+            h.validity[info.block_hash] = reason
+            self.counters[f"proposal_rejected:{reason}"] += 1
+            self._notify("proposal_rejected", height=h.height, round=env.round, proposer=proposer,
+                         block_hash=info.block_hash, reason=reason)
+            return
+        self._validate(info)
+
+    def _validate(self, info: BlockInfo) -> None:
+        h = self.h
+        assert h is not None
+        if info.block_hash in h.validity or info.block_hash in h.validating:
+            return
+        h.validating.add(info.block_hash)
+        self._emit(A.Validate(h.height, info.block_hash, info.block_hex))
+
+    def _on_vote(self, env: Envelope) -> None:
+        value = env.payload.get("hash")
+        if value is not None and not isinstance(value, str):
+            raise ValueError("vote hash must be a string or null")
+        self._record_vote(env)
+
+    def _record_vote(self, env: Envelope) -> None:
+        h = self.h
+        assert h is not None
+        store = h.prevotes if env.kind == PREVOTE else h.precommits
+        votes = store.setdefault(env.round, {})
+        value = env.payload.get("hash")
+        if env.sender in votes:
+            if votes[env.sender][0] != value:
+                self.counters[f"equivocation:{env.kind}"] += 1
+            return
+        votes[env.sender] = (value, env.raw)
+
+    def _on_sig(self, env: Envelope) -> None:
+        h = self.h
+        assert h is not None
+        block_hash = env.payload["hash"]
+        der = bytes.fromhex(env.payload["sig"])
+        if not isinstance(block_hash, str):
+            raise ValueError("sig hash must be a string")
+        if env.sender in h.sigs.get(block_hash, {}):
+            return
+        h.unverified_sigs.setdefault(block_hash, {})[env.sender] = der
+        self._verify_sigs(block_hash)
+
+    def _verify_sigs(self, block_hash: str) -> None:
+        h = self.h
+        assert h is not None
+        info = h.blocks.get(block_hash)
+        pending = h.unverified_sigs.get(block_hash)
+        if info is None or not pending:
+            return
+        for member, der in list(pending.items()):
+            del pending[member]
+            ok = self.auth.verify_block_sig(member, info.digest, der)
+            self._notify("signature_received", height=h.height, block_hash=block_hash,
+                         member=self.cfg.names[member], valid=ok)
+            if ok:
+                self.counters["signatures_received"] += 1
+                h.sigs.setdefault(block_hash, {})[member] = der
+            else:
+                self.counters["signatures_rejected:invalid"] += 1
+
+    # ------------------------------------------------------------------ voting
+
+    def _send_vote(self, kind: str, value: str | None, already_recorded: bool = False) -> None:
+        h = self.h
+        assert h is not None
+        key = (h.round, kind)
+        if key in h.sent and not already_recorded:
+            return
+        h.sent[key] = value
+        frame = self.auth.seal(h.height, h.round, kind, {"hash": value})
+        h.sent_frames[key] = frame
+        store = h.prevotes if kind == PREVOTE else h.precommits
+        store.setdefault(h.round, {}).setdefault(self.cfg.me, (value, frame))
+        if not already_recorded:
+            self._persist()
+        self._emit(A.Broadcast(frame))
+
+    def _count(self, votes: dict[int, tuple[str | None, bytes]], value: Any = ...) -> int:
+        if value is ...:
+            return len(votes)
+        return sum(1 for v, _ in votes.values() if v == value)
+
+    # ------------------------------------------------------------------ the rules
+
+    def _progress(self) -> None:
+        """Apply the protocol's rules until none fires."""
+        if self.h is None:
+            return
+        for _ in range(64):
+            if not self._step_once():
+                break
+
+    def _step_once(self) -> bool:
+        h = self.h
+        assert h is not None
+        m = self.cfg.threshold
+        r = h.round
+
+        # skip ahead: N-M+1 members are in a later round
+        later = [rr for rr, s in h.round_senders.items() if rr > r and len(s) >= self.cfg.n - m + 1]
+        if later and h.decided is None:
+            self._start_round(max(later))
+            return True
+
+        # fetch validity for every block that matters (lazily)
+        for info in list(h.blocks.values()):
+            if info.block_hash not in h.validity and info.block_hash not in h.validating:
+                if self._structural_reason(info) is None:
+                    self._validate(info)
+
+        prevotes = h.prevotes.get(r, {})
+        precommits = h.precommits.get(r, {})
+
+        # 1. prevote on the round's proposal
+        if h.step == PROPOSE and r in h.proposal:
+            v, vr = h.proposal[r]
+            if vr == -1 or (vr < r and self._count(h.prevotes.get(vr, {}), v) >= m):
+                validity = h.validity.get(v, "pending")
+                if validity != "pending":
+                    ok = validity is None
+                    if vr == -1:
+                        free = h.locked is None or h.locked[0] == v
+                    else:
+                        free = h.locked is None or h.locked[1] <= vr or h.locked[0] == v
+                    proposer = self.cfg.names[self.proposer(h.height, r)]
+                    if ok and free:
+                        self._notify("proposal_accepted", height=h.height, round=r,
+                                     proposer=proposer, block_hash=v)
+                    elif validity is not None:
+                        self._notify("proposal_rejected", height=h.height, round=r,
+                                     proposer=proposer, block_hash=v, reason=validity)
+                    h.step = PREVOTE
+                    self._send_vote(PREVOTE, v if ok and free else NIL)
+                    return True
+
+        # 2. prevote timeout starts once any M prevotes are in
+        if h.step == PREVOTE and h.prevote_deadline is None and self._count(prevotes) >= m:
+            h.prevote_deadline = self._now + self._timeout(self.cfg.prevote_timeout, r)
+
+        # 3. a polka (M prevotes) for a known valid block in this round
+        if r not in h.polka_seen and h.step in (PREVOTE, PRECOMMIT):
+            for v in {val for val, _ in prevotes.values() if val is not None}:
+                if self._count(prevotes, v) >= m and h.validity.get(v, "pending") is None and v in h.blocks:
+                    h.polka_seen.add(r)
+                    h.valid = (v, r)
+                    if h.step == PREVOTE:
+                        h.locked = (v, r)
+                        h.step = PRECOMMIT
+                        self._send_vote(PRECOMMIT, v)
+                    else:
+                        self._persist()
+                    return True
+
+        # 4. M prevotes for nil
+        if h.step == PREVOTE and self._count(prevotes, NIL) >= m:
+            h.step = PRECOMMIT
+            self._send_vote(PRECOMMIT, NIL)
+            return True
+
+        # 5. precommit timeout starts once any M precommits are in
+        if h.precommit_deadline is None and self._count(precommits) >= m:
+            h.precommit_deadline = self._now + self._timeout(self.cfg.precommit_timeout, r)
+
+        # 6. decide: M precommits for one block in any round
+        if h.decided is None:
+            for rr, votes in h.precommits.items():
+                for v in {val for val, _ in votes.values() if val is not None}:
+                    if self._count(votes, v) >= m and v in h.blocks:
+                        if h.validity.get(v, "pending") is not None:
+                            continue
+                        h.decided = v
+                        self._log("debug", f"height {h.height}: decided {v} in round {rr}")
+                        self._persist()
+                        return True
+
+        # 7. sign the decided block (sign-state first, flushed before the signature exists)
+        if h.decided is not None and not h.signing and self.cfg.me not in h.sigs.get(h.decided, {}):
+            if h.retry_at is None or self._now >= h.retry_at:
+                info = h.blocks[h.decided]
+                if not self.sign_state.allows(h.height, h.decided):
+                    if self.counters["sign_refused"] == 0:
+                        self._log("critical", f"height {h.height}: refusing to sign {h.decided}: "
+                                  f"already signed {self.sign_state.block_hash} at {self.sign_state.height}")
+                    self.counters["sign_refused"] += 1
+                    h.retry_at = self._now + 3600
+                    return False
+                if (self.sign_state.height, self.sign_state.block_hash) != (h.height, h.decided):
+                    self.sign_state = SignState(h.height, h.decided, h.parent)
+                    self._persist()
+                h.signing = True
+                h.retry_at = None
+                self._emit(A.Sign(h.height, h.decided, info.digest, info.preimage, info.block_hex))
+                return True
+
+        # 8. M valid signatures: combine and submit
+        for block_hash, sigs in h.sigs.items():
+            if len(sigs) >= m and block_hash not in h.submitted and block_hash in h.blocks:
+                order = sorted(sigs)[:m]
+                block_hex = complete(h.blocks[block_hash].block_hex, [sigs[i] for i in order])
+                h.submitted[block_hash] = self._now
+                self._emit(A.Submit(h.height, block_hash, block_hex))
+                return True
+
+        for block_hash in list(h.unverified_sigs):
+            if h.unverified_sigs[block_hash] and block_hash in h.blocks:
+                self._verify_sigs(block_hash)
+                return True
+        return False
+
+    # ------------------------------------------------------------------ time
+
+    def _on_tick(self) -> None:
+        now = self._now
+        if now >= self._next_tip_poll:
+            self._query_tip()
+        h = self.h
+        if h is None:
+            return
+        r = h.round
+        if h.retry_at is not None and now >= h.retry_at and not h.signing:
+            h.retry_at = None
+            if h.step == PROPOSE and self._am_proposer(r) and r not in h.proposal:
+                self._build()
+            for block_hash in list(h.blocks):
+                if h.validity.get(block_hash, "pending") == "pending" and block_hash not in h.validating:
+                    self._validate(h.blocks[block_hash])
+        if (
+            h.step == PROPOSE
+            and r == 0
+            and self._am_proposer(0)
+            and not h.building
+            and r not in h.proposal
+            and h.valid is None
+            and now >= h.ready_at
+        ):
+            self._build()
+        if h.decided is None:
+            if h.step == PROPOSE and h.propose_deadline is not None and now >= h.propose_deadline:
+                h.propose_deadline = None
+                self._timed_out(PROPOSE)
+                h.step = PREVOTE
+                self._send_vote(PREVOTE, NIL)
+            if h.step == PREVOTE and h.prevote_deadline is not None and now >= h.prevote_deadline:
+                h.prevote_deadline = None
+                self._timed_out(PREVOTE)
+                h.step = PRECOMMIT
+                self._send_vote(PRECOMMIT, NIL)
+            if h.precommit_deadline is not None and now >= h.precommit_deadline:
+                h.precommit_deadline = None
+                self._timed_out(PRECOMMIT)
+                self._start_round(r + 1)
+        if now >= self._next_gossip:
+            self._gossip()
+            self._next_gossip = now + self.cfg.gossip_interval
+        for block_hash, at in list(h.submitted.items()):
+            if now - at > max(2.0, 4 * self.cfg.tip_poll_interval):
+                del h.submitted[block_hash]  # resubmit if the tip has not moved
+
+    def _timed_out(self, step: str) -> None:
+        h = self.h
+        assert h is not None
+        self.counters[f"timeout:{step}"] += 1
+        self._notify("round_timed_out", height=h.height, round=h.round, step=step)
+
+    def _gossip(self) -> None:
+        """Re-send what peers may have missed: our recent votes, blocks that matter, the decision."""
+        h = self.h
+        assert h is not None
+        frames: list[bytes] = []
+        for (rnd, _kind), frame in h.sent_frames.items():
+            if rnd >= h.round - 1:
+                frames.append(frame)
+        wanted = {h.proposal[h.round][0]} if h.round in h.proposal else set()
+        for x in (h.locked, h.valid):
+            if x:
+                wanted.add(x[0])
+        if h.decided:
+            wanted.add(h.decided)
+        for block_hash in wanted:
+            frame = h.proposal_frames.get(block_hash)
+            if frame is not None:
+                frames.append(frame)
+        if h.decided:
+            for votes in h.precommits.values():
+                frames.extend(f for v, f in votes.values() if v == h.decided)
+        if h.sig_frame is not None:
+            frames.append(h.sig_frame)
+        for frame in frames:
+            self._emit(A.Broadcast(frame))

@@ -1,0 +1,296 @@
+"""The devnet's block chain: validation, the active chain, side branches and proposals.
+
+Rules (those of a signed Ocean chain, see FACTS.md):
+
+* context-free (``CheckBlock``): the proof (``block-proof-invalid``), the merkle root over
+  the txids (``bad-txnmrklroot``), exactly one coinbase, first (``bad-cb-missing`` /
+  ``bad-cb-multiple``), no duplicate txids (``bad-txns-duplicate``) and, when present or
+  needed, the coinbase's witness commitment (``bad-witness-merkle-match``);
+* contextual: a known parent (``bad-prevblk``), height = parent + 1 (``bad-height``), the
+  genesis challenge (``bad-diffbits``), a time above the parent's median time past
+  (``time-too-old``) and the height first in the coinbase scriptSig (``bad-cb-height``).
+
+Non-coinbase transactions are carried as they are (no UTXO set yet). Chain updates are
+serialised on one lock; reads of the in-memory index take it too, briefly.
+"""
+
+from __future__ import annotations
+
+import threading
+import time as _time
+from dataclasses import dataclass
+
+from oceanfed.devnet.store import ChainStore
+from oceanfed.errors import DecodeError, OceanfedError
+from oceanfed.ocean.block import Block
+from oceanfed.ocean.coinbase import (
+    OP_RETURN,
+    WITNESS_COMMITMENT_HEADER,
+    coinbase_tx,
+    finish_block,
+    policy_asset_of,
+    push_int,
+)
+from oceanfed.ocean.encoding import Reader, dsha256
+from oceanfed.ocean.header import BlockHeader
+from oceanfed.ocean.proof import check_header_proof
+from oceanfed.ocean.tx import merkle_root
+
+#: nVersion of the proposals ``getnewblockhex`` builds.
+PROPOSAL_VERSION = 0x20000000
+#: JSON-RPC error codes (bitcoind's).
+RPC_MISC_ERROR = -1
+RPC_INVALID_ADDRESS_OR_KEY = -5
+RPC_INVALID_PARAMETER = -8
+RPC_DESERIALIZATION_ERROR = -22
+RPC_VERIFY_ERROR = -25
+
+
+class ChainError(Exception):
+    """A JSON-RPC error to answer with."""
+
+    def __init__(self, code: int, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Reject(Exception):
+    """A block failed a validity rule; the message is the node's reject reason."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A stored block's header and height (its body stays in the store)."""
+
+    header: BlockHeader
+    height: int
+    hash: bytes  # internal byte order
+
+
+def decode_block(block_hex: object) -> Block:
+    """Parse a block from hex, or raise the node's -22 "Block decode failed"."""
+    if not isinstance(block_hex, str):
+        raise ChainError(RPC_DESERIALIZATION_ERROR, "Block decode failed")
+    try:
+        return Block.from_hex(block_hex)
+    except (DecodeError, ValueError):
+        raise ChainError(RPC_DESERIALIZATION_ERROR, "Block decode failed") from None
+
+
+def check_block(block: Block, *, check_proof: bool) -> None:
+    """Context-free validity (``CheckBlock``); raises Reject with the reason."""
+    if check_proof and not check_header_proof(block.header):
+        raise Reject("block-proof-invalid")
+    txids = [tx.txid() for tx in block.txs]
+    if merkle_root(txids) != block.header.merkle_root:
+        raise Reject("bad-txnmrklroot")
+    if not block.txs or not block.txs[0].is_coinbase:
+        raise Reject("bad-cb-missing")
+    if any(tx.is_coinbase for tx in block.txs[1:]):
+        raise Reject("bad-cb-multiple")
+    if len(set(txids)) != len(txids):
+        raise Reject("bad-txns-duplicate")
+    coinbase = block.txs[0]
+    commitment = next(
+        (
+            o.script_pubkey[6:38]
+            for o in reversed(coinbase.vout)
+            if len(o.script_pubkey) >= 38 and o.script_pubkey.startswith(WITNESS_COMMITMENT_HEADER)
+        ),
+        None,
+    )
+    if commitment is not None:
+        stack = coinbase.vin[0].witness.script_witness
+        if len(stack) != 1 or len(stack[0]) != 32:
+            raise Reject("bad-witness-nonce-size")
+        if dsha256(block.witness_root() + stack[0]) != commitment:
+            raise Reject("bad-witness-merkle-match")
+    elif any(tx.has_witness for tx in block.txs):
+        raise Reject("unexpected-witness")
+
+
+class Chain:
+    """One devnet chain shared by every member endpoint."""
+
+    def __init__(
+        self,
+        store: ChainStore,
+        genesis: Block,
+        *,
+        name: str = "ocean_test",
+        coinbase_destination: bytes = OP_RETURN,
+    ):
+        self.store = store
+        self.name = name
+        self.coinbase_destination = coinbase_destination
+        self.lock = threading.RLock()
+        self.genesis = genesis
+        self.challenge = genesis.header.challenge
+        self.contract_hash = genesis.header.contract_hash
+        self.policy_asset = policy_asset_of(genesis)
+        self._index: dict[bytes, Entry] = {}
+        self._children: dict[bytes, int] = {}
+        self._main: list[bytes] = []
+        genesis_hash = genesis.header.digest()
+        if store.is_empty():
+            store.add_block(genesis_hash, bytes(32), 0, genesis.serialize(), new_main=[(0, genesis_hash)])
+        for block_hash, height, raw in store.iter_blocks():
+            self._remember(Entry(BlockHeader.read(Reader(raw)), height, block_hash))
+        self._main = store.main_chain()
+        if not self._main or self._main[0] != genesis_hash:
+            raise OceanfedError(f"{store.path}: the stored chain has a different genesis block")
+
+    def _remember(self, entry: Entry) -> None:
+        self._index[entry.hash] = entry
+        if entry.height > 0:
+            prev = entry.header.prev_hash
+            self._children[prev] = self._children.get(prev, 0) + 1
+
+    # -- reads --------------------------------------------------------------------------
+    @property
+    def height(self) -> int:
+        with self.lock:
+            return len(self._main) - 1
+
+    def tip(self) -> Entry:
+        with self.lock:
+            return self._index[self._main[-1]]
+
+    def entry(self, block_hash: bytes) -> Entry | None:
+        with self.lock:
+            return self._index.get(block_hash)
+
+    def hash_at(self, height: int) -> bytes | None:
+        with self.lock:
+            return self._main[height] if 0 <= height < len(self._main) else None
+
+    def is_main(self, entry: Entry) -> bool:
+        with self.lock:
+            return entry.height < len(self._main) and self._main[entry.height] == entry.hash
+
+    def block(self, block_hash: bytes) -> Block | None:
+        raw = self.store.raw_block(block_hash)
+        return Block.from_bytes(raw) if raw is not None else None
+
+    def median_time_past(self, entry: Entry) -> int:
+        """Median of the times of ``entry`` and its ten predecessors."""
+        times: list[int] = []
+        with self.lock:
+            cur: Entry | None = entry
+            while cur is not None and len(times) < 11:
+                times.append(cur.header.time)
+                cur = self._index.get(cur.header.prev_hash) if cur.height > 0 else None
+        times.sort()
+        return times[len(times) // 2]
+
+    def tips(self) -> list[tuple[Entry, int, str]]:
+        """``(entry, branch length, status)`` of every chain tip, the active one first."""
+        with self.lock:
+            out = [(self.tip(), 0, "active")]
+            for entry in self._index.values():
+                if self._children.get(entry.hash) or self.is_main(entry):
+                    continue
+                length, cur = 0, entry
+                while not self.is_main(cur):
+                    length += 1
+                    cur = self._index[cur.header.prev_hash]
+                out.append((entry, length, "valid-headers"))
+            return out
+
+    # -- validation ---------------------------------------------------------------------
+    def _contextual(self, block: Block, parent: Entry) -> None:
+        header = block.header
+        if header.height != parent.height + 1:
+            raise Reject("bad-height")
+        if header.challenge != self.challenge:
+            raise Reject("bad-diffbits")
+        if header.time <= self.median_time_past(parent):
+            raise Reject("time-too-old")
+        if not block.txs[0].vin[0].script_sig.startswith(push_int(header.height)):
+            raise Reject("bad-cb-height")
+
+    def test_proposed(self, block: Block) -> None:
+        """``testproposedblock``: raise ChainError unless ``block`` may extend the tip.
+
+        The proof is not checked, as on the node.
+        """
+        with self.lock:
+            block_hash = block.header.digest()
+            if block_hash in self._index:
+                raise ChainError(RPC_VERIFY_ERROR, "already have block")
+            tip = self.tip()
+            if block.header.prev_hash != tip.hash:
+                raise ChainError(RPC_VERIFY_ERROR, "proposal was not based on our best chain")
+            try:
+                check_block(block, check_proof=False)
+                self._contextual(block, tip)
+            except Reject as exc:
+                raise ChainError(RPC_VERIFY_ERROR, str(exc)) from None
+
+    def submit(self, block: Block) -> str | None:
+        """``submitblock``: None when the block is now the tip, else the node's result string."""
+        with self.lock:
+            block_hash = block.header.digest()
+            known = self._index.get(block_hash)
+            if known is not None:
+                return "duplicate" if known.height > 0 and self.is_main(known) else "duplicate-inconclusive"
+            try:
+                check_block(block, check_proof=True)
+                parent = self._index.get(block.header.prev_hash)
+                if parent is None:
+                    raise Reject("bad-prevblk")
+                self._contextual(block, parent)
+            except Reject as exc:
+                return str(exc)
+            entry = Entry(block.header, parent.height + 1, block_hash)
+            raw = block.serialize()
+            tip = self.tip()
+            if parent.hash == tip.hash:
+                self.store.add_block(block_hash, parent.hash, entry.height, raw, new_main=[(entry.height, block_hash)])
+                self._remember(entry)
+                self._main.append(block_hash)
+                return None
+            if entry.height <= tip.height:
+                self.store.add_block(block_hash, parent.hash, entry.height, raw)
+                self._remember(entry)
+                return "inconclusive"
+            # A longer side branch: reorganise onto it.
+            branch = [entry]
+            cur = parent
+            while not self.is_main(cur):
+                branch.append(cur)
+                cur = self._index[cur.header.prev_hash]
+            branch.reverse()
+            self.store.add_block(
+                block_hash,
+                parent.hash,
+                entry.height,
+                raw,
+                new_main=[(e.height, e.hash) for e in branch],
+                truncate_above=cur.height,
+            )
+            self._remember(entry)
+            del self._main[cur.height + 1 :]
+            self._main.extend(e.hash for e in branch)
+            return None
+
+    # -- proposals ----------------------------------------------------------------------
+    def new_block(self, now: int | None = None) -> Block:
+        """``getnewblockhex``: a coinbase-only proposal on the tip, time > the parent's."""
+        with self.lock:
+            tip = self.tip()
+        when = int(_time.time()) if now is None else now
+        header = BlockHeader(
+            version=PROPOSAL_VERSION,
+            prev_hash=tip.hash,
+            merkle_root=bytes(32),
+            contract_hash=self.contract_hash,
+            attestation_hash=bytes(32),
+            mapping_hash=bytes(32),
+            time=max(when, tip.header.time + 1),
+            height=tip.height + 1,
+            challenge=self.challenge,
+        )
+        coinbase = coinbase_tx(header.height, self.policy_asset, self.coinbase_destination)
+        return finish_block(header, [coinbase])

@@ -1,0 +1,401 @@
+"""Create a devnet directory, and open one to serve it.
+
+``create_devnet(DIR, members=5, threshold=3)`` writes::
+
+    DIR/devnet.toml          the devnet's own config (chain, ports, members)
+    DIR/genesis.hex          the genesis block
+    DIR/chain.sqlite         the chain (created on first serve)
+    DIR/<name>/fed.toml      each member's oceanfed config
+    DIR/<name>/block.key     its block-signing key (hex, 0600)
+    DIR/<name>/transport.key its message-signing key (hex, 0600)
+    DIR/<name>/rpc.password  its RPC password (0600)
+
+Members are named ``m0`` … ``mN-1`` and listed in script order.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import secrets
+import socket
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from oceanfed.crypto import pubkey_of
+from oceanfed.devnet.chain import Chain
+from oceanfed.devnet.rpc_methods import Endpoint
+from oceanfed.devnet.server import DevnetServer, EndpointServer
+from oceanfed.devnet.store import ChainStore
+from oceanfed.errors import ConfigError, DecodeError, OceanfedError
+from oceanfed.keyfile import (
+    generate_private_key,
+    read_private_key,
+    read_secret_file,
+    write_private_key,
+    write_secret_file,
+)
+from oceanfed.ocean.block import Block
+from oceanfed.ocean.coinbase import OP_RETURN, genesis_block
+from oceanfed.ocean.encoding import hash160
+from oceanfed.ocean.script import multisig_script, parse_multisig
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+DEVNET_TOML = "devnet.toml"
+GENESIS_FILE = "genesis.hex"
+DB_FILE = "chain.sqlite"
+MAX_MEMBERS = 16
+
+
+@dataclass
+class DevnetLayout:
+    """Where everything of one devnet lives, and its ports."""
+
+    dir: Path
+    chain: str
+    threshold: int
+    block_time: float
+    members: list[str]
+    rpc_ports: list[int]
+    messenger_ports: list[int]
+    genesis_hash: str
+    messenger: str = "zmq"
+    coinbase_destination: str = OP_RETURN.hex()
+    pubkeys: list[str] = field(default_factory=list)
+
+    @property
+    def config_file(self) -> Path:
+        return self.dir / DEVNET_TOML
+
+    @property
+    def genesis_file(self) -> Path:
+        return self.dir / GENESIS_FILE
+
+    @property
+    def db_path(self) -> Path:
+        return self.dir / DB_FILE
+
+    def member_dir(self, name: str) -> Path:
+        return self.dir / name
+
+    def fed_toml(self, name: str) -> Path:
+        return self.member_dir(name) / "fed.toml"
+
+    def block_key_file(self, name: str) -> Path:
+        return self.member_dir(name) / "block.key"
+
+    def transport_key_file(self, name: str) -> Path:
+        return self.member_dir(name) / "transport.key"
+
+    def password_file(self, name: str) -> Path:
+        return self.member_dir(name) / "rpc.password"
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.rpc_ports[self.members.index(name)]}/"
+
+    def password(self, name: str) -> str:
+        return read_secret_file(self.password_file(name), "RPC password")
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def _toml(tables: Sequence[tuple[str, dict[str, Any]]]) -> str:
+    out = []
+    for name, table in tables:
+        out.append(f"[{name}]" if not name.startswith("[") else name)
+        out.extend(f"{k} = {_toml_value(v)}" for k, v in table.items() if v is not None)
+        out.append("")
+    return "\n".join(out)
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write a non-secret file atomically and durably."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    dfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct TCP ports free on 127.0.0.1 right now."""
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def create_devnet(
+    dir: str | os.PathLike[str],  # noqa: A002 - the documented parameter name
+    members: int = 5,
+    threshold: int = 3,
+    *,
+    base_port: int | None = None,
+    block_time: float = 1.0,
+    messenger: str = "zmq",
+    chain: str = "ocean_test",
+    genesis_hex: str | None = None,
+    block_keys: Sequence[bytes] | None = None,
+    coinbase_destination: bytes = OP_RETURN,
+    kafka_bootstrap: str = "127.0.0.1:9092",
+) -> DevnetLayout:
+    """Create a devnet in ``dir``; see the module docstring for what is written.
+
+    ``block_keys`` (32-byte private keys, script order) replace the generated keys, and
+    ``genesis_hex`` an existing genesis block, whose challenge must be the
+    ``threshold``-of-``len(block_keys)`` multisig of those keys.
+    """
+    root = Path(dir)
+    if block_keys is not None:
+        members = len(block_keys)
+    if not 1 <= members <= MAX_MEMBERS:
+        raise ConfigError(f"devnet: members must be between 1 and {MAX_MEMBERS}, got {members}")
+    if not 1 <= threshold <= members:
+        raise ConfigError(f"devnet: threshold {threshold} must be between 1 and the number of members ({members})")
+    if block_time < 0:
+        raise ConfigError(f"devnet: block time must be >= 0, got {block_time}")
+    if messenger not in ("zmq", "kafka"):
+        raise ConfigError(f"devnet: messenger must be 'zmq' or 'kafka', got {messenger!r}")
+    if (root / DEVNET_TOML).exists():
+        raise ConfigError(f"{root}: already holds a devnet ({DEVNET_TOML}); choose an empty directory")
+    names = [f"m{i}" for i in range(members)]
+    port_count = members * (2 if messenger == "zmq" else 1)
+    if base_port is None:
+        ports = free_ports(port_count)
+    else:
+        if not 1024 <= base_port <= 65535 - port_count:
+            raise ConfigError(f"devnet: base port {base_port} leaves no room for {port_count} ports below 65536")
+        ports = list(range(base_port, base_port + port_count))
+    rpc_ports, messenger_ports = ports[:members], ports[members:]
+
+    keys = list(block_keys) if block_keys is not None else [generate_private_key() for _ in names]
+    pubkeys = [pubkey_of(k) for k in keys]
+    script = multisig_script(threshold, pubkeys)
+    if genesis_hex is not None:
+        try:
+            genesis = Block.from_hex(genesis_hex.strip())
+        except DecodeError as exc:
+            raise ConfigError(f"devnet: genesis block: {exc}") from None
+        if genesis.header.challenge != script:
+            raise ConfigError(
+                f"devnet: the genesis challenge is not the {threshold}-of-{members} multisig of the given keys"
+            )
+    else:
+        genesis = genesis_block(
+            script, time=int(time.time()), destination=b"\x76\xa9\x14" + hash160(pubkeys[0]) + b"\x88\xac"
+        )
+
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            (root / name).mkdir(exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{root}: cannot create the devnet directory ({exc.strerror})") from None
+
+    layout = DevnetLayout(
+        dir=root.resolve(),
+        chain=chain,
+        threshold=threshold,
+        block_time=block_time,
+        members=names,
+        rpc_ports=rpc_ports,
+        messenger_ports=messenger_ports,
+        genesis_hash=genesis.hash_hex(),
+        messenger=messenger,
+        coinbase_destination=coinbase_destination.hex(),
+        pubkeys=[p.hex() for p in pubkeys],
+    )
+    transport_pubkeys = []
+    for name, key in zip(names, keys, strict=True):
+        write_private_key(layout.block_key_file(name), key, force=True)
+        transport = generate_private_key()
+        write_private_key(layout.transport_key_file(name), transport, force=True)
+        transport_pubkeys.append(pubkey_of(transport).hex())
+        write_secret_file(layout.password_file(name), secrets.token_hex(16), force=True)
+    _write_text(layout.genesis_file, genesis.block_hex() + "\n")
+
+    fed_members = [
+        {"name": n, "pubkey": p.hex(), "transport_pubkey": t}
+        for n, p, t in zip(names, pubkeys, transport_pubkeys, strict=True)
+    ]
+    for i, name in enumerate(names):
+        _write_text(layout.fed_toml(name), _fed_toml(layout, i, fed_members, script, kafka_bootstrap))
+    _write_text(layout.config_file, _devnet_toml(layout))
+    return layout
+
+
+def _fed_toml(layout: DevnetLayout, index: int, members: list[dict[str, str]], script: bytes, kafka: str) -> str:
+    name = layout.members[index]
+    if layout.messenger == "zmq":
+        messenger: dict[str, Any] = {
+            "driver": "zmq",
+            "bind": f"tcp://127.0.0.1:{layout.messenger_ports[index]}",
+            "peers": {
+                n: f"tcp://127.0.0.1:{layout.messenger_ports[i]}"
+                for i, n in enumerate(layout.members)
+                if i != index
+            },
+        }
+    else:
+        messenger = {"driver": "kafka", "bootstrap_servers": [kafka]}
+    header = f"# oceanfed config of devnet member {name} (generated by 'oceanfed devnet')\n\n"
+    body = _toml(
+        [
+            (
+                "federation",
+                {
+                    "chain": layout.chain,
+                    "threshold": layout.threshold,
+                    "block_time": layout.block_time,
+                    "signblockscript": script.hex(),
+                },
+            ),
+            *(("[[federation.members]]", m) for m in members),
+            ("member", {"name": name, "state_dir": "state", "transport_key_file": "transport.key"}),
+            ("node", {"url": layout.url(name), "user": name, "password_file": "rpc.password"}),
+            ("rounds", {}),
+            ("messenger", messenger),
+            ("signer", {"driver": "soft", "key_file": "block.key"}),
+        ]
+    )
+    return header + body
+
+
+def _devnet_toml(layout: DevnetLayout) -> str:
+    return "# devnet chain served by 'oceanfed devnet serve'\n\n" + _toml(
+        [
+            (
+                "devnet",
+                {
+                    "chain": layout.chain,
+                    "threshold": layout.threshold,
+                    "block_time": layout.block_time,
+                    "messenger": layout.messenger,
+                    "genesis_hash": layout.genesis_hash,
+                    "coinbase_destination": layout.coinbase_destination,
+                },
+            ),
+            *(
+                (
+                    "[[members]]",
+                    {"name": n, "pubkey": p, "rpc_port": r, "messenger_port": m},
+                )
+                for n, p, r, m in zip(
+                    layout.members,
+                    layout.pubkeys,
+                    layout.rpc_ports,
+                    layout.messenger_ports or [0] * len(layout.members),
+                    strict=True,
+                )
+            ),
+        ]
+    )
+
+
+def load_layout(dir: str | os.PathLike[str]) -> DevnetLayout:  # noqa: A002
+    """Read ``DIR/devnet.toml``; ConfigError naming the file when missing or invalid."""
+    root = Path(dir).resolve()
+    path = root / DEVNET_TOML
+    try:
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no devnet here (create one with 'oceanfed devnet --members N --threshold M --dir {dir}')") from None
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read devnet config ({exc})") from None
+    try:
+        d = raw["devnet"]
+        members = raw["members"]
+        return DevnetLayout(
+            dir=root,
+            chain=str(d["chain"]),
+            threshold=int(d["threshold"]),
+            block_time=float(d["block_time"]),
+            members=[str(m["name"]) for m in members],
+            rpc_ports=[int(m["rpc_port"]) for m in members],
+            messenger_ports=[int(m["messenger_port"]) for m in members if m.get("messenger_port")],
+            genesis_hash=str(d["genesis_hash"]),
+            messenger=str(d.get("messenger", "zmq")),
+            coinbase_destination=str(d.get("coinbase_destination", OP_RETURN.hex())),
+            pubkeys=[str(m["pubkey"]) for m in members],
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ConfigError(f"{path}: malformed devnet config ({exc})") from None
+
+
+def open_chain(layout: DevnetLayout) -> Chain:
+    """Open (or initialise) the devnet's chain database."""
+    try:
+        genesis = Block.from_hex(layout.genesis_file.read_text().strip())
+    except OSError as exc:
+        raise ConfigError(f"{layout.genesis_file}: cannot read genesis block ({exc.strerror})") from None
+    except DecodeError as exc:
+        raise ConfigError(f"{layout.genesis_file}: {exc}") from None
+    if genesis.hash_hex() != layout.genesis_hash:
+        raise ConfigError(f"{layout.genesis_file}: genesis hash differs from {layout.config_file}")
+    try:
+        _, keys = parse_multisig(genesis.header.challenge)
+    except DecodeError as exc:
+        raise ConfigError(f"{layout.genesis_file}: challenge: {exc}") from None
+    if [k.hex() for k in keys] != layout.pubkeys:
+        raise ConfigError(f"{layout.config_file}: member pubkeys differ from the genesis challenge")
+    try:
+        destination = bytes.fromhex(layout.coinbase_destination)
+    except ValueError:
+        raise ConfigError(f"{layout.config_file}: devnet.coinbase_destination: expected script hex") from None
+    return Chain(ChainStore(layout.db_path), genesis, name=layout.chain, coinbase_destination=destination)
+
+
+def open_servers(layout: DevnetLayout, chain: Chain) -> DevnetServer:
+    """Bind every member's endpoint (not yet serving); OceanfedError naming a taken port."""
+    servers: list[EndpointServer] = []
+    try:
+        for name, port in zip(layout.members, layout.rpc_ports, strict=True):
+            endpoint = Endpoint(name, chain, read_private_key(layout.block_key_file(name)))
+            password = layout.password(name)
+            if not password:
+                raise ConfigError(f"{layout.password_file(name)}: RPC password file is empty")
+            try:
+                servers.append(EndpointServer(port, endpoint, password))
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise OceanfedError(f"devnet: port {port} (member {name}) is already in use") from None
+                raise OceanfedError(f"devnet: cannot listen on 127.0.0.1:{port} ({exc.strerror})") from None
+    except BaseException:
+        for srv in servers:
+            srv.server_close()
+        raise
+    return DevnetServer(servers)

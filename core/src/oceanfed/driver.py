@@ -1,0 +1,232 @@
+"""The I/O driver: feeds a :class:`~oceanfed.consensus.machine.Machine` and performs its actions.
+
+One loop thread owns the machine. Messengers deliver frames from their own threads into an
+inbox; node calls and signatures run on small thread pools and post their results back.
+The loop sleeps until the next event or the machine's next deadline: no polling sleeps.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from oceanfed import crypto
+from oceanfed.consensus import actions as A
+from oceanfed.consensus import events as E
+from oceanfed.consensus.machine import Machine
+from oceanfed.errors import OceanfedError, RPCError
+from oceanfed.interfaces import Messenger, Signer, SignRequest
+from oceanfed.statestore import StateStore
+
+log = logging.getLogger("oceanfed.driver")
+
+#: RPC error code of a block that the node refuses in ``testproposedblock``
+RPC_VERIFY_ERROR = -25
+
+
+class Driver:
+    """Runs one member until :meth:`stop` is called."""
+
+    def __init__(
+        self,
+        machine: Machine,
+        *,
+        node: Any,
+        signer: Signer,
+        messenger: Messenger,
+        store: StateStore,
+        hooks: Any = None,
+        clock: Callable[[], float] = time.time,
+        on_block: Callable[[dict[str, Any]], None] | None = None,
+    ):
+        self.machine = machine
+        self.node = node
+        self.signer = signer
+        self.messenger = messenger
+        self.store = store
+        self.hooks = hooks
+        self.clock = clock
+        self.on_block = on_block
+        self.inbox: queue.SimpleQueue[E.Event | None] = queue.SimpleQueue()
+        self._rpc_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="rpc")
+        self._sign_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sign")
+        self._stop = threading.Event()
+        self.last_node_ok = clock()
+        self.rpc_errors = 0
+        self.messages_received = 0
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def stop(self) -> None:
+        """Ask the loop to finish (safe from signal handlers and other threads)."""
+        self._stop.set()
+        self.inbox.put(None)
+
+    def run(self) -> None:
+        """Run the loop in this thread until :meth:`stop`."""
+        self.messenger.start(self._deliver)
+        try:
+            self._execute(self.machine.start(self.clock()))
+            while not self._stop.is_set():
+                timeout = max(0.0, self.machine.next_deadline() - self.clock())
+                try:
+                    event = self.inbox.get(timeout=timeout)
+                except queue.Empty:
+                    event = E.Tick()
+                if event is None:
+                    continue
+                self._execute(self.machine.handle(event, self.clock()))
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._rpc_pool.shutdown(wait=False, cancel_futures=True)
+        self._sign_pool.shutdown(wait=False, cancel_futures=True)
+        for part in (self.messenger, self.signer):
+            try:
+                part.close()
+            except Exception as exc:  # closing must not hide the reason we stopped
+                log.warning("closing %s failed: %s", type(part).__name__, exc)
+
+    def _deliver(self, data: bytes) -> None:
+        self.messages_received += 1
+        self.inbox.put(E.Received(data))
+
+    # ---------------------------------------------------------------- actions
+
+    def _execute(self, actions: list[A.Action]) -> None:
+        pending: dict[str, Any] | None = None
+        for action in actions:
+            if isinstance(action, A.Persist):
+                pending = action.record
+                continue
+            if isinstance(action, A.Log):
+                log.log(logging.getLevelName(action.level.upper()), action.message)
+                continue
+            if isinstance(action, A.Notify):
+                self._notify(action)
+                continue
+            if pending is not None:
+                self.store.save(pending)  # flushed before anything leaves the process
+                pending = None
+            if isinstance(action, A.Broadcast):
+                try:
+                    self.messenger.broadcast(action.data)
+                except OceanfedError as exc:
+                    log.warning("messenger: %s", exc)
+            elif isinstance(action, A.QueryTip):
+                self._rpc_pool.submit(self._query_tip)
+            elif isinstance(action, A.BuildProposal):
+                self._rpc_pool.submit(self._build, action)
+            elif isinstance(action, A.Validate):
+                self._rpc_pool.submit(self._validate, action)
+            elif isinstance(action, A.Sign):
+                self._sign_pool.submit(self._sign, action)
+            elif isinstance(action, A.Submit):
+                self._rpc_pool.submit(self._submit, action)
+        if pending is not None:
+            self.store.save(pending)
+
+    def _notify(self, action: A.Notify) -> None:
+        if action.hook == "block_submitted" and action.kwargs.get("result") == "accepted":
+            block = self.machine.last_block
+            if block is not None:
+                log.info(
+                    "block %d %s accepted (proposer %s, round %d, signers %s, %.1f ms)",
+                    block["height"], block["hash"][:16], block["proposer"], block["round"],
+                    ",".join(block["signers"]), block["latency"] * 1000,
+                )
+                if self.on_block is not None:
+                    self.on_block(block)
+        if self.hooks is None:
+            return
+        try:
+            getattr(self.hooks.hook, action.hook)(**action.kwargs)
+        except Exception as exc:  # an observer must not stop the federation
+            log.warning("hook %s failed: %s", action.hook, exc)
+
+    def _call(self, method: str, *params: Any) -> Any:
+        try:
+            result = self.node.call(method, *params)
+        except RPCError as exc:
+            self.rpc_errors += 1
+            if exc.code is None:
+                raise
+            self.last_node_ok = self.clock()
+            raise
+        self.last_node_ok = self.clock()
+        return result
+
+    def _post_failure(self, what: str, height: int, exc: Exception) -> None:
+        log.warning("node call for %s failed: %s", what, exc)
+        self.inbox.put(E.NodeFailed(what, height, str(exc)))
+
+    def _query_tip(self) -> None:
+        try:
+            best = self._call("getbestblockhash")
+            header = self._call("getblockheader", best)
+            anchor = self.machine.anchor_time
+            if anchor is None and header["height"] >= 1:
+                h1 = self._call("getblockheader", self._call("getblockhash", 1))
+                anchor = int(h1["time"])
+            self.inbox.put(E.NodeTip(int(header["height"]), best, anchor))
+        except (RPCError, KeyError, TypeError) as exc:
+            self._post_failure("tip", -1, exc)
+
+    def _build(self, action: A.BuildProposal) -> None:
+        try:
+            block_hex = self._call("getnewblockhex")
+            self.inbox.put(E.ProposalBuilt(action.height, action.round, block_hex))
+        except RPCError as exc:
+            self._post_failure("build", action.height, exc)
+
+    def _validate(self, action: A.Validate) -> None:
+        try:
+            self._call("testproposedblock", action.block_hex)
+        except RPCError as exc:
+            if exc.code is None:
+                self._post_failure("validate", action.height, exc)
+                return
+            self.inbox.put(E.Validated(action.height, action.block_hash, _slug(str(exc))))
+            return
+        reason = None
+        if self.hooks is not None:
+            try:
+                vetoes = self.hooks.hook.validate_proposal(
+                    height=action.height, block_hex=action.block_hex, extras=action.extras
+                )
+                reason = next((v for v in vetoes if v), None)
+            except Exception as exc:
+                reason = f"hook-error: {exc}"
+        self.inbox.put(E.Validated(action.height, action.block_hash, reason))
+
+    def _sign(self, action: A.Sign) -> None:
+        request = SignRequest(action.height, action.digest, action.preimage, action.block_hex)
+        try:
+            der = crypto.to_low_s_der(self.signer.sign(request))
+            self.inbox.put(E.Signed(action.height, action.block_hash, der))
+        except Exception as exc:  # any signer failure is reported, never raised into the loop
+            self.inbox.put(E.Signed(action.height, action.block_hash, None, str(exc)))
+
+    def _submit(self, action: A.Submit) -> None:
+        try:
+            result = self._call("submitblock", action.block_hex)
+            self.inbox.put(E.Submitted(action.height, action.block_hash, result))
+        except RPCError as exc:
+            self._post_failure("submit", action.height, exc)
+
+
+def _slug(message: str) -> str:
+    """A short reason from a node error message (``bad-txnmrklroot``, ``stale``…)."""
+    text = message.lower()
+    if "not based on our best chain" in text:
+        return "stale"
+    if "already have block" in text:
+        return "already-have-block"
+    words = text.replace(":", " ").split()
+    return next((w for w in words if "-" in w), words[-1] if words else "rejected")

@@ -1,0 +1,133 @@
+"""Assemble a running member from a validated config: node, keys, plugins, state, machine."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from oceanfed import crypto
+from oceanfed.config import FedConfig
+from oceanfed.consensus.auth import WireAuthenticator
+from oceanfed.consensus.machine import CoreConfig, Machine
+from oceanfed.driver import Driver
+from oceanfed.errors import ConfigError, RPCError
+from oceanfed.interfaces import MemberInfo, PluginContext
+from oceanfed.keyfile import read_private_key
+from oceanfed.ocean.header import BlockHeader
+from oceanfed.plugins import hook_manager, load_messenger, load_signer
+from oceanfed.rpc import NodeClient, from_config
+from oceanfed.statestore import StateStore
+
+log = logging.getLogger("oceanfed")
+
+
+def members_of(cfg: FedConfig) -> list[MemberInfo]:
+    return [
+        MemberInfo(i, m.name, bytes.fromhex(m.pubkey), bytes.fromhex(m.transport_pubkey))
+        for i, m in enumerate(cfg.federation.members)
+    ]
+
+
+def plugin_context(cfg: FedConfig) -> PluginContext:
+    return PluginContext(
+        member_index=cfg.member_index,
+        members=members_of(cfg),
+        threshold=cfg.federation.threshold,
+        chain=cfg.federation.chain,
+        base_dir=cfg.base_dir,
+        node_client=lambda: from_config(cfg.node, cfg.base_dir),
+        logger=logging.getLogger("oceanfed.plugin"),
+    )
+
+
+def check_split_brain(cfg: FedConfig) -> str | None:
+    """A warning when two halves of a partition could each complete a block."""
+    fed = cfg.federation
+    if 2 * fed.threshold <= len(fed.members):
+        return (
+            f"federation.threshold {fed.threshold} of {len(fed.members)} members is not a majority: "
+            "two halves of a partition can each complete a block"
+        )
+    return None
+
+
+def transport_key(cfg: FedConfig) -> bytes:
+    path = cfg.path(cfg.member.transport_key_file)
+    key = read_private_key(path)
+    mine = cfg.federation.members[cfg.member_index].transport_pubkey
+    if crypto.pubkey_of(key).hex() != mine:
+        raise ConfigError(
+            f"member.transport_key_file: {path} does not hold the transport key listed for "
+            f"member {cfg.member.name!r} in federation.members"
+        )
+    return key
+
+
+def check_chain(cfg: FedConfig, node: NodeClient) -> int:
+    """Check that the node's chain is signed by our federation; return its height."""
+    genesis = node.call("getblockhash", 0)
+    header_hex = node.call("getblockheader", genesis, False)
+    challenge = BlockHeader.from_hex(header_hex).challenge
+    if challenge != cfg.federation.script():
+        raise ConfigError(
+            f"node at {cfg.node.url}: the chain's signblockscript does not match "
+            "federation.threshold and federation.members"
+        )
+    return int(node.call("getblockcount"))
+
+
+def core_config(cfg: FedConfig) -> CoreConfig:
+    r = cfg.rounds
+    return CoreConfig(
+        me=cfg.member_index,
+        names=[m.name for m in cfg.federation.members],
+        threshold=cfg.federation.threshold,
+        challenge=cfg.federation.script(),
+        block_time=cfg.federation.block_time,
+        propose_timeout=r.propose_timeout,
+        prevote_timeout=r.prevote_timeout,
+        precommit_timeout=r.precommit_timeout,
+        timeout_step=r.timeout_step,
+        gossip_interval=r.gossip_interval,
+        tip_poll_interval=r.tip_poll_interval,
+    )
+
+
+def build_driver(cfg: FedConfig, **driver_kwargs: Any) -> Driver:
+    """Everything a member needs, checked; raises OceanfedError with one clear line."""
+    warning = check_split_brain(cfg)
+    if warning and not cfg.federation.allow_split_brain:
+        raise ConfigError(f"{warning}; set federation.allow_split_brain = true to run anyway")
+    if warning:
+        log.warning("%s", warning)
+    tkey = transport_key(cfg)
+    node = from_config(cfg.node, cfg.base_dir)
+    try:
+        check_chain(cfg, node)
+    except RPCError:
+        raise
+    context = plugin_context(cfg)
+    signer = load_signer(cfg.signer, context)
+    if signer.pubkey() != context.me.pubkey:
+        signer.close()
+        raise ConfigError(
+            f"signer: its key {signer.pubkey().hex()} is not member {cfg.member.name!r}'s "
+            f"pubkey {context.me.pubkey.hex()}"
+        )
+    store = StateStore(cfg.path(cfg.member.state_dir))
+    try:
+        messenger = load_messenger(cfg.messenger, context)
+    except Exception:
+        store.close()
+        signer.close()
+        raise
+    members = context.members
+    auth = WireAuthenticator(
+        cfg.federation.chain, cfg.member_index, tkey,
+        [m.transport_pubkey for m in members], [m.pubkey for m in members],
+    )
+    machine = Machine(core_config(cfg), auth, restored=store.load())
+    return Driver(
+        machine, node=node, signer=signer, messenger=messenger, store=store,
+        hooks=hook_manager(), **driver_kwargs,
+    )

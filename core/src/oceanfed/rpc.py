@@ -1,0 +1,237 @@
+"""A JSON-RPC client for an Ocean node (bitcoind-style HTTP POST, basic auth or cookie).
+
+Each thread keeps its own keep-alive connection. A call is retried, with a short backoff,
+only when it cannot have reached the node (the connection was refused or could not be set
+up), or when it may have reached the node but the method is read-only (:data:`READ_ONLY`):
+a ``submitblock`` is never sent twice. Errors are :class:`~oceanfed.errors.RPCError` with
+one line that names the node's URL or the method; the password never appears in them.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import itertools
+import json
+import logging
+import os
+import select
+import socket
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+from oceanfed.errors import ConfigError, RPCError
+from oceanfed.keyfile import read_secret_file
+
+log = logging.getLogger("oceanfed.rpc")
+
+#: Methods that change nothing on the node, so re-sending one is harmless. ``signblock``
+#: is deterministic (RFC 6979) and ``combineblocksigs`` a pure function of its inputs.
+READ_ONLY = frozenset(
+    {
+        "getblockcount", "getblockhash", "getblockheader", "getblock", "getbestblockhash",
+        "getblockchaininfo", "getchaintips", "getnewblockhex", "testproposedblock", "signblock",
+        "combineblocksigs", "getrawmempool", "getrawtransaction", "decoderawtransaction",
+        "decodescript", "validateaddress", "getutxoassetinfo", "getfreezehistory",
+        "listunspent", "listissuances", "getbalance", "getnetworkinfo", "uptime", "help",
+    }
+)  # fmt: skip
+
+#: Seconds to wait before each retry.
+BACKOFF = (0.05, 0.2, 0.5, 1.0)
+
+
+class _NotSent(Exception):
+    """The request never left this process (connect failed)."""
+
+
+class NodeClient:
+    """Calls JSON-RPC methods on one node.
+
+    ``url`` is ``http://host:port/``; give ``user`` and ``password``, or a bitcoind
+    ``cookie_file`` (``user:password``, re-read on each new connection).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        user: str | None = None,
+        password: str | None = None,
+        cookie_file: str | os.PathLike[str] | None = None,
+        timeout: float = 10.0,
+        retries: int = 2,
+    ):
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise RPCError(f"node url {url!r}: expected http://host:port/")
+        if parts.username and user is None:
+            user = urllib.parse.unquote(parts.username)
+            password = urllib.parse.unquote(parts.password or "")
+        netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
+        self.url = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path or "/", "", ""))
+        self._https = parts.scheme == "https"
+        self._host = parts.hostname
+        self._port = parts.port or (443 if self._https else 80)
+        self._path = parts.path or "/"
+        self.user = user
+        self.__password = password
+        self.cookie_file = Path(cookie_file) if cookie_file else None
+        self.timeout = timeout
+        self.retries = retries
+        self._ids = itertools.count(1)
+        self._local = threading.local()
+
+    def __repr__(self) -> str:
+        return f"NodeClient(url={self.url!r}, user={self.user!r})"
+
+    # -- auth -------------------------------------------------------------------------
+    def _credentials(self) -> tuple[str | None, str | None]:
+        if self.cookie_file is None:
+            return self.user, self.__password
+        try:
+            text = self.cookie_file.read_text().strip()
+        except OSError as exc:
+            raise RPCError(f"cannot read RPC cookie file {self.cookie_file} ({exc.strerror})") from None
+        user, sep, password = text.partition(":")
+        if not sep:
+            raise RPCError(f"RPC cookie file {self.cookie_file}: expected user:password")
+        self.user = user
+        return user, password
+
+    def _auth_header(self) -> dict[str, str]:
+        user, password = self._credentials()
+        if user is None:
+            return {}
+        token = base64.b64encode(f"{user}:{password or ''}".encode()).decode()
+        return {"Authorization": f"Basic {token}"}
+
+    # -- connection -------------------------------------------------------------------
+    def _connection(self) -> http.client.HTTPConnection:
+        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
+        if conn is not None and conn.sock is not None:
+            # An idle keep-alive socket the server has closed reads as ready (EOF).
+            try:
+                readable, _, _ = select.select([conn.sock], [], [], 0)
+            except (OSError, ValueError):
+                readable = [conn.sock]
+            if readable:
+                conn.close()
+                conn = None
+        if conn is None or conn.sock is None:
+            cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
+            conn = cls(self._host, self._port, timeout=self.timeout)
+            try:
+                conn.connect()
+            except OSError as exc:
+                conn.close()
+                self._local.conn = None
+                raise _NotSent(_reason(exc)) from None
+            if conn.sock is not None:
+                conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._local.conn = conn
+        return conn
+
+    def _drop(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+        self._local.conn = None
+
+    def close(self) -> None:
+        """Close this thread's connection."""
+        self._drop()
+
+    # -- calls ------------------------------------------------------------------------
+    def call(self, method: str, *params: Any) -> Any:
+        """Call ``method`` and return its ``result``; raise RPCError on any failure."""
+        body = json.dumps(
+            {"jsonrpc": "1.0", "id": next(self._ids), "method": method, "params": list(params)}
+        ).encode()
+        attempt = 0
+        while True:
+            try:
+                return self._once(method, body)
+            except _NotSent as exc:
+                reason, sent = str(exc), False
+            except (OSError, http.client.HTTPException) as exc:
+                self._drop()
+                reason, sent = _reason(exc), True
+            if attempt >= self.retries or (sent and method not in READ_ONLY):
+                what = "lost connection to" if sent else "cannot reach"
+                raise RPCError(f"{what} node at {self.url} during {method} ({reason})", None, method)
+            log.debug("rpc %s to %s failed (%s); retrying", method, self.url, reason)
+            time.sleep(BACKOFF[min(attempt, len(BACKOFF) - 1)])
+            attempt += 1
+
+    def _once(self, method: str, body: bytes) -> Any:
+        headers = {"Content-Type": "application/json", **self._auth_header()}
+        conn = self._connection()
+        conn.request("POST", self._path, body=body, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        if resp.getheader("Connection", "").lower() == "close":
+            self._drop()
+        if resp.status == 401:
+            raise RPCError(
+                f"wrong RPC credentials for node at {self.url} (user {self.user})", 401, method
+            )
+        try:
+            reply = json.loads(data)
+        except ValueError:
+            raise RPCError(
+                f"node at {self.url} answered {method} with HTTP {resp.status} and no JSON",
+                None,
+                method,
+            ) from None
+        if not isinstance(reply, dict):
+            raise RPCError(f"node at {self.url} answered {method} with a malformed reply", None, method)
+        error = reply.get("error")
+        if error:
+            code = error.get("code") if isinstance(error, dict) else None
+            message = error.get("message") if isinstance(error, dict) else str(error)
+            first = str(message).splitlines()[0] if message else "error"
+            raise RPCError(f"{method}: {first} (code {code})", code, method)
+        return reply.get("result")
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, socket.timeout | TimeoutError):
+        return "timed out"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return type(exc).__name__ if not str(exc) else str(exc)
+
+
+def from_config(node: Any, base_dir: str | os.PathLike[str] = ".") -> NodeClient:
+    """A NodeClient for a ``[node]`` table (:class:`oceanfed.config.Node`).
+
+    Relative paths resolve against ``base_dir``. ``password_file`` must be mode 0600.
+    """
+
+    def resolve(value: str) -> Path:
+        p = Path(os.path.expanduser(value))
+        return p if p.is_absolute() else Path(base_dir) / p
+
+    password: str | None = None
+    cookie: Path | None = None
+    if node.password_file:
+        password = read_secret_file(resolve(node.password_file), "RPC password")
+        if not password:
+            raise ConfigError(f"{resolve(node.password_file)}: RPC password file is empty")
+    elif node.password_env:
+        password = os.environ.get(node.password_env)
+        if password is None:
+            raise ConfigError(f"node.password_env: environment variable {node.password_env} is not set")
+    elif node.cookie_file:
+        cookie = resolve(node.cookie_file)
+    return NodeClient(
+        node.url,
+        user=node.user,
+        password=password,
+        cookie_file=cookie,
+        timeout=node.timeout,
+        retries=node.retries,
+    )

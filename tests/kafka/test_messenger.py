@@ -1,0 +1,132 @@
+"""The Kafka messenger against a real Tansu broker: delivery, layout, offsets, stale frames."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+
+from oceanfed import wire
+from oceanfed_kafka.broker import TansuBroker
+
+from .conftest import Fed, Inbox, MessengerFactory, wait_until
+
+pytestmark = pytest.mark.kafka
+
+
+def test_frames_reach_every_other_member_but_not_the_sender(fed: Fed, messengers: MessengerFactory) -> None:
+    boxes = [Inbox() for _ in range(3)]
+    ms = [messengers(fed, i, boxes[i]) for i in range(3)]
+    sent = []
+    for i, m in enumerate(ms):
+        for kind in ("proposal", "prevote", "precommit", "sig"):
+            frame = fed.frame(i, 1, 0, kind, n=i)
+            m.broadcast(frame)
+            sent.append((i, frame))
+    for i, box in enumerate(boxes):
+        expected = {f for s, f in sent if s != i}
+        wait_until(lambda box=box, expected=expected: expected <= set(box.snapshot()), what=f"member {i} inbox")
+    time.sleep(0.3)  # let any echo of our own frames arrive
+    for i, box in enumerate(boxes):
+        got = box.snapshot()
+        assert len(got) == len(set(got)) == 8, f"member {i} got duplicates or extras"
+        assert all(wire.peek(f).sender != i for f in got)
+    assert all(m.stats()["sent"] == 4 and m.stats()["received"] == 8 for m in ms)
+
+
+def test_proposals_and_votes_use_their_own_topics(
+    fed: Fed, messengers: MessengerFactory, broker: TansuBroker
+) -> None:
+    m0 = messengers(fed, 0, Inbox(), topic_prefix="fedx")
+    box = Inbox()
+    messengers(fed, 1, box, topic_prefix="fedx")
+    assert m0.topics.names == ("fedx.ocean_test.proposals", "fedx.ocean_test.votes")
+    proposal, vote, sig = fed.frame(0, 3, 0, "proposal"), fed.frame(0, 3, 0, "prevote"), fed.frame(0, 3, 0, "sig")
+    for f in (proposal, vote, sig):
+        m0.broadcast(f)
+    wait_until(lambda: {proposal, vote, sig} <= set(box.snapshot()), what="three frames")
+
+    raw = KafkaConsumer(bootstrap_servers=[broker.bootstrap], group_id=None, enable_auto_commit=False)
+    try:
+        by_topic: dict[str, list[bytes]] = {}
+        for topic in m0.topics.names:
+            parts = [TopicPartition(topic, p) for p in raw.partitions_for_topic(topic)]
+            raw.assign(parts)
+            raw.seek_to_beginning(*parts)
+            records: list[bytes] = []
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline and len(records) < (1 if "proposals" in topic else 2):
+                for recs in raw.poll(timeout_ms=200).values():
+                    records += [r.value for r in recs]
+            by_topic[topic] = records
+    finally:
+        raw.close()
+    assert by_topic["fedx.ocean_test.proposals"] == [proposal]
+    assert by_topic["fedx.ocean_test.votes"] == [vote, sig]
+
+
+def test_a_new_member_starts_at_the_latest_offset(fed: Fed, messengers: MessengerFactory) -> None:
+    box1 = Inbox()
+    m0 = messengers(fed, 0, Inbox())
+    messengers(fed, 1, box1)
+    before = fed.frame(0, 1, 0, "prevote", tag="before")
+    m0.broadcast(before)
+    wait_until(lambda: box1.has(before), what="frame at member 1")
+    box2 = Inbox()
+    messengers(fed, 2, box2)  # joins after `before` is in the log
+    after = fed.frame(0, 1, 0, "prevote", tag="after")
+    m0.broadcast(after)
+    wait_until(lambda: box2.has(after), what="frame at member 2")
+    time.sleep(0.2)
+    assert not box2.has(before)
+
+
+def test_stale_heights_and_rounds_are_skipped(fed: Fed, messengers: MessengerFactory) -> None:
+    box0 = Inbox()
+    m0 = messengers(fed, 0, box0)
+    m1 = messengers(fed, 1, Inbox())
+    m0.broadcast(fed.frame(0, 10, 3, "prevote"))  # member 0 is at height 10, round 3
+    stale = [
+        fed.frame(1, 9, 5, "precommit"),   # a decided height
+        fed.frame(1, 9, 0, "sig"),
+        fed.frame(1, 10, 1, "prevote"),    # a prevote two rounds behind
+    ]
+    kept = [
+        fed.frame(1, 10, 2, "prevote"),    # previous round: still gossiped
+        fed.frame(1, 10, 0, "precommit"),  # precommits of any round can decide
+        fed.frame(1, 10, 0, "proposal"),   # ... and deciding needs that round's proposal
+        fed.frame(1, 10, 3, "sig"),
+        fed.frame(1, 11, 0, "prevote"),    # ahead of us
+    ]
+    for f in stale + kept:
+        m1.broadcast(f)
+    wait_until(lambda: set(kept) <= set(box0.snapshot()), what="fresh frames")
+    wait_until(lambda: m0.stats()["skipped_stale"] == len(stale), what="stale count")
+    assert not set(stale) & set(box0.snapshot())
+
+
+def test_skip_stale_can_be_turned_off(fed: Fed, messengers: MessengerFactory) -> None:
+    box0 = Inbox()
+    m0 = messengers(fed, 0, box0, skip_stale=False)
+    m1 = messengers(fed, 1, Inbox())
+    m0.broadcast(fed.frame(0, 10, 0, "prevote"))
+    old = fed.frame(1, 2, 0, "precommit")
+    m1.broadcast(old)
+    wait_until(lambda: box0.has(old), what="old frame delivered")
+
+
+def test_malformed_and_foreign_frames_are_not_delivered(fed: Fed, messengers: MessengerFactory) -> None:
+    box0 = Inbox()
+    m0 = messengers(fed, 0, box0)
+    m1 = messengers(fed, 1, Inbox())
+    other_chain = Fed(3, chain="other")
+    other_chain.keys = fed.keys
+    foreign = other_chain.frame(1, 5, 0, "prevote")
+    good = fed.frame(1, 5, 0, "prevote")
+    m1.broadcast(b"not a frame")
+    m1.broadcast(foreign)
+    m1.broadcast(good)
+    wait_until(lambda: box0.has(good), what="good frame")
+    assert box0.snapshot() == [good]
+    assert m0.stats()["malformed"] == 1

@@ -1,0 +1,74 @@
+"""Broker faults: the messenger keeps running, reconnects alone, logs once per outage."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+
+from oceanfed_kafka.broker import TansuBroker
+from oceanfed_kafka.messenger import KafkaMessenger
+
+from .conftest import Fed, Inbox, MessengerFactory, wait_until
+
+pytestmark = pytest.mark.kafka
+
+
+def _gossip_until_delivered(sender: KafkaMessenger, fed: Fed, who: int, height: int, box: Inbox) -> None:
+    """Re-broadcast as the core's gossip would until one copy arrives."""
+    frame = fed.frame(who, height, 0, "precommit")
+    deadline = time.monotonic() + 20
+    while not box.has(frame):
+        assert time.monotonic() < deadline, "traffic did not resume after the broker came back"
+        sender.broadcast(frame)
+        time.sleep(0.1)
+
+
+def test_broker_killed_and_restarted_twice(
+    fed: Fed, messengers: MessengerFactory, broker: TansuBroker, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="kafka")
+    caplog.set_level(logging.INFO, logger="oceanfed")
+    boxes = [Inbox(), Inbox()]
+    ms = [messengers(fed, i, boxes[i], health_interval_ms=200) for i in range(2)]
+    _gossip_until_delivered(ms[0], fed, 0, 1, boxes[1])
+
+    for outage in (1, 2):
+        broker.kill()
+        wait_until(lambda: not any(m.connected for m in ms), what="outage noticed")
+        for n in range(50):  # the core keeps broadcasting during the outage
+            ms[1].broadcast(fed.frame(1, 1 + outage, 0, "prevote", n=n))
+        time.sleep(1.0)
+        broker.start()
+        wait_until(lambda: all(m.connected for m in ms), timeout=30, what="reconnected")
+        _gossip_until_delivered(ms[0], fed, 0, 10 * outage, boxes[1])
+        _gossip_until_delivered(ms[1], fed, 1, 10 * outage, boxes[0])
+        assert [m.stats()["reconnects"] for m in ms] == [outage, outage]
+
+    ours = [r for r in caplog.records if r.name == "oceanfed.kafka"]
+    lost = [r for r in ours if "lost contact" in r.getMessage()]
+    back = [r for r in ours if "reconnected" in r.getMessage()]
+    assert len(lost) == 4 and len(back) == 4, [r.getMessage() for r in ours]  # 2 members x 2 outages
+    assert all(r.levelno == logging.WARNING and broker.bootstrap in r.getMessage() for r in lost)
+    # kafka-python's own per-attempt complaints stay below the configured level
+    assert not [r for r in caplog.records if r.name.startswith("kafka") and r.levelno >= logging.WARNING]
+
+
+def test_broadcast_never_blocks_and_drops_by_rule_during_an_outage(
+    fed: Fed, messengers: MessengerFactory, broker: TansuBroker
+) -> None:
+    m = messengers(fed, 0, Inbox(), send_queue=20, delivery_timeout_ms=500, request_timeout_ms=400,
+                   health_interval_ms=200)
+    broker.kill()
+    wait_until(lambda: not m.connected, what="outage noticed")
+    started = time.monotonic()
+    for n in range(200):
+        m.broadcast(fed.frame(0, 5, 0, "prevote", n=n))
+    elapsed = time.monotonic() - started
+    # max_block_ms is 1 s: a broadcast that waited on the network would take minutes here
+    assert elapsed < 5, f"200 broadcasts took {elapsed:.1f} s during the outage"
+    wait_until(lambda: m.stats()["dropped"] == 200, timeout=30, what="every frame dropped")
+    assert m.stats()["sent"] == 0 and m.stats()["queued"] == 0
+    broker.start()
+    wait_until(lambda: m.connected, timeout=30, what="reconnected")

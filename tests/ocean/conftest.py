@@ -1,0 +1,83 @@
+"""Fixtures over the real-node vectors in /work/shared/ocean/vectors."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+VECTORS = Path(os.environ.get("OCEANFED_VECTORS", "/work/shared/ocean/vectors"))
+
+
+@dataclass(frozen=True)
+class Round:
+    name: str
+    path: Path
+
+    def text(self, file: str) -> str:
+        return (self.path / file).read_text().strip()
+
+
+def chain_files() -> list[Path]:
+    return sorted((VECTORS / "chain").glob("*.blockhex"))
+
+
+def signing_rounds() -> list[Round]:
+    return [Round(p.name, p) for p in sorted((VECTORS / "signing").iterdir()) if p.is_dir()]
+
+
+def transcript_calls() -> list[tuple[str, dict]]:
+    out = []
+    for f in sorted((VECTORS / "transcripts").glob("*.json")):
+        out += [(f.name, call) for call in json.loads(f.read_text())]
+    return out
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize ``chain_path`` (every chain block), ``signed_path`` (all but genesis),
+    ``signing_round`` (every signing round) and ``transcript_call`` (every recorded call)."""
+    if "chain_path" in metafunc.fixturenames:
+        metafunc.parametrize("chain_path", chain_files(), ids=lambda p: p.name[:3])
+    if "signed_path" in metafunc.fixturenames:
+        metafunc.parametrize("signed_path", chain_files()[1:], ids=lambda p: p.name[:3])
+    if "signing_round" in metafunc.fixturenames:
+        metafunc.parametrize("signing_round", signing_rounds(), ids=lambda r: r.name)
+    if "transcript_call" in metafunc.fixturenames:
+        calls = transcript_calls()
+        metafunc.parametrize(
+            "transcript_call", calls, ids=[f"{f}:{c['node']}:{c['request']['id']}" for f, c in calls]
+        )
+
+
+@pytest.fixture(scope="session")
+def vectors() -> Path:
+    return VECTORS
+
+
+@pytest.fixture(scope="session")
+def chain_blocks() -> list[Path]:
+    return chain_files()
+
+
+@pytest.fixture(scope="session")
+def rounds() -> list[Round]:
+    return signing_rounds()
+
+
+@pytest.fixture(scope="session")
+def keys() -> list[bytes]:
+    data = json.loads((VECTORS / "keys.json").read_text())
+    return [bytes.fromhex(k["privkey_hex"]) for k in sorted(data["keys"], key=lambda k: k["index"])]
+
+
+@pytest.fixture(scope="session")
+def challenge() -> bytes:
+    return bytes.fromhex((VECTORS / "signblockscript.hex").read_text().strip())
+
+
+@pytest.fixture(scope="session")
+def chain_json() -> list[dict]:
+    return json.loads((VECTORS / "chain" / "chain.json").read_text())
