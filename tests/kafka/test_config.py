@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from oceanfed.config import format_validation_error
+from oceanfed.config import PluginTable, format_validation_error
 from oceanfed.errors import ConfigError, MessengerError
+from oceanfed.plugins import load_messenger
 from oceanfed_kafka.broker import TansuBroker, free_port
 from oceanfed_kafka.messenger import KafkaMessenger
 from oceanfed_kafka.options import KafkaOptions
@@ -48,7 +49,9 @@ def test_malformed_bootstrap_list(servers: Any, expected: str) -> None:
 
 
 def test_bootstrap_servers_accepts_names_and_ipv6() -> None:
-    opts = KafkaOptions(bootstrap_servers=["kafka-1.dc1.example:9093", "[::1]:9092", " 10.0.0.7:9092 "])
+    opts = KafkaOptions(
+        bootstrap_servers=["kafka-1.dc1.example:9093", "[::1]:9092", " 10.0.0.7:9092 "]
+    )
     assert opts.bootstrap_servers[2] == "10.0.0.7:9092"
     assert opts.topic_prefix == "oceanfed" and opts.acks == 1 and opts.linger_ms == 0
 
@@ -63,7 +66,11 @@ def test_bootstrap_servers_accepts_names_and_ipv6() -> None:
         ({"ssl_cafile": "ca.pem"}, "messenger", "ssl_cafile needs security_protocol SSL"),
         ({"security_protocol": "SASL_SSL"}, "messenger", "needs sasl_mechanism"),
         (
-            {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "SCRAM-SHA-512", "sasl_username": "u"},
+            {
+                "security_protocol": "SASL_PLAINTEXT",
+                "sasl_mechanism": "SCRAM-SHA-512",
+                "sasl_username": "u",
+            },
             "messenger",
             "exactly one of sasl_password_file, sasl_password_env",
         ),
@@ -88,7 +95,9 @@ def test_missing_tls_file(tmp_path: Path, name: str) -> None:
 
 def test_garbage_ca_file(tmp_path: Path) -> None:
     (tmp_path / "ca.pem").write_text("not a certificate\n")
-    with pytest.raises(ConfigError, match=r"^messenger\.ssl_cafile: not a PEM CA certificate: .*ca\.pem"):
+    with pytest.raises(
+        ConfigError, match=r"^messenger\.ssl_cafile: not a PEM CA certificate: .*ca\.pem"
+    ):
         build(tmp_path, security_protocol="SSL", ssl_cafile="ca.pem")
 
 
@@ -99,8 +108,13 @@ def test_tls_files_that_load(tmp_path: Path) -> None:
          "-subj", "/CN=member"],
         check=True, capture_output=True,
     )  # fmt: skip
-    m = build(tmp_path, security_protocol="SSL", ssl_cafile="cert.pem", ssl_certfile="cert.pem",
-              ssl_keyfile="key.pem")
+    m = build(
+        tmp_path,
+        security_protocol="SSL",
+        ssl_cafile="cert.pem",
+        ssl_certfile="cert.pem",
+        ssl_keyfile="key.pem",
+    )
     assert m.settings.common["ssl_keyfile"] == str(tmp_path / "key.pem")
     # a certificate with someone else's key is refused at load time
     subprocess.run(
@@ -108,30 +122,52 @@ def test_tls_files_that_load(tmp_path: Path) -> None:
          "-out", str(tmp_path / "other.pem")],
         check=True, capture_output=True,
     )  # fmt: skip
-    with pytest.raises(ConfigError, match=r"^messenger\.ssl_certfile: certificate and key do not load"):
+    with pytest.raises(
+        ConfigError, match=r"^messenger\.ssl_certfile: certificate and key do not load"
+    ):
         build(tmp_path, security_protocol="SSL", ssl_certfile="cert.pem", ssl_keyfile="other.pem")
 
 
-def test_sasl_password_is_read_and_never_shown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sasl_password_is_read_and_never_shown(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "kafka.pw").write_text("s3cret-pw\n")
-    m = build(tmp_path, security_protocol="SASL_SSL", sasl_mechanism="SCRAM-SHA-256", sasl_username="fed",
-              sasl_password_file="kafka.pw")
+    m = build(
+        tmp_path,
+        security_protocol="SASL_SSL",
+        sasl_mechanism="SCRAM-SHA-256",
+        sasl_username="fed",
+        sasl_password_file="kafka.pw",
+    )
     assert m.settings.common["sasl_plain_password"] == "s3cret-pw"
     assert "s3cret" not in repr(m) + repr(m.settings) + repr(m.opts)
     monkeypatch.delenv("OCEANFED_TEST_KAFKA_PW", raising=False)
-    with pytest.raises(ConfigError, match=r"^messenger\.sasl_password_env: environment variable OCEANFED_TEST_KAFKA_PW is not set$"):
-        build(tmp_path, security_protocol="SASL_PLAINTEXT", sasl_mechanism="PLAIN", sasl_username="fed",
-              sasl_password_env="OCEANFED_TEST_KAFKA_PW")
+    with pytest.raises(
+        ConfigError,
+        match=r"^messenger\.sasl_password_env: environment variable OCEANFED_TEST_KAFKA_PW is not set$",
+    ):
+        build(
+            tmp_path,
+            security_protocol="SASL_PLAINTEXT",
+            sasl_mechanism="PLAIN",
+            sasl_username="fed",
+            sasl_password_env="OCEANFED_TEST_KAFKA_PW",
+        )
     monkeypatch.setenv("OCEANFED_TEST_KAFKA_PW", "env-pw")
-    m = build(tmp_path, security_protocol="SASL_PLAINTEXT", sasl_mechanism="PLAIN", sasl_username="fed",
-              sasl_password_env="OCEANFED_TEST_KAFKA_PW")
+    m = build(
+        tmp_path,
+        security_protocol="SASL_PLAINTEXT",
+        sasl_mechanism="PLAIN",
+        sasl_username="fed",
+        sasl_password_env="OCEANFED_TEST_KAFKA_PW",
+    )
     assert m.settings.common["sasl_plain_password"] == "env-pw"
 
 
 def test_unreachable_broker(tmp_path: Path) -> None:
     port = free_port()  # nothing listens there
     m = build(tmp_path, bootstrap_servers=[f"127.0.0.1:{port}"], connect_timeout_ms=800)
-    expected = f"messenger.bootstrap_servers: no Kafka broker reachable at 127.0.0.1:{port} within 0.8 s"
+    expected = f"messenger.bootstrap_servers: no Kafka broker reachable (127.0.0.1:{port}: connection refused)"
     with pytest.raises(MessengerError) as info:
         m.check()
     assert str(info.value) == expected
@@ -151,25 +187,43 @@ def test_tls_against_a_plaintext_broker_is_one_line(tmp_path: Path) -> None:
         check=True, capture_output=True,
     )  # fmt: skip
     with TansuBroker() as broker:
-        m = build(tmp_path, bootstrap_servers=[broker.bootstrap], security_protocol="SSL",
-                  ssl_cafile="ca.pem", connect_timeout_ms=1500)
+        m = build(
+            tmp_path,
+            bootstrap_servers=[broker.bootstrap],
+            security_protocol="SSL",
+            ssl_cafile="ca.pem",
+            connect_timeout_ms=1500,
+        )
         with pytest.raises(MessengerError) as info:
             m.start(Inbox())
     msg = str(info.value)
-    assert "\n" not in msg and broker.bootstrap in msg and msg.startswith("messenger.")
+    assert "\n" not in msg
+    assert msg.startswith(
+        f"messenger.security_protocol: TLS handshake with {broker.bootstrap} failed"
+    )
 
 
 @pytest.mark.kafka
 @needs_broker
 def test_check_and_create_topics_false(tmp_path: Path) -> None:
     with TansuBroker() as broker:
-        strict = build(tmp_path, bootstrap_servers=[broker.bootstrap], create_topics=False, topic_prefix="pre")
-        with pytest.raises(MessengerError, match=r"^messenger\.create_topics: topic pre\.ocean_test\.proposals does not exist"):
+        strict = build(
+            tmp_path, bootstrap_servers=[broker.bootstrap], create_topics=False, topic_prefix="pre"
+        )
+        with pytest.raises(
+            MessengerError,
+            match=r"^messenger\.create_topics: topic pre\.ocean_test\.proposals does not exist",
+        ):
             strict.check()
-        with pytest.raises(MessengerError, match=r"^messenger\.create_topics: topic pre\.ocean_test\.proposals does not exist"):
+        with pytest.raises(
+            MessengerError,
+            match=r"^messenger\.create_topics: topic pre\.ocean_test\.proposals does not exist",
+        ):
             strict.start(Inbox())
         creator = build(tmp_path, bootstrap_servers=[broker.bootstrap], topic_prefix="pre")
-        assert creator.check().endswith("pre.ocean_test.proposals, pre.ocean_test.votes created at start")
+        assert creator.check().endswith(
+            "pre.ocean_test.proposals, pre.ocean_test.votes created at start"
+        )
         creator.start(Inbox())
         try:
             line = strict.check()
@@ -181,3 +235,20 @@ def test_check_and_create_topics_false(tmp_path: Path) -> None:
             strict.close()
         finally:
             creator.close()
+
+
+def test_loaded_by_driver_name_with_one_line_errors(tmp_path: Path) -> None:
+    ctx = Fed(3).context(1, base_dir=str(tmp_path))
+    m = load_messenger(PluginTable(driver="kafka", bootstrap_servers=["k1:9092", "k2:9092"]), ctx)
+    assert isinstance(m, KafkaMessenger)
+    assert m.settings.common["client_id"] == "oceanfed-ocean_test-m1"
+    assert m.topics.names == ("oceanfed.ocean_test.proposals", "oceanfed.ocean_test.votes")
+    bad = PluginTable(driver="kafka", bootstrap_servers="k1:9092,k2:9092")
+    with pytest.raises(ConfigError) as info:
+        load_messenger(bad, ctx, source="fed.toml")
+    assert str(info.value).startswith("fed.toml: messenger.bootstrap_servers: expected a list")
+    tls = PluginTable(
+        driver="kafka", bootstrap_servers=["k:9093"], security_protocol="SSL", ssl_cafile="ca.pem"
+    )
+    with pytest.raises(ConfigError, match=r"^messenger\.ssl_cafile: file not found: "):
+        load_messenger(tls, ctx, source="fed.toml")

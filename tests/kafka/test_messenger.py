@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
 
+from kafka import KafkaConsumer, TopicPartition
 from oceanfed import wire
 from oceanfed_kafka.broker import TansuBroker
 
@@ -15,7 +15,9 @@ from .conftest import Fed, Inbox, MessengerFactory, wait_until
 pytestmark = pytest.mark.kafka
 
 
-def test_frames_reach_every_other_member_but_not_the_sender(fed: Fed, messengers: MessengerFactory) -> None:
+def test_frames_reach_every_other_member_but_not_the_sender(
+    fed: Fed, messengers: MessengerFactory
+) -> None:
     boxes = [Inbox() for _ in range(3)]
     ms = [messengers(fed, i, boxes[i]) for i in range(3)]
     sent = []
@@ -26,7 +28,10 @@ def test_frames_reach_every_other_member_but_not_the_sender(fed: Fed, messengers
             sent.append((i, frame))
     for i, box in enumerate(boxes):
         expected = {f for s, f in sent if s != i}
-        wait_until(lambda box=box, expected=expected: expected <= set(box.snapshot()), what=f"member {i} inbox")
+        wait_until(
+            lambda box=box, expected=expected: expected <= set(box.snapshot()),
+            what=f"member {i} inbox",
+        )
     time.sleep(0.3)  # let any echo of our own frames arrive
     for i, box in enumerate(boxes):
         got = box.snapshot()
@@ -42,12 +47,18 @@ def test_proposals_and_votes_use_their_own_topics(
     box = Inbox()
     messengers(fed, 1, box, topic_prefix="fedx")
     assert m0.topics.names == ("fedx.ocean_test.proposals", "fedx.ocean_test.votes")
-    proposal, vote, sig = fed.frame(0, 3, 0, "proposal"), fed.frame(0, 3, 0, "prevote"), fed.frame(0, 3, 0, "sig")
+    proposal, vote, sig = (
+        fed.frame(0, 3, 0, "proposal"),
+        fed.frame(0, 3, 0, "prevote"),
+        fed.frame(0, 3, 0, "sig"),
+    )
     for f in (proposal, vote, sig):
         m0.broadcast(f)
     wait_until(lambda: {proposal, vote, sig} <= set(box.snapshot()), what="three frames")
 
-    raw = KafkaConsumer(bootstrap_servers=[broker.bootstrap], group_id=None, enable_auto_commit=False)
+    raw = KafkaConsumer(
+        bootstrap_servers=[broker.bootstrap], group_id=None, enable_auto_commit=False
+    )
     try:
         by_topic: dict[str, list[bytes]] = {}
         for topic in m0.topics.names:
@@ -88,16 +99,16 @@ def test_stale_heights_and_rounds_are_skipped(fed: Fed, messengers: MessengerFac
     m1 = messengers(fed, 1, Inbox())
     m0.broadcast(fed.frame(0, 10, 3, "prevote"))  # member 0 is at height 10, round 3
     stale = [
-        fed.frame(1, 9, 5, "precommit"),   # a decided height
+        fed.frame(1, 9, 5, "precommit"),  # a decided height
         fed.frame(1, 9, 0, "sig"),
-        fed.frame(1, 10, 1, "prevote"),    # a prevote two rounds behind
+        fed.frame(1, 10, 1, "prevote"),  # a prevote two rounds behind
     ]
     kept = [
-        fed.frame(1, 10, 2, "prevote"),    # previous round: still gossiped
+        fed.frame(1, 10, 2, "prevote"),  # previous round: still gossiped
         fed.frame(1, 10, 0, "precommit"),  # precommits of any round can decide
-        fed.frame(1, 10, 0, "proposal"),   # ... and deciding needs that round's proposal
+        fed.frame(1, 10, 0, "proposal"),  # ... and deciding needs that round's proposal
         fed.frame(1, 10, 3, "sig"),
-        fed.frame(1, 11, 0, "prevote"),    # ahead of us
+        fed.frame(1, 11, 0, "prevote"),  # ahead of us
     ]
     for f in stale + kept:
         m1.broadcast(f)
@@ -116,7 +127,9 @@ def test_skip_stale_can_be_turned_off(fed: Fed, messengers: MessengerFactory) ->
     wait_until(lambda: box0.has(old), what="old frame delivered")
 
 
-def test_malformed_and_foreign_frames_are_not_delivered(fed: Fed, messengers: MessengerFactory) -> None:
+def test_malformed_and_foreign_frames_are_not_delivered(
+    fed: Fed, messengers: MessengerFactory
+) -> None:
     box0 = Inbox()
     m0 = messengers(fed, 0, box0)
     m1 = messengers(fed, 1, Inbox())
@@ -130,3 +143,26 @@ def test_malformed_and_foreign_frames_are_not_delivered(fed: Fed, messengers: Me
     wait_until(lambda: box0.has(good), what="good frame")
     assert box0.snapshot() == [good]
     assert m0.stats()["malformed"] == 1
+
+
+def test_one_way_latency_figures(fed: Fed, messengers: MessengerFactory) -> None:
+    """Prints broadcast-to-deliver latency on loopback (a figure, not an assertion)."""
+    arrived: dict[bytes, float] = {}
+    m0 = messengers(fed, 0, Inbox())
+    messengers(fed, 1, lambda data: arrived.setdefault(data, time.perf_counter()))
+    warm = fed.frame(0, 1, 0, "prevote", warm=True)
+    m0.broadcast(warm)
+    wait_until(lambda: warm in arrived, what="warm-up frame")
+    samples = []
+    for n in range(200):
+        frame = fed.frame(0, 2, 0, "precommit" if n % 2 else "proposal", n=n, pad="00" * 150)
+        t0 = time.perf_counter()
+        m0.broadcast(frame)
+        wait_until(lambda frame=frame: frame in arrived, what=f"frame {n}")
+        samples.append((arrived[frame] - t0) * 1000)
+    samples.sort()
+    print(
+        f"\nkafka one-way latency over {len(samples)} frames: "
+        f"p50 {samples[len(samples) // 2]:.2f} ms, p99 {samples[int(len(samples) * 0.99)]:.2f} ms"
+    )
+    assert len(samples) == 200

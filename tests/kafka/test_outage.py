@@ -15,7 +15,9 @@ from .conftest import Fed, Inbox, MessengerFactory, wait_until
 pytestmark = pytest.mark.kafka
 
 
-def _gossip_until_delivered(sender: KafkaMessenger, fed: Fed, who: int, height: int, box: Inbox) -> None:
+def _gossip_until_delivered(
+    sender: KafkaMessenger, fed: Fed, who: int, height: int, box: Inbox
+) -> None:
     """Re-broadcast as the core's gossip would until one copy arrives."""
     frame = fed.frame(who, height, 0, "precommit")
     deadline = time.monotonic() + 20
@@ -49,17 +51,28 @@ def test_broker_killed_and_restarted_twice(
     ours = [r for r in caplog.records if r.name == "oceanfed.kafka"]
     lost = [r for r in ours if "lost contact" in r.getMessage()]
     back = [r for r in ours if "reconnected" in r.getMessage()]
-    assert len(lost) == 4 and len(back) == 4, [r.getMessage() for r in ours]  # 2 members x 2 outages
+    assert len(lost) == 4 and len(back) == 4, [
+        r.getMessage() for r in ours
+    ]  # 2 members x 2 outages
     assert all(r.levelno == logging.WARNING and broker.bootstrap in r.getMessage() for r in lost)
     # kafka-python's own per-attempt complaints stay below the configured level
-    assert not [r for r in caplog.records if r.name.startswith("kafka") and r.levelno >= logging.WARNING]
+    assert not [
+        r for r in caplog.records if r.name.startswith("kafka") and r.levelno >= logging.WARNING
+    ]
 
 
 def test_broadcast_never_blocks_and_drops_by_rule_during_an_outage(
     fed: Fed, messengers: MessengerFactory, broker: TansuBroker
 ) -> None:
-    m = messengers(fed, 0, Inbox(), send_queue=20, delivery_timeout_ms=500, request_timeout_ms=400,
-                   health_interval_ms=200)
+    m = messengers(
+        fed,
+        0,
+        Inbox(),
+        send_queue=20,
+        delivery_timeout_ms=500,
+        request_timeout_ms=400,
+        health_interval_ms=200,
+    )
     broker.kill()
     wait_until(lambda: not m.connected, what="outage noticed")
     started = time.monotonic()

@@ -38,18 +38,29 @@ def transcript_calls() -> list[tuple[str, dict]]:
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Parametrize ``chain_path`` (every chain block), ``signed_path`` (all but genesis),
-    ``signing_round`` (every signing round) and ``transcript_call`` (every recorded call)."""
+    ``signing_round`` (every signing round), ``python_sigs_round`` (rounds with
+    python_sigs.json), ``combine_call`` / ``submit_call`` (recorded successful calls)."""
     if "chain_path" in metafunc.fixturenames:
         metafunc.parametrize("chain_path", chain_files(), ids=lambda p: p.name[:3])
     if "signed_path" in metafunc.fixturenames:
         metafunc.parametrize("signed_path", chain_files()[1:], ids=lambda p: p.name[:3])
     if "signing_round" in metafunc.fixturenames:
         metafunc.parametrize("signing_round", signing_rounds(), ids=lambda r: r.name)
-    if "transcript_call" in metafunc.fixturenames:
-        calls = transcript_calls()
-        metafunc.parametrize(
-            "transcript_call", calls, ids=[f"{f}:{c['node']}:{c['request']['id']}" for f, c in calls]
-        )
+    if "python_sigs_round" in metafunc.fixturenames:
+        rounds = [r for r in signing_rounds() if (r.path / "python_sigs.json").exists()]
+        metafunc.parametrize("python_sigs_round", rounds, ids=lambda r: r.name)
+    for name, method in (("combine_call", "combineblocksigs"), ("submit_call", "submitblock")):
+        if name in metafunc.fixturenames:
+            calls = [
+                (f, c)
+                for f, c in transcript_calls()
+                if c["request"]["method"] == method and c["response"]["error"] is None
+            ]
+            metafunc.parametrize(
+                name,
+                [c for _, c in calls],
+                ids=[f"{f[:2]}:{c['node']}:{c['request']['id']}" for f, c in calls],
+            )
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ from oceanfed.ocean.fastmerkle import sha256_compress
 from oceanfed.ocean.header import FIXED_SIZE, BlockHeader
 from oceanfed.ocean.tx import Transaction, explicit_value, value_amount
 
+
 def test_vectors_present(chain_blocks, rounds) -> None:
     assert len(chain_blocks) == 20 and len(rounds) == 18
 
@@ -30,7 +31,10 @@ def test_chain_block_round_trip_hash_and_merkle(chain_path, chain_json) -> None:
     info = chain_json[height]
     assert block.header.preimage().hex() == info["header_preimage_hex"]
     assert len(block.header.preimage()) == FIXED_SIZE + 1 + len(block.header.challenge) == 278
-    assert block.header.digest() == hashlib.sha256(hashlib.sha256(block.header.preimage()).digest()).digest()
+    assert (
+        block.header.digest()
+        == hashlib.sha256(hashlib.sha256(block.header.preimage()).digest()).digest()
+    )
     assert block.compute_merkle_root() == block.header.merkle_root
     header_only = BlockHeader.from_hex(block.header.hex())
     assert header_only == block.header
@@ -53,7 +57,15 @@ def test_coinbase_and_witness_commitment_rebuilt(signed_path, chain_blocks) -> N
     cb = block.txs[0]
     rebuilt = finish_block(
         replace(block.header, merkle_root=bytes(32)),
-        [coinbase_tx(block.header.height, policy_asset_of(genesis), cb.vout[0].script_pubkey, cb.vout[0].amount or 0), *block.txs[1:]],
+        [
+            coinbase_tx(
+                block.header.height,
+                policy_asset_of(genesis),
+                cb.vout[0].script_pubkey,
+                cb.vout[0].amount or 0,
+            ),
+            *block.txs[1:],
+        ],
     )
     assert rebuilt.block_hex() == block.block_hex()
 
@@ -72,7 +84,10 @@ def test_genesis_policy_asset_derivation(chain_blocks) -> None:
     assert issue.issuance is not None
     entropy = issuance_entropy(issue.prev_txid, issue.prev_index, issue.issuance.entropy)
     assert issued_asset_id(entropy) == policy_asset_of(genesis)
-    assert policy_asset_of(genesis)[::-1].hex() == "faf438ff94a1459c2ac204df42d3aa8020cac66000fd44a73de052c95a48e1b0"
+    assert (
+        policy_asset_of(genesis)[::-1].hex()
+        == "faf438ff94a1459c2ac204df42d3aa8020cac66000fd44a73de052c95a48e1b0"
+    )
 
 
 def test_signing_round_preimage_digest_hash(signing_round) -> None:
@@ -112,5 +127,13 @@ def test_sha256_compress_matches_hashlib() -> None:
 def test_explicit_values_and_script_num(vectors) -> None:
     assert value_amount(explicit_value(21_000_000 * 10**8)) == 21_000_000 * 10**8
     assert value_amount(b"\x00") is None
-    assert [script_num(n).hex() for n in (0, 1, 127, 128, 255, -1, 17)] == ["", "01", "7f", "8000", "ff00", "81", "11"]
+    assert [script_num(n).hex() for n in (0, 1, 127, 128, 255, -1, 17)] == [
+        "",
+        "01",
+        "7f",
+        "8000",
+        "ff00",
+        "81",
+        "11",
+    ]
     assert vectors.exists()

@@ -43,7 +43,9 @@ class NodeSigner(Signer):
         except RPCError as exc:
             raise SignerError(f"signblock at height {request.height} failed: {exc}") from None
         if not isinstance(answer, str):
-            raise SignerError(f"signblock at height {request.height}: expected a hex string from the node")
+            raise SignerError(
+                f"signblock at height {request.height}: expected a hex string from the node"
+            )
         if answer == "00":
             raise SignerError(
                 f"signblock at height {request.height}: the node's wallet holds no federation key"

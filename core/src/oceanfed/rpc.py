@@ -94,7 +94,9 @@ class NodeClient:
         try:
             text = self.cookie_file.read_text().strip()
         except OSError as exc:
-            raise RPCError(f"cannot read RPC cookie file {self.cookie_file} ({exc.strerror})") from None
+            raise RPCError(
+                f"cannot read RPC cookie file {self.cookie_file} ({exc.strerror})"
+            ) from None
         user, sep, password = text.partition(":")
         if not sep:
             raise RPCError(f"RPC cookie file {self.cookie_file}: expected user:password")
@@ -161,7 +163,9 @@ class NodeClient:
                 reason, sent = _reason(exc), True
             if attempt >= self.retries or (sent and method not in READ_ONLY):
                 what = "lost connection to" if sent else "cannot reach"
-                raise RPCError(f"{what} node at {self.url} during {method} ({reason})", None, method)
+                raise RPCError(
+                    f"{what} node at {self.url} during {method} ({reason})", None, method
+                )
             log.debug("rpc %s to %s failed (%s); retrying", method, self.url, reason)
             time.sleep(BACKOFF[min(attempt, len(BACKOFF) - 1)])
             attempt += 1
@@ -187,7 +191,9 @@ class NodeClient:
                 method,
             ) from None
         if not isinstance(reply, dict):
-            raise RPCError(f"node at {self.url} answered {method} with a malformed reply", None, method)
+            raise RPCError(
+                f"node at {self.url} answered {method} with a malformed reply", None, method
+            )
         error = reply.get("error")
         if error:
             code = error.get("code") if isinstance(error, dict) else None
@@ -224,7 +230,9 @@ def from_config(node: Any, base_dir: str | os.PathLike[str] = ".") -> NodeClient
     elif node.password_env:
         password = os.environ.get(node.password_env)
         if password is None:
-            raise ConfigError(f"node.password_env: environment variable {node.password_env} is not set")
+            raise ConfigError(
+                f"node.password_env: environment variable {node.password_env} is not set"
+            )
     elif node.cookie_file:
         cookie = resolve(node.cookie_file)
     return NodeClient(

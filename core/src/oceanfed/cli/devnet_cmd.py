@@ -1,7 +1,7 @@
 """``oceanfed devnet``: create a local devnet, or serve one in the foreground.
 
-    oceanfed devnet --members 5 --threshold 3 --dir DIR [--block-time S] [--base-port P]
-    oceanfed devnet serve --dir DIR        (or just: oceanfed devnet --dir DIR)
+oceanfed devnet --members 5 --threshold 3 --dir DIR [--block-time S] [--base-port P]
+oceanfed devnet serve --dir DIR        (or just: oceanfed devnet --dir DIR)
 """
 
 from __future__ import annotations
@@ -30,13 +30,27 @@ def register(subparsers: Any) -> None:
         description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("action", nargs="?", choices=("create", "serve"), help="default: create when --members is given, else serve")
+    p.add_argument(
+        "action",
+        nargs="?",
+        choices=("create", "serve"),
+        help="default: create when --members is given, else serve",
+    )
     p.add_argument("--dir", required=True, help="devnet directory")
     p.add_argument("--members", type=int, help="number of members (creates the devnet)")
-    p.add_argument("--threshold", type=int, help="signatures needed per block (default: a majority)")
-    p.add_argument("--block-time", type=float, default=1.0, help="target seconds per block (default 1)")
+    p.add_argument(
+        "--threshold", type=int, help="signatures needed per block (default: a majority)"
+    )
+    p.add_argument(
+        "--block-time", type=float, default=1.0, help="target seconds per block (default 1)"
+    )
     p.add_argument("--base-port", type=int, help="first port to use (default: free ports)")
-    p.add_argument("--messenger", choices=("zmq", "kafka"), default="zmq", help="messenger in the generated fed.toml")
+    p.add_argument(
+        "--messenger",
+        choices=("zmq", "kafka"),
+        default="zmq",
+        help="messenger in the generated fed.toml",
+    )
     p.add_argument("--chain", default="ocean_test", help="chain name (default ocean_test)")
     p.set_defaults(func=run)
 
@@ -77,22 +91,21 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _serve(directory: str) -> int:
-    from oceanfed.devnet.setup import load_layout, open_chain, open_servers
+    from oceanfed.devnet.setup import start_devnet
 
-    layout = load_layout(directory)
-    chain = open_chain(layout)
-    try:
-        server = open_servers(layout, chain)
-    except BaseException:
-        chain.store.close()
-        raise
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
         stop.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-    server.start()
+    try:
+        layout, server = start_devnet(directory)
+    except BaseException:
+        for s, h in previous.items():
+            signal.signal(s, h)
+        raise
+    chain = server.chain
     ports = ", ".join(f"{n}={p}" for n, p in zip(layout.members, layout.rpc_ports, strict=True))
     print(
         f"devnet ready: chain {layout.chain} height {chain.height} tip {chain.tip().header.hash_hex()} "
@@ -104,7 +117,6 @@ def _serve(directory: str) -> int:
             pass
     finally:
         server.stop()
-        chain.store.close()
         for s, h in previous.items():
             signal.signal(s, h)
     return 0

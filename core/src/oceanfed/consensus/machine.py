@@ -710,6 +710,21 @@ class Machine:
                         self._persist()
                     return True
 
+        # 3b. a polka from an earlier round, learnt late (e.g. by gossip): remember the most
+        # recent one as our valid block, so that we re-propose it with its proof of lock
+        best = h.valid[1] if h.valid else -1
+        for rr in sorted(h.prevotes, reverse=True):
+            if rr <= best or rr > r:
+                continue
+            votes = h.prevotes[rr]
+            found = next((v for v in {val for val, _ in votes.values() if val is not None}
+                          if self._count(votes, v) >= m and v in h.blocks
+                          and h.validity.get(v, "pending") is None), None)
+            if found is not None:
+                h.valid = (found, rr)
+                self._persist()
+                return True
+
         # 4. M prevotes for nil
         if h.step == PREVOTE and self._count(prevotes, NIL) >= m:
             h.step = PRECOMMIT
@@ -839,6 +854,9 @@ class Machine:
             frame = h.proposal_frames.get(block_hash)
             if frame is not None:
                 frames.append(frame)
+        if h.valid:
+            vb, vr = h.valid
+            frames.extend(f for v, f in h.prevotes.get(vr, {}).values() if v == vb)
         if h.decided:
             for votes in h.precommits.values():
                 frames.extend(f for v, f in votes.values() if v == h.decided)

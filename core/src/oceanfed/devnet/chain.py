@@ -134,9 +134,11 @@ class Chain:
         self._main: list[bytes] = []
         genesis_hash = genesis.header.digest()
         if store.is_empty():
-            store.add_block(genesis_hash, bytes(32), 0, genesis.serialize(), new_main=[(0, genesis_hash)])
-        for block_hash, height, raw in store.iter_blocks():
-            self._remember(Entry(BlockHeader.read(Reader(raw)), height, block_hash))
+            store.add_block(
+                genesis_hash, bytes(32), 0, genesis.serialize(), new_main=[(0, genesis_hash)]
+            )
+        for block_hash, height, head in store.iter_headers():
+            self._remember(Entry(BlockHeader.read(Reader(head)), height, block_hash))
         self._main = store.main_chain()
         if not self._main or self._main[0] != genesis_hash:
             raise OceanfedError(f"{store.path}: the stored chain has a different genesis block")
@@ -234,7 +236,11 @@ class Chain:
             block_hash = block.header.digest()
             known = self._index.get(block_hash)
             if known is not None:
-                return "duplicate" if known.height > 0 and self.is_main(known) else "duplicate-inconclusive"
+                return (
+                    "duplicate"
+                    if known.height > 0 and self.is_main(known)
+                    else "duplicate-inconclusive"
+                )
             try:
                 check_block(block, check_proof=True)
                 parent = self._index.get(block.header.prev_hash)
@@ -247,7 +253,13 @@ class Chain:
             raw = block.serialize()
             tip = self.tip()
             if parent.hash == tip.hash:
-                self.store.add_block(block_hash, parent.hash, entry.height, raw, new_main=[(entry.height, block_hash)])
+                self.store.add_block(
+                    block_hash,
+                    parent.hash,
+                    entry.height,
+                    raw,
+                    new_main=[(entry.height, block_hash)],
+                )
                 self._remember(entry)
                 self._main.append(block_hash)
                 return None

@@ -64,7 +64,9 @@ def method(name: str, required: int, optional: int, help_text: str) -> Callable[
 def dispatch(endpoint: Endpoint, name: str, params: Any) -> Any:
     """Run one call; raise ChainError for any JSON-RPC error."""
     if name == "generate":
-        raise ChainError(RPC_METHOD_NOT_FOUND, "This method cannot be used with a block-signature-required chain")
+        raise ChainError(
+            RPC_METHOD_NOT_FOUND, "This method cannot be used with a block-signature-required chain"
+        )
     m = METHODS.get(name)
     if m is None:
         raise ChainError(RPC_METHOD_NOT_FOUND, "Method not found")
@@ -78,7 +80,14 @@ def dispatch(endpoint: Endpoint, name: str, params: Any) -> Any:
 
 
 # -- argument helpers ---------------------------------------------------------------------
-_JSON_TYPES = {str: "string", bool: "bool", int: "number", float: "number", list: "array", dict: "object"}
+_JSON_TYPES = {
+    str: "string",
+    bool: "bool",
+    int: "number",
+    float: "number",
+    list: "array",
+    dict: "object",
+}
 
 
 def _type_name(value: Any) -> str:
@@ -95,11 +104,15 @@ def _expect(value: Any, kind: type | tuple[type, ...], name: str) -> Any:
 def _block_hash(value: Any, name: str = "blockhash") -> bytes:
     text = _expect(value, str, name)
     if len(text) != 64:
-        raise ChainError(RPC_INVALID_PARAMETER, f"{name} must be of length 64 (not {len(text)}, for '{text}')")
+        raise ChainError(
+            RPC_INVALID_PARAMETER, f"{name} must be of length 64 (not {len(text)}, for '{text}')"
+        )
     try:
         return bytes.fromhex(text)[::-1]
     except ValueError:
-        raise ChainError(RPC_INVALID_PARAMETER, f"{name} must be hexadecimal string (not '{text}')") from None
+        raise ChainError(
+            RPC_INVALID_PARAMETER, f"{name} must be hexadecimal string (not '{text}')"
+        ) from None
 
 
 def _entry(endpoint: Endpoint, value: Any) -> Entry:
@@ -169,17 +182,32 @@ def block_json(chain: Chain, entry: Entry, block: Block) -> dict[str, Any]:
 
 
 # -- chain methods ------------------------------------------------------------------------
-@method("getblockcount", 0, 0, "getblockcount\n\nReturns the number of blocks in the longest blockchain.\n\nResult:\nn    (numeric) The current block count\n")
+@method(
+    "getblockcount",
+    0,
+    0,
+    "getblockcount\n\nReturns the number of blocks in the longest blockchain.\n\nResult:\nn    (numeric) The current block count\n",
+)
 def getblockcount(ep: Endpoint, params: list[Any]) -> int:
     return ep.chain.height
 
 
-@method("getbestblockhash", 0, 0, "getbestblockhash\n\nReturns the hash of the best (tip) block in the longest blockchain.\n\nResult:\n\"hex\"      (string) the block hash hex encoded\n")
+@method(
+    "getbestblockhash",
+    0,
+    0,
+    'getbestblockhash\n\nReturns the hash of the best (tip) block in the longest blockchain.\n\nResult:\n"hex"      (string) the block hash hex encoded\n',
+)
 def getbestblockhash(ep: Endpoint, params: list[Any]) -> str:
     return ep.chain.tip().header.hash_hex()
 
 
-@method("getblockhash", 1, 0, "getblockhash height\n\nReturns hash of block in best-block-chain at height provided.\n\nArguments:\n1. height         (numeric, required) The height index\n\nResult:\n\"hash\"         (string) The block hash\n")
+@method(
+    "getblockhash",
+    1,
+    0,
+    'getblockhash height\n\nReturns hash of block in best-block-chain at height provided.\n\nArguments:\n1. height         (numeric, required) The height index\n\nResult:\n"hash"         (string) The block hash\n',
+)
 def getblockhash(ep: Endpoint, params: list[Any]) -> str:
     height = _expect(params[0], int, "height")
     found = ep.chain.hash_at(height)
@@ -188,7 +216,12 @@ def getblockhash(ep: Endpoint, params: list[Any]) -> str:
     return found[::-1].hex()
 
 
-@method("getblockheader", 1, 1, "getblockheader \"hash\" ( verbose )\n\nIf verbose is false, returns a string that is serialized, hex-encoded data for blockheader 'hash'.\nIf verbose is true, returns an Object with information about blockheader <hash>.\n\nArguments:\n1. \"hash\"          (string, required) The block hash\n2. verbose           (boolean, optional, default=true) true for a json object, false for the hex encoded data\n")
+@method(
+    "getblockheader",
+    1,
+    1,
+    'getblockheader "hash" ( verbose )\n\nIf verbose is false, returns a string that is serialized, hex-encoded data for blockheader \'hash\'.\nIf verbose is true, returns an Object with information about blockheader <hash>.\n\nArguments:\n1. "hash"          (string, required) The block hash\n2. verbose           (boolean, optional, default=true) true for a json object, false for the hex encoded data\n',
+)
 def getblockheader(ep: Endpoint, params: list[Any]) -> Any:
     entry = _entry(ep, params[0])
     if not _verbose(params, 1):
@@ -196,7 +229,12 @@ def getblockheader(ep: Endpoint, params: list[Any]) -> Any:
     return header_json(ep.chain, entry)
 
 
-@method("getblock", 1, 1, "getblock \"blockhash\" ( verbose )\n\nIf verbose is false, returns a string that is serialized, hex-encoded data for block 'hash'.\nIf verbose is true, returns an Object with information about block <hash>.\n\nArguments:\n1. \"blockhash\"          (string, required) The block hash\n2. verbose                (boolean, optional, default=true) true for a json object, false for the hex encoded data\n")
+@method(
+    "getblock",
+    1,
+    1,
+    'getblock "blockhash" ( verbose )\n\nIf verbose is false, returns a string that is serialized, hex-encoded data for block \'hash\'.\nIf verbose is true, returns an Object with information about block <hash>.\n\nArguments:\n1. "blockhash"          (string, required) The block hash\n2. verbose                (boolean, optional, default=true) true for a json object, false for the hex encoded data\n',
+)
 def getblock(ep: Endpoint, params: list[Any]) -> Any:
     entry = _entry(ep, params[0])
     block = ep.chain.block(entry.hash)
@@ -207,7 +245,12 @@ def getblock(ep: Endpoint, params: list[Any]) -> Any:
     return block_json(ep.chain, entry, block)
 
 
-@method("getblockchaininfo", 0, 0, "getblockchaininfo\nReturns an object containing various state info regarding blockchain processing.\n")
+@method(
+    "getblockchaininfo",
+    0,
+    0,
+    "getblockchaininfo\nReturns an object containing various state info regarding blockchain processing.\n",
+)
 def getblockchaininfo(ep: Endpoint, params: list[Any]) -> dict[str, Any]:
     chain = ep.chain
     tip = chain.tip()
@@ -226,7 +269,12 @@ def getblockchaininfo(ep: Endpoint, params: list[Any]) -> dict[str, Any]:
     }
 
 
-@method("getchaintips", 0, 0, "getchaintips\nReturn information about all known tips in the block tree, including the main chain as well as orphaned branches.\n")
+@method(
+    "getchaintips",
+    0,
+    0,
+    "getchaintips\nReturn information about all known tips in the block tree, including the main chain as well as orphaned branches.\n",
+)
 def getchaintips(ep: Endpoint, params: list[Any]) -> list[dict[str, Any]]:
     return [
         {"height": e.height, "hash": e.header.hash_hex(), "branchlen": n, "status": status}
@@ -235,7 +283,12 @@ def getchaintips(ep: Endpoint, params: list[Any]) -> list[dict[str, Any]]:
 
 
 # -- block signing ------------------------------------------------------------------------
-@method("getnewblockhex", 0, 1, "getnewblockhex ( required_age )\n\nGets hex serialization of a proposed, unsigned block.\n\nArguments:\n1. required_age     (numeric, optional, default=0) How many seconds a transaction must have been in the mempool to be included\n\nResult\n\"blockhex\"        (hex) The block hex\n")
+@method(
+    "getnewblockhex",
+    0,
+    1,
+    'getnewblockhex ( required_age )\n\nGets hex serialization of a proposed, unsigned block.\n\nArguments:\n1. required_age     (numeric, optional, default=0) How many seconds a transaction must have been in the mempool to be included\n\nResult\n"blockhex"        (hex) The block hex\n',
+)
 def getnewblockhex(ep: Endpoint, params: list[Any]) -> str:
     if params:
         age = _expect(params[0], int, "required_age")
@@ -244,13 +297,23 @@ def getnewblockhex(ep: Endpoint, params: list[Any]) -> str:
     return ep.chain.new_block().block_hex()
 
 
-@method("testproposedblock", 1, 1, "testproposedblock \"blockhex\" ( acceptnonstd )\n\nChecks a block proposal for validity, and that it extends chaintip\n\nArguments:\n1. \"blockhex\"    (string, required) The hex-encoded block from getnewblockhex\n2. acceptnonstd  (bool, optional) If set false, returns error if block contains non-standard transaction. Default is set via `-acceptnonstdtxn`. If proposal is from a dynamic federation transition block, non-standard transactions are allowed.\n\nResult\n")
+@method(
+    "testproposedblock",
+    1,
+    1,
+    'testproposedblock "blockhex" ( acceptnonstd )\n\nChecks a block proposal for validity, and that it extends chaintip\n\nArguments:\n1. "blockhex"    (string, required) The hex-encoded block from getnewblockhex\n2. acceptnonstd  (bool, optional) If set false, returns error if block contains non-standard transaction. Default is set via `-acceptnonstdtxn`. If proposal is from a dynamic federation transition block, non-standard transactions are allowed.\n\nResult\n',
+)
 def testproposedblock(ep: Endpoint, params: list[Any]) -> None:
     ep.chain.test_proposed(decode_block(params[0]))
     return None
 
 
-@method("signblock", 1, 0, "signblock \"blockhex\"\n\nSigns a block proposal, checking that it would be accepted first\n\nArguments:\n1. \"blockhex\"    (string, required) The hex-encoded block from getnewblockhex\n\nResult\n sig      (hex) The signature\n")
+@method(
+    "signblock",
+    1,
+    0,
+    'signblock "blockhex"\n\nSigns a block proposal, checking that it would be accepted first\n\nArguments:\n1. "blockhex"    (string, required) The hex-encoded block from getnewblockhex\n\nResult\n sig      (hex) The signature\n',
+)
 def signblock(ep: Endpoint, params: list[Any]) -> str:
     block = decode_block(params[0])
     ep.chain.test_proposed(block)
@@ -280,6 +343,11 @@ def combineblocksigs(ep: Endpoint, params: list[Any]) -> dict[str, Any]:
     return {"hex": Block(header, block.txs).block_hex(), "complete": complete}
 
 
-@method("submitblock", 1, 1, "submitblock \"hexdata\" ( \"jsonparametersobject\" )\n\nAttempts to submit new block to network.\n\nArguments\n1. \"hexdata\"        (string, required) the hex-encoded block data to submit\n2. \"parameters\"     (string, optional) object of optional parameters\n\nResult:\n")
+@method(
+    "submitblock",
+    1,
+    1,
+    'submitblock "hexdata" ( "jsonparametersobject" )\n\nAttempts to submit new block to network.\n\nArguments\n1. "hexdata"        (string, required) the hex-encoded block data to submit\n2. "parameters"     (string, optional) object of optional parameters\n\nResult:\n',
+)
 def submitblock(ep: Endpoint, params: list[Any]) -> str | None:
     return ep.chain.submit(decode_block(params[0]))

@@ -18,7 +18,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from oceanfed.devnet.chain import ChainError
+from oceanfed.devnet.chain import Chain, ChainError
 from oceanfed.devnet.rpc_methods import RPC_METHOD_NOT_FOUND, Endpoint, dispatch
 
 log = logging.getLogger("oceanfed.devnet")
@@ -98,7 +98,13 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             result = dispatch(self.server.endpoint, name, request.get("params"))
         except ChainError as exc:
-            status = 404 if exc.code == RPC_METHOD_NOT_FOUND else 400 if exc.code == RPC_INVALID_REQUEST else 500
+            status = (
+                404
+                if exc.code == RPC_METHOD_NOT_FOUND
+                else 400
+                if exc.code == RPC_INVALID_REQUEST
+                else 500
+            )
             return status, _error(rid, exc.code, exc.message)
         except Exception:  # a bug must not kill the connection thread silently
             log.exception("%s: %s failed", self.server.endpoint.name, name)
@@ -124,10 +130,14 @@ class EndpointServer(ThreadingHTTPServer):
 
 
 class DevnetServer:
-    """All the endpoints of one devnet, served from background threads."""
+    """All the endpoints of one devnet, served from background threads.
 
-    def __init__(self, servers: list[EndpointServer]):
+    :meth:`stop` shuts the endpoints down, then closes the chain's database.
+    """
+
+    def __init__(self, servers: list[EndpointServer], chain: Chain):
         self.servers = servers
+        self.chain = chain
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
@@ -148,3 +158,4 @@ class DevnetServer:
             srv.server_close()
         for t in self._threads:
             t.join(timeout=5)
+        self.chain.store.close()

@@ -116,7 +116,9 @@ def _toml_value(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+        return (
+            "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
+        )
     raise TypeError(f"cannot write {type(value).__name__} to TOML")
 
 
@@ -184,20 +186,26 @@ def create_devnet(
     if not 1 <= members <= MAX_MEMBERS:
         raise ConfigError(f"devnet: members must be between 1 and {MAX_MEMBERS}, got {members}")
     if not 1 <= threshold <= members:
-        raise ConfigError(f"devnet: threshold {threshold} must be between 1 and the number of members ({members})")
+        raise ConfigError(
+            f"devnet: threshold {threshold} must be between 1 and the number of members ({members})"
+        )
     if block_time < 0:
         raise ConfigError(f"devnet: block time must be >= 0, got {block_time}")
     if messenger not in ("zmq", "kafka"):
         raise ConfigError(f"devnet: messenger must be 'zmq' or 'kafka', got {messenger!r}")
     if (root / DEVNET_TOML).exists():
-        raise ConfigError(f"{root}: already holds a devnet ({DEVNET_TOML}); choose an empty directory")
+        raise ConfigError(
+            f"{root}: already holds a devnet ({DEVNET_TOML}); choose an empty directory"
+        )
     names = [f"m{i}" for i in range(members)]
     port_count = members * (2 if messenger == "zmq" else 1)
     if base_port is None:
         ports = free_ports(port_count)
     else:
         if not 1024 <= base_port <= 65535 - port_count:
-            raise ConfigError(f"devnet: base port {base_port} leaves no room for {port_count} ports below 65536")
+            raise ConfigError(
+                f"devnet: base port {base_port} leaves no room for {port_count} ports below 65536"
+            )
         ports = list(range(base_port, base_port + port_count))
     rpc_ports, messenger_ports = ports[:members], ports[members:]
 
@@ -215,7 +223,9 @@ def create_devnet(
             )
     else:
         genesis = genesis_block(
-            script, time=int(time.time()), destination=b"\x76\xa9\x14" + hash160(pubkeys[0]) + b"\x88\xac"
+            script,
+            time=int(time.time()),
+            destination=b"\x76\xa9\x14" + hash160(pubkeys[0]) + b"\x88\xac",
         )
 
     try:
@@ -252,12 +262,16 @@ def create_devnet(
         for n, p, t in zip(names, pubkeys, transport_pubkeys, strict=True)
     ]
     for i, name in enumerate(names):
-        _write_text(layout.fed_toml(name), _fed_toml(layout, i, fed_members, script, kafka_bootstrap))
+        _write_text(
+            layout.fed_toml(name), _fed_toml(layout, i, fed_members, script, kafka_bootstrap)
+        )
     _write_text(layout.config_file, _devnet_toml(layout))
     return layout
 
 
-def _fed_toml(layout: DevnetLayout, index: int, members: list[dict[str, str]], script: bytes, kafka: str) -> str:
+def _fed_toml(
+    layout: DevnetLayout, index: int, members: list[dict[str, str]], script: bytes, kafka: str
+) -> str:
     name = layout.members[index]
     if layout.messenger == "zmq":
         messenger: dict[str, Any] = {
@@ -333,7 +347,9 @@ def load_layout(dir: str | os.PathLike[str]) -> DevnetLayout:  # noqa: A002
         with open(path, "rb") as fh:
             raw = tomllib.load(fh)
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no devnet here (create one with 'oceanfed devnet --members N --threshold M --dir {dir}')") from None
+        raise ConfigError(
+            f"{path}: no devnet here (create one with 'oceanfed devnet --members N --threshold M --dir {dir}')"
+        ) from None
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read devnet config ({exc})") from None
     try:
@@ -361,7 +377,9 @@ def open_chain(layout: DevnetLayout) -> Chain:
     try:
         genesis = Block.from_hex(layout.genesis_file.read_text().strip())
     except OSError as exc:
-        raise ConfigError(f"{layout.genesis_file}: cannot read genesis block ({exc.strerror})") from None
+        raise ConfigError(
+            f"{layout.genesis_file}: cannot read genesis block ({exc.strerror})"
+        ) from None
     except DecodeError as exc:
         raise ConfigError(f"{layout.genesis_file}: {exc}") from None
     if genesis.hash_hex() != layout.genesis_hash:
@@ -375,8 +393,28 @@ def open_chain(layout: DevnetLayout) -> Chain:
     try:
         destination = bytes.fromhex(layout.coinbase_destination)
     except ValueError:
-        raise ConfigError(f"{layout.config_file}: devnet.coinbase_destination: expected script hex") from None
-    return Chain(ChainStore(layout.db_path), genesis, name=layout.chain, coinbase_destination=destination)
+        raise ConfigError(
+            f"{layout.config_file}: devnet.coinbase_destination: expected script hex"
+        ) from None
+    return Chain(
+        ChainStore(layout.db_path), genesis, name=layout.chain, coinbase_destination=destination
+    )
+
+
+def start_devnet(dir: str | os.PathLike[str]) -> tuple[DevnetLayout, DevnetServer]:  # noqa: A002
+    """Open a devnet directory and serve every endpoint from background threads.
+
+    ``server.chain`` is the chain; ``server.stop()`` stops serving and closes it.
+    """
+    layout = load_layout(dir)
+    chain = open_chain(layout)
+    try:
+        server = open_servers(layout, chain)
+    except BaseException:
+        chain.store.close()
+        raise
+    server.start()
+    return layout, server
 
 
 def open_servers(layout: DevnetLayout, chain: Chain) -> DevnetServer:
@@ -392,10 +430,14 @@ def open_servers(layout: DevnetLayout, chain: Chain) -> DevnetServer:
                 servers.append(EndpointServer(port, endpoint, password))
             except OSError as exc:
                 if exc.errno == errno.EADDRINUSE:
-                    raise OceanfedError(f"devnet: port {port} (member {name}) is already in use") from None
-                raise OceanfedError(f"devnet: cannot listen on 127.0.0.1:{port} ({exc.strerror})") from None
+                    raise OceanfedError(
+                        f"devnet: port {port} (member {name}) is already in use"
+                    ) from None
+                raise OceanfedError(
+                    f"devnet: cannot listen on 127.0.0.1:{port} ({exc.strerror})"
+                ) from None
     except BaseException:
         for srv in servers:
             srv.server_close()
         raise
-    return DevnetServer(servers)
+    return DevnetServer(servers, chain)

@@ -14,6 +14,9 @@ from pathlib import Path
 
 from oceanfed.errors import OceanfedError
 
+#: bytes of a raw block that always hold its header (172 + a 16-key challenge + solution)
+HEADER_PREFIX = 4096
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS blocks (
     hash   BLOB PRIMARY KEY,
@@ -43,7 +46,9 @@ class ChainStore:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.executescript(SCHEMA)
         except sqlite3.Error as exc:
-            raise OceanfedError(f"{self.path}: cannot open the devnet chain database ({exc})") from None
+            raise OceanfedError(
+                f"{self.path}: cannot open the devnet chain database ({exc})"
+            ) from None
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -54,16 +59,22 @@ class ChainStore:
         with self._lock:
             return self._db.execute("SELECT 1 FROM blocks LIMIT 1").fetchone() is None
 
-    def iter_blocks(self) -> Iterator[tuple[bytes, int, bytes]]:
-        """``(hash, height, raw)`` of every stored block, by height."""
+    def iter_headers(self) -> Iterator[tuple[bytes, int, bytes]]:
+        """``(hash, height, head)`` of every stored block by height, where ``head`` is a
+        prefix of the raw block long enough to hold its header."""
         with self._lock:
-            rows = self._db.execute("SELECT hash, height, raw FROM blocks ORDER BY height").fetchall()
+            rows = self._db.execute(
+                "SELECT hash, height, substr(raw, 1, ?) FROM blocks ORDER BY height",
+                (HEADER_PREFIX,),
+            ).fetchall()
         yield from rows
 
     def main_chain(self) -> list[bytes]:
         """Hashes of the active chain, genesis first."""
         with self._lock:
-            rows = self._db.execute("SELECT height, hash FROM main_chain ORDER BY height").fetchall()
+            rows = self._db.execute(
+                "SELECT height, hash FROM main_chain ORDER BY height"
+            ).fetchall()
         for expected, (height, _) in enumerate(rows):
             if height != expected:
                 raise OceanfedError(f"{self.path}: main chain has a gap at height {expected}")
@@ -71,7 +82,9 @@ class ChainStore:
 
     def raw_block(self, block_hash: bytes) -> bytes | None:
         with self._lock:
-            row = self._db.execute("SELECT raw FROM blocks WHERE hash = ?", (block_hash,)).fetchone()
+            row = self._db.execute(
+                "SELECT raw FROM blocks WHERE hash = ?", (block_hash,)
+            ).fetchone()
         return row[0] if row else None
 
     def add_block(

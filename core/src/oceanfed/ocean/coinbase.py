@@ -84,7 +84,10 @@ def finish_block(header: BlockHeader, txs: list[Transaction]) -> Block:
     nonce = coinbase.vin[0].witness.script_witness[0]
     commitment = dsha256(draft.witness_root() + nonce)
     last = coinbase.vout[-1]
-    outs = (*coinbase.vout[:-1], replace(last, script_pubkey=WITNESS_COMMITMENT_HEADER + commitment))
+    outs = (
+        *coinbase.vout[:-1],
+        replace(last, script_pubkey=WITNESS_COMMITMENT_HEADER + commitment),
+    )
     txs = [replace(coinbase, vout=outs), *txs[1:]]
     return Block(replace(header, merkle_root=merkle_root([t.txid() for t in txs])), tuple(txs))
 
@@ -107,9 +110,14 @@ def genesis_block(
     )
     entropy = issuance_entropy(commit, 0, contract_hash)
     asset = explicit_asset(issued_asset_id(entropy))
-    issuance = AssetIssuance(entropy=contract_hash, amount=explicit_value(total), inflation_keys=explicit_value(0))
+    issuance = AssetIssuance(
+        entropy=contract_hash, amount=explicit_value(total), inflation_keys=explicit_value(0)
+    )
     share, rest = divmod(total, outputs)
-    outs = tuple(TxOut(asset, explicit_value(share + (rest if i == 0 else 0)), destination) for i in range(outputs))
+    outs = tuple(
+        TxOut(asset, explicit_value(share + (rest if i == 0 else 0)), destination)
+        for i in range(outputs)
+    )
     issue = Transaction(1, (TxIn(commit, 0, b"", issuance=issuance),), outs)
     txs = (coinbase, issue)
     header = BlockHeader(

@@ -22,7 +22,16 @@ _K = (
     0x19A4C116, 0x1E376C08, 0x2748774C, 0x34B0BCB5, 0x391C0CB3, 0x4ED8AA4A, 0x5B9CCA4F, 0x682E6FF3,
     0x748F82EE, 0x78A5636F, 0x84C87814, 0x8CC70208, 0x90BEFFFA, 0xA4506CEB, 0xBEF9A3F7, 0xC67178F2,
 )  # fmt: skip
-_IV = (0x6A09E667, 0xBB67AE85, 0x3C6EF372, 0xA54FF53A, 0x510E527F, 0x9B05688C, 0x1F83D9AB, 0x5BE0CD19)
+_IV = (
+    0x6A09E667,
+    0xBB67AE85,
+    0x3C6EF372,
+    0xA54FF53A,
+    0x510E527F,
+    0x9B05688C,
+    0x1F83D9AB,
+    0x5BE0CD19,
+)
 _M = 0xFFFFFFFF
 
 
@@ -42,10 +51,14 @@ def sha256_compress(block: bytes) -> bytes:
         w.append((w[i - 16] + s0 + w[i - 7] + s1) & _M)
     a, b, c, d, e, f, g, h = _IV
     for i in range(64):
-        t1 = (h + (_rotr(e, 6) ^ _rotr(e, 11) ^ _rotr(e, 25)) + ((e & f) ^ (~e & g)) + _K[i] + w[i]) & _M
+        t1 = (
+            h + (_rotr(e, 6) ^ _rotr(e, 11) ^ _rotr(e, 25)) + ((e & f) ^ (~e & g)) + _K[i] + w[i]
+        ) & _M
         t2 = ((_rotr(a, 2) ^ _rotr(a, 13) ^ _rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c))) & _M
         h, g, f, e, d, c, b, a = g, f, e, (d + t1) & _M, c, b, a, (t1 + t2) & _M
-    return struct.pack(">8I", *((s + v) & _M for s, v in zip(_IV, (a, b, c, d, e, f, g, h), strict=True)))
+    return struct.pack(
+        ">8I", *((s + v) & _M for s, v in zip(_IV, (a, b, c, d, e, f, g, h), strict=True))
+    )
 
 
 def fast_merkle_root(leaves: Sequence[bytes]) -> bytes:

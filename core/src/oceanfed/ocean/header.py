@@ -34,7 +34,13 @@ class BlockHeader:
     solution: bytes = b""
 
     def __post_init__(self) -> None:
-        for name in ("prev_hash", "merkle_root", "contract_hash", "attestation_hash", "mapping_hash"):
+        for name in (
+            "prev_hash",
+            "merkle_root",
+            "contract_hash",
+            "attestation_hash",
+            "mapping_hash",
+        ):
             if len(getattr(self, name)) != 32:
                 raise ValueError(f"header {name} must be 32 bytes")
 
@@ -80,7 +86,9 @@ class BlockHeader:
         height = r.u32()
         challenge = r.var_bytes()
         solution = r.var_bytes()
-        return cls(version, prev, merkle, contract, attestation, mapping, time, height, challenge, solution)
+        return cls(
+            version, prev, merkle, contract, attestation, mapping, time, height, challenge, solution
+        )
 
     @classmethod
     def from_bytes(cls, data: bytes) -> BlockHeader:

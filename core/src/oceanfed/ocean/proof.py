@@ -23,8 +23,9 @@ from oceanfed.ocean.header import BlockHeader
 from oceanfed.ocean.script import OP_1, OP_16, iter_ops, parse_multisig
 
 OP_1NEGATE = 0x4F
-#: consensus limit on one stack element
+#: consensus limits on one stack element and on a script
 MAX_ELEMENT_SIZE = 520
+MAX_SCRIPT_SIZE = 10_000
 
 
 _HEX = frozenset("0123456789abcdefABCDEF")
@@ -43,6 +44,8 @@ def push_stack(script: bytes) -> tuple[list[bytes], bool]:
     leaves it).
     """
     stack: list[bytes] = []
+    if len(script) > MAX_SCRIPT_SIZE:
+        return stack, False
     try:
         for op, data in iter_ops(script):
             if data is not None:
@@ -60,7 +63,9 @@ def push_stack(script: bytes) -> tuple[list[bytes], bool]:
     return stack, True
 
 
-def check_multisig_stack(stack: Sequence[bytes], threshold: int, pubkeys: Sequence[bytes], digest: bytes) -> bool:
+def check_multisig_stack(
+    stack: Sequence[bytes], threshold: int, pubkeys: Sequence[bytes], digest: bytes
+) -> bool:
     """OP_CHECKMULTISIG over ``stack`` (top last) with the challenge's keys, P2SH flag only.
 
     Signatures are taken from the top, the item below them is the dummy (any value) and
@@ -103,9 +108,7 @@ def build_solution(sigs_in_key_order: Iterable[bytes]) -> bytes:
     return b"\x00" + b"".join(push_data(sig) for sig in sigs_in_key_order)
 
 
-def combine_multisig(
-    challenge: bytes, digest: bytes, solution: bytes, scriptsig: bytes
-) -> bytes:
+def combine_multisig(challenge: bytes, digest: bytes, solution: bytes, scriptsig: bytes) -> bytes:
     """Merge the signatures of two scriptSigs into one solution (``CombineMultisig``).
 
     Every non-empty item of both is matched to the first key (in script order) it verifies
@@ -124,7 +127,9 @@ def combine_multisig(
     return b"\x00" + b"".join(push_data(s) for s in chosen) + b"\x00" * (threshold - len(chosen))
 
 
-def combine_scriptsigs(header: BlockHeader, scriptsigs_hex: Iterable[str]) -> tuple[BlockHeader, bool]:
+def combine_scriptsigs(
+    header: BlockHeader, scriptsigs_hex: Iterable[str]
+) -> tuple[BlockHeader, bool]:
     """``combineblocksigs``: merge hex scriptSigs into ``header`` one at a time.
 
     Non-hex entries are skipped. Returns the header and whether its proof is complete,
@@ -135,7 +140,9 @@ def combine_scriptsigs(header: BlockHeader, scriptsigs_hex: Iterable[str]) -> tu
         if not is_hex(text):
             continue
         scriptsig = bytes.fromhex(text)
-        header = header.with_solution(combine_multisig(header.challenge, digest, header.solution, scriptsig))
+        header = header.with_solution(
+            combine_multisig(header.challenge, digest, header.solution, scriptsig)
+        )
         if check_proof(header.challenge, header.solution, digest):
             return header, True
     return header, False

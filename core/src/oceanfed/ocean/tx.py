@@ -136,8 +136,14 @@ class TxInWitness:
     def hash(self) -> bytes:
         return fast_merkle_root(
             [
-                dsha256(compact_size(len(self.issuance_amount_rangeproof)) + self.issuance_amount_rangeproof),
-                dsha256(compact_size(len(self.inflation_keys_rangeproof)) + self.inflation_keys_rangeproof),
+                dsha256(
+                    compact_size(len(self.issuance_amount_rangeproof))
+                    + self.issuance_amount_rangeproof
+                ),
+                dsha256(
+                    compact_size(len(self.inflation_keys_rangeproof))
+                    + self.inflation_keys_rangeproof
+                ),
                 dsha256(_write_stack(self.script_witness)),
                 dsha256(_write_stack(self.pegin_witness)),
             ]
@@ -319,8 +325,16 @@ class Transaction:
         self, vin: Sequence[TxInWitness] | None = None, vout: Sequence[TxOutWitness] | None = None
     ) -> Transaction:
         """A copy with the given input and/or output witnesses."""
-        ins = self.vin if vin is None else tuple(replace(i, witness=w) for i, w in zip(self.vin, vin, strict=True))
-        outs = self.vout if vout is None else tuple(replace(o, witness=w) for o, w in zip(self.vout, vout, strict=True))
+        ins = (
+            self.vin
+            if vin is None
+            else tuple(replace(i, witness=w) for i, w in zip(self.vin, vin, strict=True))
+        )
+        outs = (
+            self.vout
+            if vout is None
+            else tuple(replace(o, witness=w) for o, w in zip(self.vout, vout, strict=True))
+        )
         return replace(self, vin=ins, vout=outs)
 
     @classmethod

@@ -8,15 +8,15 @@ Secrets are read from their file or environment variable and kept out of every m
 from __future__ import annotations
 
 import os
+import socket
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kafka import errors as kerr
-
 from oceanfed.errors import ConfigError, MessengerError
-from oceanfed_kafka.options import KafkaOptions
+from oceanfed_kafka.options import KafkaOptions, parse_hostport
 
 
 def _path(base_dir: str, name: str, value: str) -> str:
@@ -67,7 +67,9 @@ def build_settings(opts: KafkaOptions, base_dir: str, client_id: str) -> ClientS
             if value is not None:
                 common[name] = _path(base_dir, name, value)
         if opts.ssl_password_file is not None:
-            common["ssl_password"] = _secret_file(base_dir, "ssl_password_file", opts.ssl_password_file)
+            common["ssl_password"] = _secret_file(
+                base_dir, "ssl_password_file", opts.ssl_password_file
+            )
         _check_tls_files(common)
     if opts.security_protocol.startswith("SASL_"):
         common["sasl_mechanism"] = opts.sasl_mechanism
@@ -78,9 +80,71 @@ def build_settings(opts: KafkaOptions, base_dir: str, client_id: str) -> ClientS
             env = opts.sasl_password_env or ""
             password = os.environ.get(env, "")
             if not password:
-                raise ConfigError(f"messenger.sasl_password_env: environment variable {env} is not set")
+                raise ConfigError(
+                    f"messenger.sasl_password_env: environment variable {env} is not set"
+                )
         common["sasl_plain_password"] = password
     return ClientSettings(common=common, servers=", ".join(opts.bootstrap_servers))
+
+
+def _tls_context(common: dict[str, Any]) -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = bool(common.get("ssl_check_hostname", True))
+    if "ssl_cafile" in common:
+        ctx.load_verify_locations(cafile=common["ssl_cafile"])
+    if "ssl_certfile" in common:
+        ctx.load_cert_chain(
+            common["ssl_certfile"], common.get("ssl_keyfile"), password=common.get("ssl_password")
+        )
+    return ctx
+
+
+def preflight(settings: ClientSettings, timeout_ms: int) -> None:
+    """Open a TCP (and TLS) connection to a bootstrap server, or raise one clear line.
+
+    Done before kafka-python connects: its bootstrap can wait for ever on a TLS handshake
+    with a plaintext listener, and its errors name no setting.
+    """
+    common = settings.common
+    tls = common["security_protocol"] in ("SSL", "SASL_SSL")
+    timeout = timeout_ms / 1000
+    refused: list[str] = []
+    for server in common["bootstrap_servers"]:
+        host, port = parse_hostport(server)
+        try:
+            sock = socket.create_connection((host, port), timeout=timeout)
+        except socket.gaierror:
+            refused.append(f"{server}: name not resolved")
+            continue
+        except OSError as exc:
+            refused.append(f"{server}: {_os_reason(exc)}")
+            continue
+        if not tls:
+            sock.close()
+            return
+        try:
+            with _tls_context(common).wrap_socket(sock, server_hostname=host):
+                return
+        except ssl.SSLCertVerificationError as exc:
+            raise MessengerError(
+                f"messenger.ssl_cafile: the certificate of {server} is not trusted ({exc.verify_message})"
+            ) from None
+        except (ssl.SSLError, OSError) as exc:
+            raise MessengerError(
+                f"messenger.security_protocol: TLS handshake with {server} failed "
+                f"({_reason(exc)}); is it a TLS listener?"
+            ) from None
+        finally:
+            sock.close()
+    raise MessengerError(
+        f"messenger.bootstrap_servers: no Kafka broker reachable ({'; '.join(refused)})"
+    )
+
+
+def _os_reason(exc: OSError) -> str:
+    if isinstance(exc, TimeoutError | socket.timeout):
+        return "timed out"
+    return (exc.strerror or str(exc)).lower()
 
 
 def _check_tls_files(common: dict[str, Any]) -> None:
@@ -96,7 +160,9 @@ def _check_tls_files(common: dict[str, Any]) -> None:
     if "ssl_certfile" in common:
         try:
             ctx.load_cert_chain(
-                common["ssl_certfile"], common.get("ssl_keyfile"), password=common.get("ssl_password")
+                common["ssl_certfile"],
+                common.get("ssl_keyfile"),
+                password=common.get("ssl_password"),
             )
         except (ssl.SSLError, OSError) as exc:
             raise ConfigError(

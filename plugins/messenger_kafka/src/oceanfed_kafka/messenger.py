@@ -10,6 +10,7 @@ one when it is back.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -18,10 +19,9 @@ from typing import Any, cast
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka import errors as kerr
-
 from oceanfed.errors import MessengerError
 from oceanfed.interfaces import Deliver, Messenger, PluginContext, PluginOptions
-from oceanfed_kafka.client import ClientSettings, build_settings, explain
+from oceanfed_kafka.client import ClientSettings, build_settings, explain, preflight
 from oceanfed_kafka.options import KafkaOptions
 from oceanfed_kafka.stale import StaleFilter, Verdict
 from oceanfed_kafka.topics import Topics, ensure_topics, missing_topics
@@ -86,6 +86,7 @@ class KafkaMessenger(Messenger):
         logging.getLogger("kafka").setLevel(self.opts.client_log_level.upper())
         self._deliver = deliver
         o, common = self.opts, self.settings.common
+        preflight(self.settings, o.connect_timeout_ms)
         try:
             self._admin = KafkaAdminClient(**common)
             self._prepare_topics(self._admin)
@@ -133,16 +134,16 @@ class KafkaMessenger(Messenger):
         for t in self._threads:
             t.start()
         self._log.info(
-            "kafka messenger connected to %s, topics %s", self.settings.servers, ", ".join(self.topics.names)
+            "kafka messenger connected to %s, topics %s",
+            self.settings.servers,
+            ", ".join(self.topics.names),
         )
 
     def close(self) -> None:
         """Stop both threads, send what is queued (briefly) and close the clients."""
         self._stop.set()
-        try:
+        with contextlib.suppress(queue.Full):
             self._queue.put_nowait(None)
-        except queue.Full:
-            pass
         for t in self._threads:
             t.join(timeout=5)
         self._threads = []
@@ -150,18 +151,15 @@ class KafkaMessenger(Messenger):
         self._started = False
 
     def _close_clients(self) -> None:
+        # closing is best effort: a client may already be broken
         if self._producer is not None:
-            try:
+            with contextlib.suppress(Exception):
                 self._producer.close(timeout=1)
-            except Exception:  # noqa: BLE001 - closing is best effort
-                pass
             self._producer = None
         for client in (self._consumer, self._admin):
             if client is not None:
-                try:
+                with contextlib.suppress(Exception):
                     client.close()
-                except Exception:  # noqa: BLE001 - closing is best effort
-                    pass
         self._consumer = None
         self._admin = None
 
@@ -176,11 +174,14 @@ class KafkaMessenger(Messenger):
             self._queue.put_nowait((self.topics.for_kind(kind), self._key, data, time.monotonic()))
         except queue.Full:
             self._count("dropped")
-            self._warn_limited("kafka send queue full (%d frames); frame dropped", self.opts.send_queue)
+            self._warn_limited(
+                "kafka send queue full (%d frames); frame dropped", self.opts.send_queue
+            )
 
     def check(self) -> str:
         """Reach the cluster and look for the topics; raise MessengerError if unusable."""
         o = self.opts
+        preflight(self.settings, o.connect_timeout_ms)
         try:
             admin = KafkaAdminClient(**self.settings.common)
         except Exception as exc:
@@ -218,7 +219,9 @@ class KafkaMessenger(Messenger):
 
     def _prepare_topics(self, admin: KafkaAdminClient) -> None:
         if self.opts.create_topics:
-            created = ensure_topics(admin, self.topics, self.opts.partitions, self.opts.replication_factor)
+            created = ensure_topics(
+                admin, self.topics, self.opts.partitions, self.opts.replication_factor
+            )
             if created:
                 self._log.info("kafka: created topics %s", ", ".join(created))
             return
@@ -262,10 +265,8 @@ class KafkaMessenger(Messenger):
                 continue
             future.add_callback(self._sent)
             future.add_errback(self._send_failed)
-        try:
+        with contextlib.suppress(kerr.KafkaError):
             producer.flush(timeout=1)
-        except kerr.KafkaError:
-            pass
 
     def _sent(self, _metadata: Any) -> None:
         self._count("sent")
@@ -309,7 +310,7 @@ class KafkaMessenger(Messenger):
                 return
             try:
                 deliver(data)
-            except Exception:  # noqa: BLE001 - a core bug must not stop the transport
+            except Exception:  # a core bug must not stop the transport
                 self._log.exception("kafka: deliver() raised")
         elif verdict is Verdict.STALE:
             self._count("skipped_stale")
@@ -322,7 +323,7 @@ class KafkaMessenger(Messenger):
         assigned = set(consumer.assignment())
         try:
             ends = consumer.end_offsets(sorted(assigned), timeout_ms=timeout)
-        except Exception as exc:  # noqa: BLE001 - any failure means "cannot use the cluster"
+        except Exception as exc:  # any failure means "cannot use the cluster"
             self._outage(exc)
             if isinstance(exc, kerr.UnknownTopicOrPartitionError) and self.opts.create_topics:
                 self._recreate_topics()
@@ -335,15 +336,22 @@ class KafkaMessenger(Messenger):
         if self._admin is None:
             return
         try:
-            created = ensure_topics(self._admin, self.topics, self.opts.partitions, self.opts.replication_factor)
-        except Exception as exc:  # noqa: BLE001 - retried at the next health check
+            created = ensure_topics(
+                self._admin, self.topics, self.opts.partitions, self.opts.replication_factor
+            )
+        except Exception as exc:  # retried at the next health check
             self._log.debug("kafka: creating topics: %s", exc)
             return
         if created:
-            self._log.info("kafka: topics %s were missing and have been created", ", ".join(created))
+            self._log.info(
+                "kafka: topics %s were missing and have been created", ", ".join(created)
+            )
 
     def _follow_partitions(
-        self, consumer: KafkaConsumer, assigned: set[TopicPartition], ends: dict[TopicPartition, int]
+        self,
+        consumer: KafkaConsumer,
+        assigned: set[TopicPartition],
+        ends: dict[TopicPartition, int],
     ) -> None:
         reset = []
         for tp in assigned:
@@ -352,11 +360,16 @@ class KafkaMessenger(Messenger):
             if pos is not None and end is not None and pos > end:
                 reset.append(tp)  # the log restarted below us: everything in it is new
         if reset:
-            self._log.info("kafka: %d partition(s) were recreated; reading them from the start", len(reset))
+            self._log.info(
+                "kafka: %d partition(s) were recreated; reading them from the start", len(reset)
+            )
             consumer.seek_to_beginning(*reset)
         current = self._partitions(consumer)
         if current and current != assigned and {t.topic for t in current} == set(self.topics.names):
-            positions = {tp: consumer.position(tp, timeout_ms=self.opts.request_timeout_ms) for tp in assigned & current}
+            positions = {
+                tp: consumer.position(tp, timeout_ms=self.opts.request_timeout_ms)
+                for tp in assigned & current
+            }
             consumer.assign(sorted(current))
             for tp, pos in positions.items():
                 if pos is not None:

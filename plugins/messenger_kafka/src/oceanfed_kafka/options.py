@@ -9,7 +9,9 @@ from pydantic import Field, field_validator, model_validator
 
 from oceanfed.interfaces import PluginOptions
 
-_HOSTPORT = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9._-]+)):(?P<port>\d{1,5})$")
+_HOSTPORT = re.compile(
+    r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9._-]+)):(?P<port>\d{1,5})$"
+)
 _TOPIC_PART = re.compile(r"^[A-Za-z0-9._-]+$")
 
 

@@ -1,0 +1,118 @@
+"""NodeClient against the devnet and against raw sockets: auth, errors, retries, config."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from oceanfed.config import load_config
+from oceanfed.errors import ConfigError, RPCError
+from oceanfed.rpc import NodeClient, from_config
+
+
+def test_wrong_credentials_and_secret_hygiene(devnet) -> None:
+    url = devnet.layout.url("m1")
+    client = NodeClient(url, "m1", "not-the-password-123")
+    with pytest.raises(RPCError) as info:
+        client.call("getblockcount")
+    assert str(info.value) == f"wrong RPC credentials for node at {url} (user m1)"
+    assert "not-the-password-123" not in repr(client) + str(info.value)
+    real = devnet.layout.password("m1")
+    good = NodeClient(url, "m1", real)
+    assert real not in repr(good) and good.call("getblockcount") == 0
+    # a member's password does not open another member's endpoint
+    with pytest.raises(RPCError, match="wrong RPC credentials"):
+        NodeClient(devnet.layout.url("m2"), "m1", real).call("getblockcount")
+
+
+def test_unreachable_node_is_one_line(devnet) -> None:
+    port = devnet.layout.rpc_ports[0]
+    devnet.stop()
+    client = NodeClient(f"http://127.0.0.1:{port}/", "m0", "secret-pw", retries=1)
+    with pytest.raises(RPCError) as info:
+        client.call("getblockcount")
+    msg = str(info.value)
+    assert msg.startswith(f"cannot reach node at http://127.0.0.1:{port}/") and "\n" not in msg
+    assert "secret-pw" not in msg
+
+
+def test_keepalive_survives_server_restart(devnet) -> None:
+    client = devnet.client("m0")
+    assert client.call("getblockcount") == 0
+    devnet.stop()
+    devnet.start()
+    assert client.call("getblockcount") == 0  # stale socket detected and replaced
+
+
+def test_from_config_resolves_password_file(devnet) -> None:
+    cfg = load_config(devnet.layout.fed_toml("m3"))
+    client = from_config(cfg.node, cfg.base_dir)
+    assert client.call("getblockcount") == 0 and client.user == "m3"
+    pw = devnet.layout.password_file("m3")
+    os.chmod(pw, 0o644)
+    with pytest.raises(ConfigError) as info:
+        from_config(cfg.node, cfg.base_dir)
+    assert str(pw) in str(info.value) and devnet.layout.password("m2") not in str(info.value)
+
+
+def test_from_config_cookie_and_env(devnet, tmp_path: Path, monkeypatch) -> None:
+    cfg = load_config(devnet.layout.fed_toml("m0"))
+    cookie = tmp_path / ".cookie"
+    cookie.write_text(f"m0:{devnet.layout.password('m0')}")
+    node = cfg.node.model_copy(
+        update={"password_file": None, "cookie_file": str(cookie), "user": None}
+    )
+    assert from_config(node, cfg.base_dir).call("getblockcount") == 0
+    node = cfg.node.model_copy(update={"password_file": None, "password_env": "OCEANFED_TEST_PW"})
+    with pytest.raises(ConfigError, match="OCEANFED_TEST_PW"):
+        from_config(node, cfg.base_dir)
+    monkeypatch.setenv("OCEANFED_TEST_PW", devnet.layout.password("m0"))
+    assert from_config(node, cfg.base_dir).call("getblockcount") == 0
+
+
+class DroppingServer:
+    """Accepts connections, reads one request, counts it, and closes without answering."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.requests = 0
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                if conn.recv(65536):
+                    self.requests += 1
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.mark.parametrize(("method", "expected"), [("getblockcount", 3), ("submitblock", 1)])
+def test_retries_only_read_only_calls(method: str, expected: int) -> None:
+    server = DroppingServer()
+    try:
+        client = NodeClient(f"http://127.0.0.1:{server.port}/", "u", "p", retries=2, timeout=2)
+        with pytest.raises(RPCError) as info:
+            client.call(method, "00")
+        assert server.requests == expected
+        assert f"node at http://127.0.0.1:{server.port}/ during {method}" in str(info.value)
+    finally:
+        server.close()
+
+
+def test_bad_url_is_an_error() -> None:
+    with pytest.raises(RPCError, match="expected http://host:port/"):
+        NodeClient("localhost:1234")
