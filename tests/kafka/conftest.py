@@ -120,7 +120,7 @@ def messengers(broker: TansuBroker) -> Iterator[MessengerFactory]:
         logger: logging.Logger | None = None,
         **options: Any,
     ) -> KafkaMessenger:
-        opts = KafkaOptions.model_validate({"bootstrap_servers": [broker.bootstrap], **options})
+        opts = KafkaOptions.model_validate({**broker.messenger_options(), **options})
         m = KafkaMessenger(opts, fed.context(i, logger=logger))
         m.start(deliver)
         made.append(m)

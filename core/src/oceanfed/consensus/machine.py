@@ -77,7 +77,8 @@ class HeightState:
     proposal_frames: dict[str, bytes] = field(default_factory=dict)
     prevotes: dict[int, dict[int, tuple[str | None, bytes]]] = field(default_factory=dict)
     precommits: dict[int, dict[int, tuple[str | None, bytes]]] = field(default_factory=dict)
-    round_senders: dict[int, set[int]] = field(default_factory=dict)
+    #: the highest round each peer has sent a message for
+    peer_round: dict[int, int] = field(default_factory=dict)
     polka_seen: set[int] = field(default_factory=set)
     sigs: dict[str, dict[int, bytes]] = field(default_factory=dict)
     unverified_sigs: dict[str, dict[int, bytes]] = field(default_factory=dict)
@@ -88,6 +89,8 @@ class HeightState:
     propose_deadline: float | None = None
     prevote_deadline: float | None = None
     precommit_deadline: float | None = None
+    #: last resort: a round that makes no progress at all ends after this
+    round_deadline: float | None = None
     retry_at: float | None = None
     started_at: float = 0.0
     proposed_at: float | None = None
@@ -184,9 +187,17 @@ class Machine:
         h = self.h
         if h is not None:
             times.append(self._next_gossip)
-            for t in (h.propose_deadline, h.prevote_deadline, h.precommit_deadline, h.retry_at):
-                if t is not None:
-                    times.append(t)
+            if h.retry_at is not None:
+                times.append(h.retry_at)
+            if h.decided is None:
+                if h.step == PROPOSE and h.propose_deadline is not None:
+                    times.append(h.propose_deadline)
+                if h.step == PREVOTE and h.prevote_deadline is not None:
+                    times.append(h.prevote_deadline)
+                if h.precommit_deadline is not None:
+                    times.append(h.precommit_deadline)
+                if h.round_deadline is not None:
+                    times.append(h.round_deadline)
             if (
                 h.round == 0
                 and h.step == PROPOSE
@@ -327,6 +338,11 @@ class Machine:
         h.building = False
         start = max(self._now, h.ready_at) if round == 0 else self._now
         h.propose_deadline = start + self._timeout(self.cfg.propose_timeout, round)
+        h.round_deadline = h.propose_deadline + 2 * (
+            self._timeout(self.cfg.propose_timeout, round)
+            + self._timeout(self.cfg.prevote_timeout, round)
+            + self._timeout(self.cfg.precommit_timeout, round)
+        )
         # votes already sent in this round (after a restart) fix our step
         if (round, PRECOMMIT) in h.sent:
             h.step = PRECOMMIT
@@ -500,8 +516,8 @@ class Machine:
     def _dispatch(self, env: Envelope) -> None:
         h = self.h
         assert h is not None
-        if env.round > h.round:
-            h.round_senders.setdefault(env.round, set()).add(env.sender)
+        if env.round > h.peer_round.get(env.sender, -1):
+            h.peer_round[env.sender] = env.round
         try:
             if env.kind == "proposal":
                 self._on_proposal(env)
@@ -655,11 +671,13 @@ class Machine:
         m = self.cfg.threshold
         r = h.round
 
-        # skip ahead: N-M+1 members are in a later round
-        later = [rr for rr, s in h.round_senders.items() if rr > r and len(s) >= self.cfg.n - m + 1]
-        if later and h.decided is None:
-            self._start_round(max(later))
-            return True
+        # skip ahead: N-M+1 members are at round r' or later (so at least one honest one is)
+        if h.decided is None:
+            rounds = sorted(h.peer_round.values(), reverse=True)
+            k = self.cfg.n - m + 1
+            if len(rounds) >= k and rounds[k - 1] > r:
+                self._start_round(rounds[k - 1])
+                return True
 
         # fetch validity for every block that matters (lazily)
         for info in list(h.blocks.values()):
@@ -822,6 +840,9 @@ class Machine:
             if h.precommit_deadline is not None and now >= h.precommit_deadline:
                 h.precommit_deadline = None
                 self._timed_out(PRECOMMIT)
+                self._start_round(r + 1)
+            elif h.round_deadline is not None and now >= h.round_deadline and h.round == r:
+                self._timed_out("round")
                 self._start_round(r + 1)
         if now >= self._next_gossip:
             self._gossip()

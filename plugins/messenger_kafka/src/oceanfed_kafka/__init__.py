@@ -1,1 +1,7 @@
-"""Kafka messenger for oceanfed."""
+"""Kafka messenger for oceanfed.
+
+* :mod:`oceanfed_kafka.messenger`: :class:`KafkaMessenger`, the ``kafka`` messenger driver;
+* :mod:`oceanfed_kafka.options`: its ``[messenger]`` options;
+* :mod:`oceanfed_kafka.broker`: :class:`TansuBroker`, a local in-memory broker for tests,
+  demos and benchmarks.
+"""

@@ -85,6 +85,8 @@ class KafkaMessenger(Messenger):
             raise MessengerError("kafka messenger: already started")
         logging.getLogger("kafka").setLevel(self.opts.client_log_level.upper())
         self._deliver = deliver
+        self._stop.clear()
+        self._queue = queue.Queue(self.opts.send_queue)
         o, common = self.opts, self.settings.common
         preflight(self.settings, o.connect_timeout_ms)
         try:
