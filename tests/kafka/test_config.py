@@ -237,18 +237,21 @@ def test_check_and_create_topics_false(tmp_path: Path) -> None:
             creator.close()
 
 
+def table(**raw: Any) -> PluginTable:
+    """A ``[messenger]`` table as read from fed.toml."""
+    return PluginTable.model_validate({"driver": "kafka", **raw})
+
+
 def test_loaded_by_driver_name_with_one_line_errors(tmp_path: Path) -> None:
     ctx = Fed(3).context(1, base_dir=str(tmp_path))
-    m = load_messenger(PluginTable(driver="kafka", bootstrap_servers=["k1:9092", "k2:9092"]), ctx)
+    m = load_messenger(table(bootstrap_servers=["k1:9092", "k2:9092"]), ctx)
     assert isinstance(m, KafkaMessenger)
     assert m.settings.common["client_id"] == "oceanfed-ocean_test-m1"
     assert m.topics.names == ("oceanfed.ocean_test.proposals", "oceanfed.ocean_test.votes")
-    bad = PluginTable(driver="kafka", bootstrap_servers="k1:9092,k2:9092")
+    bad = table(bootstrap_servers="k1:9092,k2:9092")
     with pytest.raises(ConfigError) as info:
         load_messenger(bad, ctx, source="fed.toml")
     assert str(info.value).startswith("fed.toml: messenger.bootstrap_servers: expected a list")
-    tls = PluginTable(
-        driver="kafka", bootstrap_servers=["k:9093"], security_protocol="SSL", ssl_cafile="ca.pem"
-    )
+    tls = table(bootstrap_servers=["k:9093"], security_protocol="SSL", ssl_cafile="ca.pem")
     with pytest.raises(ConfigError, match=r"^messenger\.ssl_cafile: file not found: "):
         load_messenger(tls, ctx, source="fed.toml")

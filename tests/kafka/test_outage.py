@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import time
 
 import pytest
@@ -55,6 +57,8 @@ def test_broker_killed_and_restarted_twice(
         r.getMessage() for r in ours
     ]  # 2 members x 2 outages
     assert all(r.levelno == logging.WARNING and broker.bootstrap in r.getMessage() for r in lost)
+    others = [r for r in ours if r.levelno >= logging.WARNING and r not in lost]
+    assert not others, [r.getMessage() for r in others]
     # kafka-python's own per-attempt complaints stay below the configured level
     assert not [
         r for r in caplog.records if r.name.startswith("kafka") and r.levelno >= logging.WARNING
@@ -85,3 +89,23 @@ def test_broadcast_never_blocks_and_drops_by_rule_during_an_outage(
     assert m.stats()["sent"] == 0 and m.stats()["queued"] == 0
     broker.start()
     wait_until(lambda: m.connected, timeout=30, what="reconnected")
+
+
+def test_a_hung_broker_is_an_outage_too(
+    fed: Fed, messengers: MessengerFactory, broker: TansuBroker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """SIGSTOP: connections stay open but nothing answers, as with a silent network drop."""
+    caplog.set_level(logging.INFO, logger="oceanfed")
+    boxes = [Inbox(), Inbox()]
+    ms = [messengers(fed, i, boxes[i], health_interval_ms=200) for i in range(2)]
+    _gossip_until_delivered(ms[0], fed, 0, 1, boxes[1])
+    assert broker.pid is not None
+    os.kill(broker.pid, signal.SIGSTOP)
+    try:
+        wait_until(lambda: not any(m.connected for m in ms), what="hung broker noticed")
+    finally:
+        os.kill(broker.pid, signal.SIGCONT)
+    wait_until(lambda: all(m.connected for m in ms), timeout=30, what="contact again")
+    _gossip_until_delivered(ms[1], fed, 1, 2, boxes[0])
+    lost = [r for r in caplog.records if "lost contact" in r.getMessage()]
+    assert len(lost) == 2 and [m.stats()["reconnects"] for m in ms] == [1, 1]

@@ -8,11 +8,13 @@ The loop sleeps until the next event or the machine's next deadline: no polling 
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from oceanfed import crypto
@@ -21,10 +23,12 @@ from oceanfed.consensus import events as E
 from oceanfed.consensus.machine import Machine
 from oceanfed.errors import OceanfedError, RPCError
 from oceanfed.interfaces import Messenger, Signer, SignRequest
-from oceanfed.statestore import StateStore
+from oceanfed.statestore import StateStore, write_json_atomic
 
 log = logging.getLogger("oceanfed.driver")
 
+#: how often status.json is rewritten, at most
+STATUS_INTERVAL = 0.25
 #: RPC error code of a block that the node refuses in ``testproposedblock``
 RPC_VERIFY_ERROR = -25
 
@@ -43,6 +47,7 @@ class Driver:
         hooks: Any = None,
         clock: Callable[[], float] = time.time,
         on_block: Callable[[dict[str, Any]], None] | None = None,
+        status_path: str | os.PathLike[str] | None = None,
     ):
         self.machine = machine
         self.node = node
@@ -59,6 +64,8 @@ class Driver:
         self.last_node_ok = clock()
         self.rpc_errors = 0
         self.messages_received = 0
+        self.status_path = Path(status_path) if status_path is not None else None
+        self._next_status = 0.0
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -78,10 +85,12 @@ class Driver:
                     event = self.inbox.get(timeout=timeout)
                 except queue.Empty:
                     event = E.Tick()
-                if event is None:
-                    continue
-                self._execute(self.machine.handle(event, self.clock()))
+                if event is not None:
+                    now = self.clock()
+                    self._execute(self.machine.handle(event, now))
+                self._maybe_write_status()
         finally:
+            self._write_status(stopped=True)
             self.close()
 
     def close(self) -> None:
@@ -92,6 +101,32 @@ class Driver:
                 part.close()
             except Exception as exc:  # closing must not hide the reason we stopped
                 log.warning("closing %s failed: %s", type(part).__name__, exc)
+
+    def status(self) -> dict[str, Any]:
+        """What ``oceanfed status`` shows: the machine's view plus the driver's health."""
+        return {
+            **self.machine.status(),
+            "time": self.clock(),
+            "last_node_ok": self.last_node_ok,
+            "rpc_errors": self.rpc_errors,
+            "messages_received": self.messages_received,
+            "messenger": self.messenger.stats(),
+            "pid": os.getpid(),
+        }
+
+    def _maybe_write_status(self) -> None:
+        if self.status_path is not None and self.clock() >= self._next_status:
+            self._next_status = self.clock() + STATUS_INTERVAL
+            self._write_status()
+
+    def _write_status(self, stopped: bool = False) -> None:
+        if self.status_path is None:
+            return
+        data = {**self.status(), "running": not stopped}
+        try:
+            write_json_atomic(self.status_path, data)
+        except OSError as exc:
+            log.warning("cannot write %s: %s", self.status_path, exc.strerror)
 
     def _deliver(self, data: bytes) -> None:
         self.messages_received += 1

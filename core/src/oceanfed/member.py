@@ -127,6 +127,7 @@ def build_driver(cfg: FedConfig, **driver_kwargs: Any) -> Driver:
         [m.transport_pubkey for m in members], [m.pubkey for m in members],
     )
     machine = Machine(core_config(cfg), auth, restored=store.load())
+    driver_kwargs.setdefault("status_path", store.dir / "status.json")
     return Driver(
         machine, node=node, signer=signer, messenger=messenger, store=store,
         hooks=hook_manager(), **driver_kwargs,

@@ -59,3 +59,14 @@ class StateStore:
             fcntl.flock(self._lock, fcntl.LOCK_UN)
         finally:
             self._lock.close()
+
+
+def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
+    """Write JSON to ``path`` atomically: temp file, fsync, rename (readers never see half)."""
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.tmp")
+    with open(tmp, "w") as fh:
+        json.dump(data, fh, separators=(",", ":"))
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, target)

@@ -148,6 +148,8 @@ class Machine:
         self._next_tip_poll = 0.0
         self._next_gossip = 0.0
         self.last_block: dict[str, Any] | None = None
+        #: when we last heard from each peer (authenticated)
+        self.peer_seen: dict[int, float] = {}
 
     # ------------------------------------------------------------------ public API
 
@@ -225,6 +227,8 @@ class Machine:
                 "height": self.sign_state.height,
                 "block_hash": self.sign_state.block_hash,
             },
+            "last_block": self.last_block,
+            "peers_seen": {self.cfg.names[i]: t for i, t in sorted(self.peer_seen.items())},
             "counters": dict(self.counters),
         }
 
@@ -500,6 +504,7 @@ class Machine:
             return
         if env.sender == self.cfg.me:
             return
+        self.peer_seen[env.sender] = self._now
         h = self.h
         if h is None or env.height > h.height:
             if len(self._future) < FUTURE_BUFFER:

@@ -68,6 +68,7 @@ class KafkaMessenger(Messenger):
         self._deliver: Deliver | None = None
         self._outage_since: float | None = None
         self._outage_dropped = 0
+        self._recovered_at = float("-inf")
         self._last_warn = 0.0
         self._started = False
 
@@ -275,8 +276,13 @@ class KafkaMessenger(Messenger):
 
     def _send_failed(self, exc: BaseException) -> None:
         self._count("dropped")
-        if self._outage_since is None:
+        # frames sent during an outage may fail up to delivery_timeout_ms after it ends:
+        # they belong to the outage, which was logged once already
+        settling = time.monotonic() - self._recovered_at < self.opts.delivery_timeout_ms / 1000
+        if self._outage_since is None and not settling:
             self._warn_limited("kafka: frame dropped (%s: %s)", type(exc).__name__, exc)
+        else:
+            self._log.debug("kafka: frame dropped (%s)", type(exc).__name__)
 
     # -- consumer thread ---------------------------------------------------------------------
 
@@ -400,6 +406,7 @@ class KafkaMessenger(Messenger):
         if since is None:
             return
         self._outage_since = None
+        self._recovered_at = time.monotonic()
         with self._lock:
             self._counts["reconnects"] += 1
             dropped = self._counts["dropped"] - self._outage_dropped

@@ -1,0 +1,227 @@
+"""Run a whole local federation as real processes: one devnet node and N members.
+
+Used by ``oceanfed demo``, ``oceanfed bench`` and the integration tests. Every process is
+started in its own session, logs to ``DIR/logs/<name>.log`` and is killed on
+:meth:`LocalFederation.close` (also at interpreter exit), so nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from oceanfed.devnet.setup import DevnetLayout, create_devnet
+from oceanfed.errors import OceanfedError, RPCError
+from oceanfed.rpc import NodeClient
+
+#: [rounds] settings that suit a single machine (loopback latencies of a millisecond)
+LOCAL_ROUNDS = {
+    "propose_timeout": 1.0,
+    "prevote_timeout": 0.5,
+    "precommit_timeout": 0.5,
+    "timeout_step": 0.25,
+    "gossip_interval": 0.25,
+    "tip_poll_interval": 0.25,
+}
+
+
+def _toml_scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(str(value))
+
+
+def set_table(fed_toml: Path, table: str, values: Mapping[str, Any]) -> None:
+    """Replace the scalar keys of ``[table]`` in a generated fed.toml (keeps everything else)."""
+    lines = fed_toml.read_text().splitlines()
+    out: list[str] = []
+    inside = False
+    done = False
+    for line in lines:
+        stripped = line.strip()
+        if stripped.startswith("["):
+            if inside and not done:
+                out.extend(f"{k} = {_toml_scalar(v)}" for k, v in values.items())
+                out.append("")
+                done = True
+            inside = stripped == f"[{table}]"
+            out.append(line)
+            continue
+        if inside and "=" in stripped and stripped.split("=", 1)[0].strip() in values:
+            continue
+        out.append(line)
+    if inside and not done:
+        out.extend(f"{k} = {_toml_scalar(v)}" for k, v in values.items())
+        done = True
+    if not done:
+        out.append(f"[{table}]")
+        out.extend(f"{k} = {_toml_scalar(v)}" for k, v in values.items())
+    tmp = fed_toml.with_suffix(".tmp")
+    tmp.write_text("\n".join(out) + "\n")
+    os.replace(tmp, fed_toml)
+
+
+def _oceanfed_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "oceanfed.cli.main", *args]
+
+
+class LocalFederation:
+    """A devnet and its members as child processes in ``dir``."""
+
+    def __init__(
+        self,
+        dir: str | os.PathLike[str],  # noqa: A002
+        members: int = 5,
+        threshold: int = 3,
+        *,
+        messenger: str = "zmq",
+        block_time: float = 1.0,
+        rounds: Mapping[str, Any] | None = None,
+        env: Mapping[str, str] | None = None,
+        log_level: str = "info",
+        **devnet_options: Any,
+    ):
+        self.dir = Path(dir)
+        self.layout: DevnetLayout = create_devnet(
+            self.dir, members, threshold, block_time=block_time, messenger=messenger, **devnet_options
+        )
+        for name in self.layout.members:
+            set_table(self.layout.fed_toml(name), "rounds", {**LOCAL_ROUNDS, **(rounds or {})})
+            set_table(self.layout.fed_toml(name), "log", {"level": log_level})
+        self.env = {**os.environ, **(env or {})}
+        self.env.setdefault("PYTHONUNBUFFERED", "1")
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.member_env: dict[str, dict[str, str]] = {}
+        (self.dir / "logs").mkdir(exist_ok=True)
+        atexit.register(self.close)
+
+    # ------------------------------------------------------------------ processes
+
+    @property
+    def members(self) -> list[str]:
+        return self.layout.members
+
+    def _spawn(self, name: str, cmd: list[str], env: Mapping[str, str] | None = None) -> None:
+        log = open(self.dir / "logs" / f"{name}.log", "ab")  # noqa: SIM115 - owned by the child
+        self.procs[name] = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={**self.env, **(env or {})}, start_new_session=True,
+        )
+        log.close()
+
+    def start_devnet(self, timeout: float = 20.0) -> None:
+        self._spawn("devnet", _oceanfed_cmd("devnet", "serve", "--dir", str(self.dir)))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                self.rpc().call("getblockcount")
+                return
+            except RPCError:
+                if self.procs["devnet"].poll() is not None:
+                    raise OceanfedError(f"devnet exited: {self.log_tail('devnet')}") from None
+                time.sleep(0.05)
+        raise OceanfedError(f"devnet did not start within {timeout:.0f}s: {self.log_tail('devnet')}")
+
+    def start_member(self, name: str, env: Mapping[str, str] | None = None) -> None:
+        if env is not None:
+            self.member_env[name] = dict(env)
+        self._spawn(
+            name,
+            _oceanfed_cmd("run", "--config", str(self.layout.fed_toml(name))),
+            self.member_env.get(name),
+        )
+
+    def start(self, members: list[str] | None = None) -> None:
+        """Start the devnet (if not running) and the given members (default: all)."""
+        if not self.running("devnet"):
+            self.start_devnet()
+        for name in members if members is not None else self.members:
+            self.start_member(name)
+
+    def running(self, name: str) -> bool:
+        p = self.procs.get(name)
+        return p is not None and p.poll() is None
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        p = self.procs.get(name)
+        if p is not None and p.poll() is None:
+            p.send_signal(sig)
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+    def stop(self, name: str) -> int | None:
+        """Stop a process with SIGTERM and return its exit status."""
+        self.kill(name, signal.SIGTERM)
+        p = self.procs.get(name)
+        return None if p is None else p.returncode
+
+    def pause(self, name: str) -> None:
+        self.procs[name].send_signal(signal.SIGSTOP)
+
+    def resume(self, name: str) -> None:
+        self.procs[name].send_signal(signal.SIGCONT)
+
+    def close(self) -> None:
+        for name in list(self.procs):
+            p = self.procs[name]
+            if p.poll() is None:
+                try:
+                    os.killpg(p.pid, signal.SIGCONT)
+                    p.terminate()
+                    p.wait(timeout=5)
+                except (ProcessLookupError, subprocess.TimeoutExpired):
+                    p.kill()
+                    p.wait()
+        self.procs.clear()
+
+    def __enter__(self) -> LocalFederation:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ observing
+
+    def log_tail(self, name: str, lines: int = 5) -> str:
+        path = self.dir / "logs" / f"{name}.log"
+        try:
+            return " | ".join(path.read_text(errors="replace").strip().splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def rpc(self, name: str | None = None) -> NodeClient:
+        name = name or self.members[0]
+        return NodeClient(self.layout.url(name), name, self.layout.password(name), timeout=5, retries=0)
+
+    def height(self) -> int:
+        return int(self.rpc().call("getblockcount"))
+
+    def wait_height(self, height: int, timeout: float) -> int:
+        """Wait until the chain reaches ``height``; return the height reached."""
+        deadline = time.monotonic() + timeout
+        h = self.height()
+        while h < height and time.monotonic() < deadline:
+            time.sleep(0.05)
+            h = self.height()
+        return h
+
+    def status(self, name: str) -> dict[str, Any] | None:
+        """The member's last written status.json, if any."""
+        path = self.layout.member_dir(name) / "state" / "status.json"
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            return None
