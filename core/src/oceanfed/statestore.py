@@ -12,10 +12,15 @@ import fcntl
 import json
 import os
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
-from oceanfed.errors import ConfigError
+from oceanfed.errors import ConfigError, OceanfedError
+
+
+class SignStateViolation(OceanfedError):
+    """An attempt to record two different blocks at one height (never happens unless a bug)."""
 
 
 class StateStore:
@@ -38,6 +43,11 @@ class StateStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        # an append-only audit of every block this member agreed to sign: one block per height
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS signed (height INTEGER PRIMARY KEY, block_hash TEXT NOT NULL, "
+            "parent TEXT, recorded_at REAL NOT NULL)"
+        )
         self.saves = 0
 
     def load(self) -> dict[str, Any] | None:
@@ -45,13 +55,42 @@ class StateStore:
         return json.loads(row[0]) if row else None
 
     def save(self, record: dict[str, Any]) -> None:
-        """Write ``record`` durably (one transaction, flushed) before returning."""
-        self._db.execute(
-            "INSERT INTO state (key, value) VALUES ('member', ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (json.dumps(record, separators=(",", ":")),),
-        )
+        """Write ``record`` durably (one transaction, flushed) before returning.
+
+        A sign-state in the record is also appended to the ``signed`` audit table; a second,
+        different block at a height already there raises :class:`SignStateViolation` and
+        nothing is written.
+        """
+        ss = record.get("sign_state") or {}
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if ss.get("block_hash"):
+                db.execute(
+                    "INSERT INTO signed (height, block_hash, parent, recorded_at) "
+                    "VALUES (?, ?, ?, ?) ON CONFLICT(height) DO NOTHING",
+                    (ss["height"], ss["block_hash"], ss.get("parent"), time.time()),
+                )
+                row = db.execute("SELECT block_hash FROM signed WHERE height = ?", (ss["height"],)).fetchone()
+                if row[0] != ss["block_hash"]:
+                    raise SignStateViolation(
+                        f"refusing to record a second block at height {ss['height']}: "
+                        f"{ss['block_hash']} after {row[0]}"
+                    )
+            db.execute(
+                "INSERT INTO state (key, value) VALUES ('member', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (json.dumps(record, separators=(",", ":")),),
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
         self.saves += 1
+
+    def signed_blocks(self) -> list[tuple[int, str]]:
+        """Every (height, block hash) this member has agreed to sign, in height order."""
+        return [(h, b) for h, b in self._db.execute("SELECT height, block_hash FROM signed ORDER BY height")]
 
     def close(self) -> None:
         self._db.close()

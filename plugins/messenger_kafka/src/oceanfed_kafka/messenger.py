@@ -303,7 +303,10 @@ class KafkaMessenger(Messenger):
                     self._on_frame(record.value)
             now = time.monotonic()
             if now >= next_check:
-                self._health(consumer)
+                try:
+                    self._health(consumer)
+                except Exception as exc:  # the brokers went away mid-check
+                    self._outage(exc)
                 next_check = time.monotonic() + interval
 
     def _on_frame(self, data: bytes | None) -> None:
