@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from oceanfed.crypto import parse_pubkey
-from oceanfed.errors import ConfigError
+from oceanfed.errors import ConfigError, DecodeError
 from oceanfed.ocean.script import multisig_script, parse_multisig
 
 if sys.version_info >= (3, 11):
@@ -64,7 +64,7 @@ class Federation(_Strict):
             try:
                 script = bytes.fromhex(self.signblockscript)
                 m, keys = parse_multisig(script)
-            except ValueError as exc:
+            except (ValueError, DecodeError) as exc:
                 raise ValueError(f"signblockscript: expected M-of-N CHECKMULTISIG hex ({exc})") from None
             if m != self.threshold or [k.hex() for k in keys] != [x.pubkey for x in self.members]:
                 raise ValueError(
@@ -116,6 +116,16 @@ class Log(_Strict):
 class Metrics(_Strict):
     listen: str | None = None
     unhealthy_after: float = Field(default=30.0, gt=0)
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        host, sep, port = v.rpartition(":")
+        if not sep or not host or not port.isdigit() or int(port) > 65535:
+            raise ValueError("expected HOST:PORT, e.g. 127.0.0.1:9464")
+        return v
 
 
 class PluginTable(BaseModel):

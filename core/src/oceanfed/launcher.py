@@ -11,6 +11,7 @@ import atexit
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -18,8 +19,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from oceanfed.devnet.setup import DevnetLayout, create_devnet
+from oceanfed.devnet.setup import DevnetLayout, _toml_value, create_devnet
 from oceanfed.errors import OceanfedError, RPCError
+from oceanfed.ocean.block import Block
 from oceanfed.rpc import NodeClient
 
 #: [rounds] settings that suit a single machine (loopback latencies of a millisecond)
@@ -66,6 +68,30 @@ def set_table(fed_toml: Path, table: str, values: Mapping[str, Any]) -> None:
     if not done:
         out.append(f"[{table}]")
         out.extend(f"{k} = {_toml_scalar(v)}" for k, v in values.items())
+    tmp = fed_toml.with_suffix(".tmp")
+    tmp.write_text("\n".join(out) + "\n")
+    os.replace(tmp, fed_toml)
+
+
+def replace_table(fed_toml: Path, table: str, values: Mapping[str, Any]) -> None:
+    """Replace the whole ``[table]`` of a generated fed.toml with ``values`` (lists and
+    inline tables allowed); every other table is kept. The table is appended if absent."""
+    out: list[str] = []
+    inside = False
+    written = False
+    body = [f"{k} = {_toml_value(v)}" for k, v in values.items()]
+    for line in fed_toml.read_text().splitlines():
+        stripped = line.strip()
+        if stripped.startswith("["):
+            inside = stripped == f"[{table}]"
+            if inside:
+                out.extend([line, *body, ""])
+                written = True
+                continue
+        if not inside:
+            out.append(line)
+    if not written:
+        out.extend([f"[{table}]", *body])
     tmp = fed_toml.with_suffix(".tmp")
     tmp.write_text("\n".join(out) + "\n")
     os.replace(tmp, fed_toml)
@@ -225,3 +251,34 @@ class LocalFederation:
             return json.loads(path.read_text())
         except (OSError, ValueError):
             return None
+
+    def signed(self, name: str) -> dict[int, str]:
+        """The member's ``signed`` audit table (height to block hash), read-only: the
+        member may be running and holding its state directory."""
+        path = self.layout.member_dir(name) / "state" / "state.sqlite3"
+        if not path.exists():
+            return {}
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return {int(h): str(b) for h, b in db.execute("SELECT height, block_hash FROM signed")}
+        finally:
+            db.close()
+
+    def blocks(self, name: str | None = None) -> list[Block]:
+        """Every block of the chain as the member's node serves it, genesis first."""
+        node = self.rpc(name)
+        tip = int(node.call("getblockcount"))
+        return [
+            Block.from_hex(node.call("getblock", node.call("getblockhash", h), False))
+            for h in range(tip + 1)
+        ]
+
+    # ------------------------------------------------------------------ reconfiguring
+
+    def set_signer(self, name: str, table: Mapping[str, Any]) -> None:
+        """Replace the member's whole ``[signer]`` table (takes effect at its next start)."""
+        replace_table(self.layout.fed_toml(name), "signer", table)
+
+    def set_messenger(self, name: str, table: Mapping[str, Any]) -> None:
+        """Replace the member's whole ``[messenger]`` table (takes effect at its next start)."""
+        replace_table(self.layout.fed_toml(name), "messenger", table)

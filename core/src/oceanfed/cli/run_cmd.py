@@ -14,6 +14,11 @@ from oceanfed.logsetup import setup_logging
 def register(sub: Any) -> None:
     p = sub.add_parser("run", help="run a federation member")
     p.add_argument("--config", required=True, help="the member's fed.toml")
+    # also accepted after the sub-command; SUPPRESS keeps a value given before it
+    p.add_argument("--log-format", choices=("text", "json"), default=argparse.SUPPRESS)
+    p.add_argument(
+        "--log-level", choices=("debug", "info", "warning", "error"), default=argparse.SUPPRESS
+    )
     p.set_defaults(func=run)
 
 
@@ -25,7 +30,21 @@ def run(args: argparse.Namespace) -> int:
         getattr(args, "log_level", None) or cfg.log.level,
         getattr(args, "log_format", None) or cfg.log.format,
     )
-    driver = build_driver(cfg)
+    metrics = None
+    if cfg.metrics.listen:
+        from oceanfed.metrics import MetricsServer
+
+        metrics = MetricsServer(cfg.metrics.listen, cfg.metrics.unhealthy_after)
+        driver = build_driver(cfg, on_block=metrics.observe_block)
+        metrics.attach(driver)
+        try:
+            metrics.start()
+        except BaseException:
+            driver.close()
+            driver.store.close()
+            raise
+    else:
+        driver = build_driver(cfg)
     log = logging.getLogger("oceanfed")
 
     def _stop(signum: int, _frame: Any) -> None:
@@ -38,6 +57,11 @@ def run(args: argparse.Namespace) -> int:
         "member %s of %d-of-%d federation on chain %s: started",
         cfg.member.name, cfg.federation.threshold, len(cfg.federation.members), cfg.federation.chain,
     )
-    driver.run()
+    try:
+        driver.run()
+    finally:
+        if metrics is not None:
+            metrics.stop()
+        driver.store.close()  # every save was already flushed; this releases the lock
     log.info("stopped cleanly")
     return 0

@@ -1,0 +1,295 @@
+"""Prometheus metrics and the health check of a running member, on one HTTP listener.
+
+``GET /metrics`` answers in the Prometheus text format; ``GET /health`` answers 200 while
+the member's node and messenger are reachable and 503 (with the reason) once either has
+been silent for longer than ``[metrics] unhealthy_after`` seconds.
+
+Nothing is counted on the hot path: a custom collector reads the driver's counters at
+scrape time. Only round latency is observed as it happens (a histogram fed from the
+driver's ``on_block`` callback).
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import socketserver
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from prometheus_client import CollectorRegistry, Histogram, ProcessCollector, make_wsgi_app
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from oceanfed.errors import ConfigError
+
+if TYPE_CHECKING:
+    from oceanfed.driver import Driver
+
+log = logging.getLogger("oceanfed.metrics")
+
+#: round latency buckets (seconds): loopback devnets take milliseconds, real ones seconds
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+
+#: counter prefixes (``prefix:reason``) exported as one labelled counter each
+_LABELLED = {
+    "proposal_rejected": ("oceanfed_proposals_rejected", "reason", "Proposals refused, by reason"),
+    "signatures_rejected": (
+        "oceanfed_signatures_rejected", "reason", "Peer block signatures refused, by reason",
+    ),
+    "dropped": ("oceanfed_messages_dropped", "reason", "Peer messages dropped, by reason"),
+    "node_failed": ("oceanfed_node_failures", "call", "Node calls that failed, by purpose"),
+    "submit_rejected": (
+        "oceanfed_submit_rejected", "reason", "Completed blocks the node refused, by reason",
+    ),
+    "timeout": ("oceanfed_timeouts", "step", "Round step timeouts, by step"),
+    "equivocation": ("oceanfed_equivocations", "kind", "Conflicting messages seen, by kind"),
+}
+
+
+def _snapshot(counters: Any) -> dict[str, int]:
+    """A copy of a Counter that another thread may be updating."""
+    for _ in range(5):
+        try:
+            return dict(counters)
+        except RuntimeError:  # changed size during iteration
+            continue
+    return {}
+
+
+class HealthPolicy:
+    """Decides whether a member is healthy from what its driver last saw."""
+
+    def __init__(self, driver: Driver, unhealthy_after: float):
+        self.driver = driver
+        self.unhealthy_after = unhealthy_after
+        self.started = driver.clock()
+
+    def check(self) -> tuple[bool, dict[str, Any]]:
+        """``(healthy, details)``; details name every reason for being unhealthy."""
+        d = self.driver
+        now = d.clock()
+        machine = d.machine
+        node_age = now - d.last_node_ok
+        seen = dict(machine.peer_seen)
+        peers = machine.cfg.n - 1
+        last_peer = max(seen.values(), default=self.started)
+        peer_age = now - max(last_peer, self.started) if peers else 0.0
+        reasons = []
+        if node_age > self.unhealthy_after:
+            reasons.append(f"node unreachable for {node_age:.1f}s")
+        if peers and peer_age > self.unhealthy_after:
+            reasons.append(f"no message from any peer for {peer_age:.1f}s")
+        if getattr(d, "_stop", None) is not None and d._stop.is_set():
+            reasons.append("stopping")
+        tip = machine.tip
+        details = {
+            "status": "unhealthy" if reasons else "ok",
+            "reasons": reasons,
+            "tip": tip[0] if tip else None,
+            "signed_height": machine.sign_state.height,
+            "node_age": round(node_age, 3),
+            "peer_age": round(peer_age, 3),
+            "unhealthy_after": self.unhealthy_after,
+        }
+        return not reasons, details
+
+
+class DriverCollector(Collector):
+    """Reads a driver's counters and state at scrape time."""
+
+    def __init__(self, driver: Driver):
+        self.driver = driver
+
+    def collect(self) -> Iterator[Metric]:
+        d = self.driver
+        m = d.machine
+        counters = _snapshot(m.counters)
+        tip = m.tip
+
+        g = GaugeMetricFamily("oceanfed_height", "Height of the node's chain tip as last seen")
+        g.add_metric([], tip[0] if tip else -1)
+        yield g
+        g = GaugeMetricFamily("oceanfed_signed_height", "Height of this member's sign-state")
+        g.add_metric([], m.sign_state.height)
+        yield g
+        h = m.h
+        g = GaugeMetricFamily("oceanfed_round", "Round of the height being decided")
+        g.add_metric([], h.round if h is not None else 0)
+        yield g
+
+        rounds = CounterMetricFamily(
+            "oceanfed_rounds", "Rounds that ended, by outcome", labels=["outcome"]
+        )
+        rounds.add_metric(["block"], counters.get("blocks_submitted", 0))
+        rounds.add_metric(
+            ["timeout"], counters.get("timeout:precommit", 0) + counters.get("timeout:round", 0)
+        )
+        rounds.add_metric(
+            ["submit_rejected"],
+            sum(v for k, v in counters.items() if k.startswith("submit_rejected:")),
+        )
+        yield rounds
+
+        for key, name, doc in (
+            ("blocks_submitted", "oceanfed_blocks_submitted", "Blocks this member submitted and the node accepted"),
+            ("signatures_made", "oceanfed_signatures_made", "Block signatures made by this member's signer"),
+            ("signatures_received", "oceanfed_signatures_received", "Valid block signatures received from peers"),
+            ("sign_failed", "oceanfed_signer_failures", "Signing requests the signer failed"),
+            ("sign_invalid", "oceanfed_signer_invalid", "Signatures from our signer that did not verify"),
+        ):
+            c = CounterMetricFamily(name, doc)
+            c.add_metric([], counters.get(key, 0))
+            yield c
+
+        families = {
+            prefix: CounterMetricFamily(name, doc, labels=[label])
+            for prefix, (name, label, doc) in _LABELLED.items()
+        }
+        for key, value in sorted(counters.items()):
+            prefix, sep, reason = key.partition(":")
+            if sep and prefix in families:
+                families[prefix].add_metric([reason], value)
+        yield from families.values()
+
+        c = CounterMetricFamily("oceanfed_rpc_errors", "Failed JSON-RPC calls to the node")
+        c.add_metric([], d.rpc_errors)
+        yield c
+        c = CounterMetricFamily("oceanfed_messages_received", "Frames the messenger delivered")
+        c.add_metric([], d.messages_received)
+        yield c
+
+        try:
+            stats = dict(d.messenger.stats())
+        except Exception as exc:  # a plugin bug must not break the scrape
+            log.debug("messenger stats failed: %s", exc)
+            stats = {}
+        c = CounterMetricFamily("oceanfed_messenger_reconnects", "Messenger reconnections")
+        c.add_metric([], stats.pop("reconnects", 0))
+        yield c
+        g = GaugeMetricFamily(
+            "oceanfed_messenger_stat", "Other counters reported by the messenger plugin",
+            labels=["stat"],
+        )
+        for key, value in sorted(stats.items()):
+            if isinstance(value, int | float):
+                g.add_metric([key], value)
+        yield g
+
+        g = GaugeMetricFamily(
+            "oceanfed_node_last_ok_timestamp_seconds", "When the node last answered (Unix time)"
+        )
+        g.add_metric([], d.last_node_ok)
+        yield g
+        g = GaugeMetricFamily(
+            "oceanfed_peer_last_seen_timestamp_seconds",
+            "When an authenticated message last arrived from each peer (Unix time)",
+            labels=["peer"],
+        )
+        for index, at in sorted(dict(m.peer_seen).items()):
+            g.add_metric([m.cfg.names[index]], at)
+        yield g
+
+
+class _Handler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base signature
+        log.debug("http %s", format % args)
+
+
+class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:9464`` for IPv6) as a tuple."""
+    host, _, port = listen.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
+class MetricsServer:
+    """Serves ``/metrics`` and ``/health`` for one driver from a background thread."""
+
+    def __init__(self, listen: str, unhealthy_after: float = 30.0):
+        self.listen = listen
+        self.unhealthy_after = unhealthy_after
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.latency = Histogram(
+            "oceanfed_round_latency_seconds",
+            "Seconds from a height's proposal to its block being accepted",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        ProcessCollector(registry=self.registry)
+        self.health: HealthPolicy | None = None
+        self._server: _ThreadingServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- wiring -------------------------------------------------------------------------
+    def observe_block(self, block: dict[str, Any]) -> None:
+        """``on_block`` callback of the driver: record one accepted block's latency."""
+        self.latency.observe(max(0.0, float(block.get("latency", 0.0))))
+
+    def attach(self, driver: Driver) -> None:
+        """Export ``driver``'s counters and judge its health."""
+        self.registry.register(DriverCollector(driver))
+        self.health = HealthPolicy(driver, self.unhealthy_after)
+
+    # -- serving ------------------------------------------------------------------------
+    def _app(self) -> Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]:
+        metrics_app = make_wsgi_app(self.registry)
+
+        def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            path = environ.get("PATH_INFO", "/")
+            if path == "/health":
+                if self.health is None:
+                    ok, details = False, {"status": "starting", "reasons": ["starting"]}
+                else:
+                    ok, details = self.health.check()
+                body = (json.dumps(details) + "\n").encode()
+                status = "200 OK" if ok else "503 Service Unavailable"
+                start_response(status, [("Content-Type", "application/json"),
+                                        ("Content-Length", str(len(body)))])
+                return [body]
+            if path in ("/metrics", "/"):
+                return metrics_app(environ, start_response)
+            body = b"not found: try /metrics or /health\n"
+            start_response("404 Not Found", [("Content-Type", "text/plain"),
+                                             ("Content-Length", str(len(body)))])
+            return [body]
+
+        return app
+
+    def start(self) -> tuple[str, int]:
+        """Bind and serve in a daemon thread; return the bound address.
+
+        Raises ConfigError naming ``metrics.listen`` when the address cannot be bound.
+        """
+        host, port = parse_listen(self.listen)
+        try:
+            server = make_server(host, port, self._app(), server_class=_ThreadingServer,
+                                 handler_class=_Handler)
+        except OSError as exc:
+            why = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+            raise ConfigError(f"metrics.listen: cannot listen on {self.listen} ({why})") from None
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="metrics", daemon=True
+        )
+        self._thread.start()
+        bound = server.server_address
+        log.info("metrics and health on http://%s:%d/metrics and /health", bound[0], bound[1])
+        return str(bound[0]), int(bound[1])
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+

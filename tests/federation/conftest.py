@@ -1,0 +1,28 @@
+"""Fixtures shared by the federation tests (real devnet and member processes)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from oceanfed.launcher import LocalFederation
+
+FAST_ROUNDS = {
+    "propose_timeout": 0.8,
+    "prevote_timeout": 0.4,
+    "precommit_timeout": 0.4,
+    "timeout_step": 0.2,
+    "gossip_interval": 0.2,
+    "tip_poll_interval": 0.2,
+}
+
+
+@pytest.fixture
+def federation(tmp_path: Path) -> Iterator[LocalFederation]:
+    fed = LocalFederation(tmp_path / "fed", 5, 3, block_time=0.3, rounds=FAST_ROUNDS)
+    try:
+        yield fed
+    finally:
+        fed.close()
