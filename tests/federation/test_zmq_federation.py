@@ -6,6 +6,7 @@ import random
 import time
 
 import pytest
+
 from oceanfed.audit import audit_chain, chain_headers, read_signed
 from oceanfed.launcher import LocalFederation
 

@@ -5,7 +5,15 @@ simulated clock, network, node and signer, all driven by one seeded random gener
 that any failing schedule replays exactly from its seed. Faults: crashes and restarts
 (with the persisted state, and at any point inside an action list), node failures and
 slowness, partitions that heal, message delay, loss, duplication and reordering, clock
-skew, dishonest proposers and signers, and forged frames from a non-member.
+skew, dishonest proposers, voters and signers, replayed frames, and forged frames from a
+non-member.
+
+Invariants are checked at the step where they could first break: before a signature is
+made (sign-state on disk, never two blocks at one height, never below the highest signed
+height), before a SIG leaves a member (its sign-state is on disk; no two blocks at one
+height can gather M signatures), when a member persists (its sign-state never goes back),
+and when a block is submitted (M valid signatures; no two different blocks at one height).
+Liveness: after the faults stop, the chain must grow with no gap longer than a bound.
 
 The only fakes in the project live here: a cheap keyed-hash stand-in for envelope and
 block signatures (real ECDSA is tested elsewhere), and an in-memory node.
@@ -32,18 +40,34 @@ from oceanfed.wire import KINDS, Envelope
 
 CHAIN = "simnet"
 GENESIS = "00" * 32
+#: the round settings every simulated member uses (seconds of simulated time)
+ROUNDS = dict(
+    propose_timeout=0.3, prevote_timeout=0.2, precommit_timeout=0.2, timeout_step=0.1,
+    gossip_interval=0.2, tip_poll_interval=0.2,
+)
+
+
+def _secret(member: int, seed: int) -> bytes:
+    return hashlib.sha256(f"member-{member}-{seed}".encode()).digest()
 
 
 class SimAuth:
-    """Keyed-hash stand-in for transport and block signatures (every member's secret known)."""
+    """Keyed-hash stand-in for transport and block signatures (every member's secret known).
 
-    def __init__(self, me: int, n: int, secret_seed: int = 7):
+    Opening a frame is a pure function of its bytes, so all members of one simulation share
+    a cache of opened frames (``cache``); it changes nothing but the speed.
+    """
+
+    def __init__(self, me: int, n: int, secret_seed: int = 7,
+                 cache: dict[bytes, Envelope | str] | None = None):
         self.me = me
         self.n = n
         self.seed = secret_seed
+        self._secrets = [_secret(i, secret_seed) for i in range(n)]
+        self._cache: dict[bytes, Envelope | str] = {} if cache is None else cache
 
     def _secret(self, member: int) -> bytes:
-        return hashlib.sha256(f"member-{member}-{self.seed}".encode()).digest()
+        return self._secrets[member] if 0 <= member < self.n else _secret(member, self.seed)
 
     def seal(self, height: int, round: int, kind: str, payload: dict[str, Any]) -> bytes:
         return self.seal_as(self.me, height, round, kind, payload)
@@ -58,20 +82,31 @@ class SimAuth:
         return tag + body
 
     def open(self, data: bytes) -> Envelope:
+        hit = self._cache.get(data)
+        if hit is None:
+            hit = self._open(data)
+            if len(self._cache) > 200_000:
+                self._cache.clear()
+            self._cache[data] = hit
+        if isinstance(hit, str):
+            raise DecodeError(hit)
+        return hit
+
+    def _open(self, data: bytes) -> Envelope | str:
         if len(data) < 17:
-            raise DecodeError("truncated")
+            return "truncated"
         tag, body = data[:16], data[16:]
         try:
             obj = json.loads(body)
         except ValueError:
-            raise DecodeError("malformed") from None
-        if not isinstance(obj, dict) or obj.get("kind") not in KINDS:
-            raise DecodeError("malformed")
+            return "malformed"
+        if not isinstance(obj, dict) or obj.get("kind") not in KINDS or obj.get("chain") != CHAIN:
+            return "malformed"
         sender = obj.get("from")
         if type(sender) is not int or not 0 <= sender < self.n:
-            raise DecodeError("non-member")
+            return "non-member"
         if hashlib.sha256(self._secret(sender) + body).digest()[:16] != tag:
-            raise DecodeError("bad-signature")
+            return "bad-signature"
         return Envelope(obj["chain"], sender, obj["h"], obj["r"], obj["kind"], obj["p"], data)
 
     def block_sig(self, member: int, digest: bytes) -> bytes:
@@ -104,7 +139,7 @@ def make_block(height: int, parent: str, challenge: bytes, salt: int, *, bad_mer
 
 
 class SimNode:
-    """One shared chain; every member's endpoint sees it (as the devnet does)."""
+    """An Ocean node's view of the chain. Members share one unless ``node_groups`` splits them."""
 
     def __init__(self, challenge: bytes, m: int, auth: SimAuth):
         self.challenge = challenge
@@ -138,7 +173,7 @@ class SimNode:
         member = 0
         good = 0
         for sig in sigs:  # CHECKMULTISIG: signatures in key order
-            while member < self.auth.n and not self.auth.verify_block_sig(member, header.digest(), sig):
+            while member < self.auth.n and not self.auth.verify_block_sig(member, header.digest(), sig or b""):
                 member += 1
             if member == self.auth.n:
                 return False
@@ -161,22 +196,34 @@ class SimNode:
         return None
 
 
+#: what a dishonest member (one that runs no honest machine) may do
+BYZANTINE = ("equivocate", "invalid", "short-pol", "forged-pol", "double-vote", "garbage-sig")
+
+
 @dataclass
 class Faults:
+    """What goes wrong in a schedule. Every fault stops at ``settle_at`` (simulated seconds)."""
+
     loss: float = 0.0
     duplicate: float = 0.0
-    delay: tuple[float, float] = (0.001, 0.01)
+    delay: tuple[float, float] = (0.001, 0.01)  # uniform, so messages are also reordered
     node_fail: float = 0.0
     node_delay: tuple[float, float] = (0.0005, 0.003)
     crash_rate: float = 0.0  # crashes per member per simulated second
     down_for: tuple[float, float] = (0.5, 3.0)
     partition_rate: float = 0.0
     partition_for: tuple[float, float] = (0.5, 3.0)
-    skew: float = 0.0
-    settle_at: float = 1e9  # faults stop at this simulated time
-    byzantine: dict[int, str] = field(default_factory=dict)  # member -> behaviour
-    forger: bool = False
+    skew: float = 0.0  # each member's clock is off by up to this many seconds
+    settle_at: float = 1e9
+    byzantine: dict[int, str] = field(default_factory=dict)  # member -> one of BYZANTINE
+    forger: bool = False  # a non-member sends forged and garbage frames
+    replay: bool = False  # an outsider re-sends recorded frames from old heights and rounds
     permanently_down: set[int] = field(default_factory=set)
+    drop_kinds: frozenset[str] = frozenset()  # message kinds always lost until settle_at
+    fixed_partition: list[set[int]] | None = None  # a partition from t=0 until settle_at
+    node_groups: list[set[int]] | None = None  # members of a group share a node (else: one node)
+    crash_member_at: tuple[int, int] | None = None  # (member, k): crash before its k-th action
+    restart_crashed: bool = True
 
 
 class InvariantViolation(AssertionError):
@@ -194,6 +241,21 @@ class MemberSim:
     max_signed: int = -1
     tick_at: float = float("inf")
     tick_token: int = 0
+    actions_done: int = 0
+
+
+@dataclass
+class Outcome:
+    """What a finished schedule did."""
+
+    seed: int
+    height: int
+    steps: int
+    crashes: int
+    settle_to_block: float | None  # simulated seconds from settling to the first new block
+    max_gap: float  # longest wait for a block after settling
+    rounds_max: int
+    dropped: dict[str, int]
 
 
 class Simulation:
@@ -207,23 +269,36 @@ class Simulation:
         self.now = 0.0
         self.queue: list[tuple[float, int, int, Any]] = []
         self.seq = 0
-        self.auth = SimAuth(-1, n)
+        self._open_cache: dict[bytes, Envelope | str] = {}
+        self.auth = SimAuth(-1, n, cache=self._open_cache)
         self.challenge = make_challenge(m, n)
         self.node = SimNode(self.challenge, m, self.auth)
+        self.nodes = [self.node] * n
+        for group in self.f.node_groups or []:
+            node = SimNode(self.challenge, m, self.auth)
+            for i in group:
+                self.nodes[i] = node
         self.cfg_base = dict(
             names=[f"m{i}" for i in range(n)], threshold=m, challenge=self.challenge,
-            block_time=block_time, propose_timeout=0.3, prevote_timeout=0.2,
-            precommit_timeout=0.2, timeout_step=0.1, gossip_interval=0.2, tip_poll_interval=0.2,
+            block_time=block_time, **ROUNDS,
         )
         self.members = [MemberSim(i, None) for i in range(n)]
         self.partition: list[set[int]] | None = None
         self.partition_until = 0.0
+        if self.f.fixed_partition:
+            self.partition = self.f.fixed_partition
+            self.partition_until = self.f.settle_at
         self.skew = [self.rng.uniform(-self.f.skew, self.f.skew) for _ in range(n)]
         self.completed: dict[int, set[str]] = defaultdict(set)
-        self.sig_store: dict[tuple[int, str], set[int]] = defaultdict(set)
+        self.sig_store: dict[int, dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
         self.block_digest: dict[str, bytes] = {}
+        self.proposals: dict[int, dict[str, bytes]] = defaultdict(dict)  # height -> hash -> frame
+        self.recorded: list[bytes] = []  # frames an outsider captured, for replay
         self.progress_log: list[tuple[float, int]] = []
         self.steps = 0
+        self.crashes = 0
+        self.crash_hits: list[tuple[str, str]] = []  # (last action, next action) at each crash
+        self._last_action: dict[int, str] = {}
         for ms in self.members:
             if ms.index in self.f.byzantine:
                 continue
@@ -233,6 +308,22 @@ class Simulation:
             self._boot(ms)
 
     # ------------------------------------------------------------------ scheduling
+
+    @property
+    def honest(self) -> list[int]:
+        return [i for i in range(self.n) if i not in self.f.byzantine]
+
+    @property
+    def height(self) -> int:
+        return max(node.tip[0] for node in self.nodes)
+
+    def liveness_expected(self) -> bool:
+        """Whether M honest members are up for good and share one node and network."""
+        up = [i for i in self.honest if i not in self.f.permanently_down]
+        return (
+            len(up) >= self.m and self.f.node_groups is None
+            and (self.f.restart_crashed or self.f.crash_member_at is None)
+        )
 
     def _at(self, when: float, member: int, item: Any) -> None:
         self.seq += 1
@@ -245,8 +336,8 @@ class Simulation:
         return self.now < self.f.settle_at
 
     def _boot(self, ms: MemberSim) -> None:
-        cfg = CoreConfig(me=ms.index, **self.cfg_base)
-        ms.machine = Machine(cfg, SimAuth(ms.index, self.n), restored=ms.disk)
+        cfg = CoreConfig(me=ms.index, **self.cfg_base)  # type: ignore[arg-type]
+        ms.machine = Machine(cfg, SimAuth(ms.index, self.n, cache=self._open_cache), restored=ms.disk)
         ms.up = True
         ms.epoch += 1
         ms.tick_at = float("inf")
@@ -269,29 +360,38 @@ class Simulation:
             self._faulty() and self.f.crash_rate > 0 and self.rng.random() < self.f.crash_rate * 0.02
         )
         crash_at = self.rng.randrange(len(actions) + 1) if crash_inside and actions else -1
+        target = self.f.crash_member_at
         for i, action in enumerate(actions):
-            if i == crash_at:
+            if i == crash_at or (target is not None and target == (ms.index, ms.actions_done)):
+                self.crash_hits.append((self._last_action.get(ms.index, "start"), _describe(action)))
                 self._crash(ms)
                 return
+            ms.actions_done += 1
+            self._last_action[ms.index] = _describe(action)
             self._perform(ms, action)
+            if ms.machine is None:
+                return
 
     def _perform(self, ms: MemberSim, action: A.Action) -> None:
         me = ms.index
+        node = self.nodes[me]
         if isinstance(action, A.Persist):
+            self._check_persist(ms, action.record)
             ms.disk = json.loads(json.dumps(action.record))
         elif isinstance(action, A.Broadcast):
-            self._check_sig_persisted(ms, action.data)
+            self._check_outgoing(ms, action.data)
             self._broadcast(me, action.data)
         elif isinstance(action, A.QueryTip):
-            self._node_reply(ms, lambda: E.NodeTip(*self.node.tip), "tip", -1)
+            self._node_reply(ms, lambda: E.NodeTip(*node.tip), "tip", -1)
         elif isinstance(action, A.BuildProposal):
-            tip_h, tip = self.node.tip
-            hexblock = make_block(tip_h + 1, tip, self.challenge, salt=self.rng.randrange(1 << 30))
-            self._node_reply(ms, lambda: E.ProposalBuilt(action.height, action.round, hexblock),
-                             "build", action.height)
+            def build() -> E.Event:
+                tip_h, tip = node.tip
+                hexblock = make_block(tip_h + 1, tip, self.challenge, salt=self.rng.randrange(1 << 30))
+                return E.ProposalBuilt(action.height, action.round, hexblock)
+            self._node_reply(ms, build, "build", action.height)
         elif isinstance(action, A.Validate):
             self._node_reply(ms, lambda: E.Validated(action.height, action.block_hash,
-                                                     self.node.test(action.block_hex)),
+                                                     node.test(action.block_hex)),
                              "validate", action.height)
         elif isinstance(action, A.Sign):
             self._check_sign_rule(ms, action)
@@ -302,7 +402,7 @@ class Simulation:
         elif isinstance(action, A.Submit):
             self._check_submission(action)
             self._node_reply(ms, lambda: E.Submitted(action.height, action.block_hash,
-                                                     self.node.submit(action.block_hex)),
+                                                     node.submit(action.block_hex)),
                              "submit", action.height)
 
     def _node_reply(self, ms: MemberSim, make: Any, what: str, height: int) -> None:
@@ -320,29 +420,51 @@ class Simulation:
             self._send(sender, to, data)
 
     def _send(self, sender: int, to: int, data: bytes) -> None:
+        copies = 1
         if self._faulty():
             if self.partition and self.now < self.partition_until and not any(
                 sender in g and to in g for g in self.partition
             ):
                 return
+            if self.f.drop_kinds:
+                env = self._peek(data)
+                if env is not None and env.kind in self.f.drop_kinds:
+                    return
             if self.rng.random() < self.f.loss:
                 return
-            copies = 2 if self.rng.random() < self.f.duplicate else 1
-        else:
-            copies = 1
+            if self.rng.random() < self.f.duplicate:
+                copies = 2
         for _ in range(copies):
             self._at(self.now + self.rng.uniform(*self.f.delay), to, ("msg", data))
+
+    def _peek(self, data: bytes) -> Envelope | None:
+        try:
+            return self.auth.open(data)
+        except DecodeError:
+            return None
 
     def _crash(self, ms: MemberSim) -> None:
         ms.up = False
         ms.machine = None
         ms.epoch += 1
-        self._at(self.now + self.rng.uniform(*self.f.down_for), ms.index, ("restart", ms.epoch))
+        self.crashes += 1
+        if self.f.restart_crashed:
+            self._at(self.now + self.rng.uniform(*self.f.down_for), ms.index, ("restart", ms.epoch))
 
     # ------------------------------------------------------------------ invariants
 
     def _fail(self, what: str) -> None:
         raise InvariantViolation(f"seed {self.seed}: t={self.now:.3f}: {what}")
+
+    def _check_persist(self, ms: MemberSim, record: dict[str, Any]) -> None:
+        """A member's sign-state on disk never goes back and never changes block at a height."""
+        new = record.get("sign_state") or {}
+        old = (ms.disk or {}).get("sign_state") or {}
+        if new.get("height", -1) < old.get("height", -1):
+            self._fail(f"m{ms.index} persisted a sign-state below the one on disk")
+        if (new.get("height") == old.get("height") and old.get("block_hash") is not None
+                and new.get("block_hash") != old.get("block_hash")):
+            self._fail(f"m{ms.index} replaced its signed block at height {new.get('height')}")
 
     def _check_sign_rule(self, ms: MemberSim, action: A.Sign) -> None:
         disk = (ms.disk or {}).get("sign_state") or {}
@@ -356,17 +478,34 @@ class Simulation:
         ms.signed[action.height] = action.block_hash
         ms.max_signed = max(ms.max_signed, action.height)
 
-    def _check_sig_persisted(self, ms: MemberSim, data: bytes) -> None:
+    def _check_outgoing(self, ms: MemberSim, data: bytes) -> None:
         env = self.auth.open(data)
+        if env.kind == "proposal":
+            self._record_proposal(env)
+        if len(self.recorded) < 5000 and self.rng.random() < 0.05:
+            self.recorded.append(data)
         if env.kind != "sig":
             return
         disk = (ms.disk or {}).get("sign_state") or {}
         if disk.get("height") != env.height or disk.get("block_hash") != env.payload["hash"]:
             self._fail(f"m{ms.index} sent a SIG whose sign-state is not on disk")
-        self.sig_store[(env.height, env.payload["hash"])].add(env.sender)
-        done = {bh for (h, bh), who in self.sig_store.items() if h == env.height and len(who) >= self.m}
+        self._note_sig(env.height, env.payload["hash"], env.sender)
+
+    def _note_sig(self, height: int, block_hash: str, member: int) -> None:
+        at = self.sig_store[height]
+        at[block_hash].add(member)
+        done = sorted(bh for bh, who in at.items() if len(who) >= self.m)
         if len(done) > 1:
-            self._fail(f"two blocks completable at height {env.height}: {sorted(done)}")
+            self._fail(f"two blocks completable at height {height}: {done}")
+
+    def _record_proposal(self, env: Envelope) -> None:
+        block = env.payload.get("block")
+        if isinstance(block, str):
+            try:
+                header = BlockHeader.read(Reader(bytes.fromhex(block)))
+            except (DecodeError, ValueError):
+                return
+            self.proposals[env.height].setdefault(header.hash_hex(), bytes.fromhex(block))
 
     def _check_submission(self, action: A.Submit) -> None:
         header = BlockHeader.read(Reader(bytes.fromhex(action.block_hex)))
@@ -376,59 +515,119 @@ class Simulation:
         if len(self.completed[action.height]) > 1:
             self._fail(f"two different blocks completed at height {action.height}")
 
-    # ------------------------------------------------------------------ byzantine members
+    # ------------------------------------------------------------------ dishonest members
 
     def _byzantine_act(self, member: int) -> None:
         behaviour = self.f.byzantine[member]
-        tip_h, tip = self.node.tip
+        node = self.nodes[member]
+        tip_h, tip = node.tip
         h = tip_h + 1
-        auth = SimAuth(member, self.n)
-        for r in range(0, 6):
+        auth = SimAuth(member, self.n, cache=self._open_cache)
+        top = max((ms.machine.h.round for ms in self.members
+                   if ms.machine is not None and ms.machine.h is not None), default=0)
+        for r in range(0, max(6, top + 2)):
             if (h + r) % self.n != member:
                 continue
             if behaviour == "equivocate":
                 for to in range(self.n):
-                    if to == member:
-                        continue
-                    block = make_block(h, tip, self.challenge, salt=to)
-                    self._send(member, to, auth.seal(h, r, "proposal", {"block": block, "vr": -1, "pol": []}))
+                    if to != member:
+                        block = make_block(h, tip, self.challenge, salt=to + 1000 * r)
+                        self._send(member, to, auth.seal(h, r, "proposal", {"block": block, "vr": -1, "pol": []}))
             elif behaviour == "invalid":
-                choice = self.rng.choice(["parent", "merkle", "challenge"])
+                choice = self.rng.choice(["parent", "merkle", "challenge", "height", "undecodable"])
                 if choice == "parent":
                     block = make_block(h, "11" * 32, self.challenge, salt=1)
                 elif choice == "merkle":
                     block = make_block(h, tip, self.challenge, salt=2, bad_merkle=True)
+                elif choice == "height":
+                    block = make_block(h + 1, tip, self.challenge, salt=4)
+                elif choice == "undecodable":
+                    block = "00ff" * 10
                 else:
                     block = make_block(h, tip, make_challenge(1, 1), salt=3)
                 self._broadcast(member, auth.seal(h, r, "proposal", {"block": block, "vr": -1, "pol": []}))
-            elif behaviour == "short-pol":
-                block = make_block(h, tip, self.challenge, salt=9)
-                self._broadcast(member, auth.seal(h, r, "proposal", {"block": block, "vr": max(0, r - 1) if r else -1, "pol": []}))
-        # garbage and stolen signatures, and votes for random things
+            elif behaviour in ("short-pol", "forged-pol") and r > 0:
+                block = make_block(h, tip, self.challenge, salt=9 + r)
+                pol: list[str] = []
+                if behaviour == "short-pol":  # fewer than M genuine prevotes, or none
+                    pol = [f.hex() for f in self._genuine_prevotes(h, r - 1)][: self.m - 1]
+                else:  # prevotes "from" honest members under a key that is not theirs
+                    bad = SimAuth(member, self.n, secret_seed=999)
+                    block_hash = BlockHeader.read(Reader(bytes.fromhex(block))).hash_hex()
+                    pol = [bad.seal_as(i, h, r - 1, "prevote", {"hash": block_hash}).hex()
+                           for i in range(self.n) if i != member]
+                self._broadcast(member, auth.seal(h, r, "proposal", {"block": block, "vr": r - 1, "pol": pol}))
+        if behaviour == "double-vote":
+            self._double_vote(member, auth, h, top)
+        # garbage and stolen signatures, votes for unknown blocks
         self._broadcast(member, auth.seal(h, 0, "sig", {"hash": tip, "sig": "30" + "ab" * 32}))
+        self._broadcast(member, auth.seal(h, 0, "sig", {"hash": tip, "sig": "zz"}))
         victim = (member + 1) % self.n
-        for (hh, bh), _who in list(self.sig_store.items()):
-            if hh == h and bh in self.block_digest:
+        for bh in list(self.sig_store.get(h, {})):
+            if bh in self.block_digest:
                 stolen = self.auth.block_sig(victim, self.block_digest[bh])
                 self._broadcast(member, auth.seal(h, 0, "sig", {"hash": bh, "sig": stolen.hex()}))
         self._broadcast(member, auth.seal(h, self.rng.randrange(3), "prevote", {"hash": "ab" * 32}))
         self._broadcast(member, auth.seal(h, 0, "precommit", {"hash": self.rng.choice([None, "cd" * 32])}))
 
+    def _genuine_prevotes(self, height: int, round: int) -> list[bytes]:
+        out = []
+        for ms in self.members:
+            m = ms.machine
+            if m is not None and m.h is not None and m.h.height == height:
+                frame = m.h.sent_frames.get((round, "prevote"))
+                if frame is not None:
+                    out.append(frame)
+        return out
+
+    def _double_vote(self, member: int, auth: SimAuth, h: int, top: int) -> None:
+        """Vote for every known block at once (a different one to each peer) and sign them all."""
+        blocks = list(self.proposals.get(h, {}).items())
+        if not blocks:
+            return
+        for r in range(max(0, top - 1), top + 1):
+            for kind in ("prevote", "precommit"):
+                for to in range(self.n):
+                    if to == member:
+                        continue
+                    block_hash, _ = blocks[(to + r + self.rng.randrange(2)) % len(blocks)]
+                    self._send(member, to, auth.seal(h, r, kind, {"hash": block_hash}))
+        for block_hash, raw in blocks:
+            header = BlockHeader.read(Reader(raw))
+            der = self.auth.block_sig(member, header.digest())
+            self.block_digest.setdefault(block_hash, header.digest())
+            self._note_sig(h, block_hash, member)
+            self._broadcast(member, auth.seal(h, 0, "sig", {"hash": block_hash, "sig": der.hex()}))
+
     def _forge(self) -> None:
-        h = self.node.tip[0] + 1
+        h = self.height + 1
         fake = SimAuth(0, self.n, secret_seed=999)
         frame = fake.seal_as(self.rng.randrange(self.n), h, 0, "precommit", {"hash": "ee" * 32},
                              secret=b"not-a-member")
         self._broadcast(-1, frame)
+        outsider = fake.seal_as(self.n + self.rng.randrange(3), h, 0, "prevote", {"hash": "ee" * 32},
+                                secret=b"not-a-member")
+        self._broadcast(-1, outsider)
         self._broadcast(-1, b"garbage" + bytes(self.rng.randrange(256) for _ in range(20)))
+
+    def _replay(self) -> None:
+        for _ in range(min(4, len(self.recorded))):
+            self._broadcast(-1, self.rng.choice(self.recorded))
 
     # ------------------------------------------------------------------ main loop
 
-    def run(self, until: float, liveness_bound: float | None = None) -> None:
-        """Run to simulated time ``until``; with ``liveness_bound``, require progress after settling."""
+    def run(self, until: float, liveness_bound: float | None = None) -> Outcome:
+        """Run to simulated time ``until``.
+
+        With ``liveness_bound`` (and when :meth:`liveness_expected`), the chain must grow
+        at least every ``liveness_bound`` seconds after the faults stop.
+        """
+        check_live = liveness_bound is not None and self.liveness_expected()
         next_chaos = 0.0
         last_height = 0
         last_progress = 0.0
+        settle_to_block: float | None = None
+        max_gap = 0.0
         while self.queue and self.now < until:
             when, _, member, item = heapq.heappop(self.queue)
             self.now = max(self.now, when)
@@ -437,44 +636,65 @@ class Simulation:
                 next_chaos = self.now + 0.05
                 self._chaos()
             self._handle(member, item)
-            height = self.node.tip[0]
+            height = self.height
             if height > last_height:
+                if self.now >= self.f.settle_at:
+                    gap = self.now - max(last_progress, self.f.settle_at)
+                    max_gap = max(max_gap, gap)
+                    if settle_to_block is None:
+                        settle_to_block = gap
                 last_height, last_progress = height, self.now
                 self.progress_log.append((self.now, height))
-            if liveness_bound is not None and self.now > self.f.settle_at + liveness_bound:
+            if check_live and self.now > self.f.settle_at:
                 since = max(last_progress, self.f.settle_at)
+                assert liveness_bound is not None
                 if self.now - since > liveness_bound:
                     self._fail(
                         f"no progress for {self.now - since:.1f}s after the network settled "
                         f"(height {height})"
                     )
+        if check_live and self.now >= self.f.settle_at:
+            max_gap = max(max_gap, self.now - max(last_progress, self.f.settle_at))
+        dropped: dict[str, int] = defaultdict(int)
+        rounds_max = 0
+        for ms in self.members:
+            if ms.machine is not None:
+                for k, v in ms.machine.counters.items():
+                    if k.startswith("dropped:"):
+                        dropped[k[8:]] += v
+                if ms.machine.h is not None:
+                    rounds_max = max(rounds_max, ms.machine.h.round)
+        return Outcome(self.seed, self.height, self.steps, self.crashes, settle_to_block,
+                       max_gap, rounds_max, dict(dropped))
 
     def _chaos(self) -> None:
         if not self._faulty():
             self.partition = None
             for ms in self.members:
                 if (not ms.up and ms.index not in self.f.permanently_down
-                        and ms.index not in self.f.byzantine and ms.machine is None):
+                        and ms.index not in self.f.byzantine and ms.machine is None
+                        and self.f.restart_crashed):
                     self._boot(ms)
-            if self.f.byzantine and self.rng.random() < 0.3:
-                for b in self.f.byzantine:
-                    self._byzantine_act(b)
-            return
-        if self.f.partition_rate and self.now >= self.partition_until and self.rng.random() < self.f.partition_rate * 0.05:
-            nodes = list(range(self.n))
-            self.rng.shuffle(nodes)
-            cut = self.rng.randrange(1, self.n)
-            self.partition = [set(nodes[:cut]), set(nodes[cut:])]
-            self.partition_until = self.now + self.rng.uniform(*self.f.partition_for)
-        if self.f.crash_rate:
-            for ms in self.members:
-                if ms.up and ms.machine is not None and self.rng.random() < self.f.crash_rate * 0.05:
-                    self._crash(ms)
+        else:
+            if (self.f.partition_rate and self.now >= self.partition_until
+                    and self.rng.random() < self.f.partition_rate * 0.05):
+                nodes = list(range(self.n))
+                self.rng.shuffle(nodes)
+                cut = self.rng.randrange(1, self.n)
+                self.partition = [set(nodes[:cut]), set(nodes[cut:])]
+                self.partition_until = self.now + self.rng.uniform(*self.f.partition_for)
+            if self.f.crash_rate:
+                for ms in self.members:
+                    if ms.up and ms.machine is not None and self.rng.random() < self.f.crash_rate * 0.05:
+                        self._crash(ms)
+        # dishonest members and outsiders never settle
         if self.f.byzantine and self.rng.random() < 0.3:
             for b in self.f.byzantine:
                 self._byzantine_act(b)
         if self.f.forger and self.rng.random() < 0.2:
             self._forge()
+        if self.f.replay and self.rng.random() < 0.3:
+            self._replay()
 
     def _handle(self, member: int, item: Any) -> None:
         if member < 0:
@@ -506,3 +726,18 @@ class Simulation:
         actions = ms.machine.handle(event, self._clock(ms.index))
         self._run_actions(ms, actions)
         self._schedule_tick(ms)
+
+
+def _describe(action: A.Action) -> str:
+    """A short name for an action, for crash coverage: ``Persist``, ``Broadcast:sig``…"""
+    name = type(action).__name__
+    if isinstance(action, A.Broadcast):
+        try:
+            kind = json.loads(action.data[16:]).get("kind")
+        except ValueError:
+            kind = "?"
+        return f"{name}:{kind}"
+    if isinstance(action, A.Persist):
+        ss = action.record.get("sign_state") or {}
+        return f"{name}:signed@{ss.get('height')}"
+    return name

@@ -36,10 +36,13 @@ LOCAL_ROUNDS = {
 
 
 def _toml_scalar(value: Any) -> str:
+    """A TOML value for a bool, number, string or list of those (JSON is valid TOML here)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return repr(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_scalar(v) for v in value) + "]"
     return json.dumps(str(value))
 
 

@@ -93,7 +93,8 @@ class HeightState:
     round_deadline: float | None = None
     retry_at: float | None = None
     started_at: float = 0.0
-    proposed_at: float | None = None
+    #: when each block was first seen here (proposed or received): latency is measured from it
+    first_seen: dict[str, float] = field(default_factory=dict)
 
     def record(self) -> dict[str, Any]:
         keep = {h for h in (self.locked and self.locked[0], self.valid and self.valid[0], self.decided) if h}
@@ -366,7 +367,6 @@ class Machine:
         assert h is not None
         if not h.building:
             h.building = True
-            h.proposed_at = self._now
             self._emit(A.BuildProposal(h.height, h.round))
 
     def _propose(self, info: BlockInfo, valid_round: int) -> None:
@@ -380,6 +380,7 @@ class Machine:
             h.height, h.round, "proposal", {"block": info.block_hex, "vr": valid_round, "pol": pol}
         )
         h.blocks[info.block_hash] = info
+        h.first_seen.setdefault(info.block_hash, self._now)
         h.proposal.setdefault(h.round, (info.block_hash, valid_round))
         h.proposal_frames[info.block_hash] = frame
         h.validity.setdefault(info.block_hash, None)
@@ -483,7 +484,7 @@ class Machine:
                 "round": h.round,
                 "proposer": self.cfg.names[self.proposer(h.height, h.round)],
                 "signers": sorted(self.cfg.names[i] for i in h.sigs.get(ev.block_hash, {})),
-                "latency": self._now - (h.proposed_at or h.ready_at),
+                "latency": self._now - h.first_seen.get(ev.block_hash, h.started_at),
             }
             self.counters["blocks_submitted"] += 1
             self.tip = (ev.height, ev.block_hash)
@@ -573,6 +574,7 @@ class Machine:
                      block_hash=info.block_hash)
         reason = self._structural_reason(info)
         h.blocks[info.block_hash] = info
+        h.first_seen.setdefault(info.block_hash, self._now)
         h.proposal_frames[info.block_hash] = env.raw
         if reason is not None:
             h.validity[info.block_hash] = reason
@@ -686,9 +688,12 @@ class Machine:
 
         # fetch validity for every block that matters (lazily)
         for info in list(h.blocks.values()):
-            if info.block_hash not in h.validity and info.block_hash not in h.validating:
-                if self._structural_reason(info) is None:
-                    self._validate(info)
+            if (
+                info.block_hash not in h.validity
+                and info.block_hash not in h.validating
+                and self._structural_reason(info) is None
+            ):
+                self._validate(info)
 
         prevotes = h.prevotes.get(r, {})
         precommits = h.precommits.get(r, {})
@@ -771,23 +776,27 @@ class Machine:
                         return True
 
         # 7. sign the decided block (sign-state first, flushed before the signature exists)
-        if h.decided is not None and not h.signing and self.cfg.me not in h.sigs.get(h.decided, {}):
-            if h.retry_at is None or self._now >= h.retry_at:
-                info = h.blocks[h.decided]
-                if not self.sign_state.allows(h.height, h.decided):
-                    if self.counters["sign_refused"] == 0:
-                        self._log("critical", f"height {h.height}: refusing to sign {h.decided}: "
-                                  f"already signed {self.sign_state.block_hash} at {self.sign_state.height}")
-                    self.counters["sign_refused"] += 1
-                    h.retry_at = self._now + 3600
-                    return False
-                if (self.sign_state.height, self.sign_state.block_hash) != (h.height, h.decided):
-                    self.sign_state = SignState(h.height, h.decided, h.parent)
-                    self._persist()
-                h.signing = True
-                h.retry_at = None
-                self._emit(A.Sign(h.height, h.decided, info.digest, info.preimage, info.block_hex))
-                return True
+        if (
+            h.decided is not None
+            and not h.signing
+            and self.cfg.me not in h.sigs.get(h.decided, {})
+            and (h.retry_at is None or self._now >= h.retry_at)
+        ):
+            info = h.blocks[h.decided]
+            if not self.sign_state.allows(h.height, h.decided):
+                if self.counters["sign_refused"] == 0:
+                    self._log("critical", f"height {h.height}: refusing to sign {h.decided}: "
+                              f"already signed {self.sign_state.block_hash} at {self.sign_state.height}")
+                self.counters["sign_refused"] += 1
+                h.retry_at = self._now + 3600
+                return False
+            if (self.sign_state.height, self.sign_state.block_hash) != (h.height, h.decided):
+                self.sign_state = SignState(h.height, h.decided, h.parent)
+                self._persist()
+            h.signing = True
+            h.retry_at = None
+            self._emit(A.Sign(h.height, h.decided, info.digest, info.preimage, info.block_hex))
+            return True
 
         # 8. M valid signatures: combine and submit
         for block_hash, sigs in h.sigs.items():

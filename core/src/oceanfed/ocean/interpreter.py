@@ -20,12 +20,12 @@ import coincurve
 
 from oceanfed.crypto import (
     HALF_ORDER,
-    DecodeError,
     decode_der_lax,
     decode_der_strict,
     encode_der,
     normalize_s,
 )
+from oceanfed.errors import DecodeError
 from oceanfed.ocean.encoding import dsha256, hash160, sha256
 from oceanfed.ocean.script import iter_ops
 from oceanfed.ocean.sighash import legacy_sighash

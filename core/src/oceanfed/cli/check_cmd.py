@@ -1,0 +1,216 @@
+"""``oceanfed check --config fed.toml``: check a member's setup without running it.
+
+Each check prints one line, ``ok``, ``warn`` or ``FAILED``, naming what was checked: every
+config field, the transport key, the node (RPC auth, chain, signblockscript), the signer
+(its pubkey must be this member's), the messenger and the metrics address. The exit status
+is 1 when any check failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+from pydantic import ValidationError
+
+from oceanfed.config import FedConfig, format_validation_error
+from oceanfed.errors import OceanfedError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+@dataclass
+class Result:
+    """One check's outcome: ``ok``, ``warn``, ``failed`` or ``skipped``."""
+
+    name: str
+    status: str
+    detail: str
+
+    def line(self) -> str:
+        label = {"ok": "ok", "warn": "warn", "failed": "FAILED", "skipped": "skip"}[self.status]
+        return f"{label:<7}{self.name}: {self.detail}"
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "check",
+        help="check a fed.toml, the node, the signer and the messenger",
+        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+    )
+    p.add_argument("--config", required=True, help="the member's fed.toml")
+    p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.set_defaults(func=run)
+
+
+def config_errors(path: Path) -> tuple[FedConfig | None, list[str]]:
+    """Load ``path``; on failure, one line per bad field (not only the first)."""
+    try:
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+    except FileNotFoundError:
+        return None, [f"{path}: config file not found"]
+    except OSError as exc:
+        return None, [f"{path}: cannot read config file ({exc.strerror})"]
+    except tomllib.TOMLDecodeError as exc:
+        return None, [f"{path}: not valid TOML ({exc})"]
+    raw["base_dir"] = str(path.resolve().parent)
+    try:
+        return FedConfig.model_validate(raw), []
+    except ValidationError as exc:
+        return None, [
+            format_validation_error(str(path), cast(ValidationError, _OneError(err)))
+            for err in exc.errors()
+        ]
+
+
+class _OneError:
+    """One entry of a ValidationError, shaped for :func:`format_validation_error`."""
+
+    def __init__(self, err: Any):
+        self._err = err
+
+    def errors(self) -> list[Any]:
+        return [self._err]
+
+
+def _attempt(name: str, fn: Callable[[], str | tuple[str, str]]) -> Result:
+    """Run one check; an OceanfedError (or any failure of a plugin) is a failed line."""
+    try:
+        out = fn()
+    except OceanfedError as exc:
+        return Result(name, "failed", str(exc))
+    except Exception as exc:  # a plugin's own bug still gets reported, not a traceback
+        return Result(name, "failed", f"{type(exc).__name__}: {exc}")
+    if isinstance(out, tuple):
+        return Result(name, out[0], out[1])
+    return Result(name, "ok", out)
+
+
+def run_checks(path: Path) -> list[Result]:
+    """Every check of ``oceanfed check``, in order; later ones are skipped if they cannot run."""
+    from oceanfed import member as M
+    from oceanfed.plugins import load_messenger, load_signer
+    from oceanfed.rpc import from_config
+
+    cfg, errors = config_errors(path)
+    if cfg is None:
+        return [Result("config", "failed", line) for line in errors]
+    fed = cfg.federation
+    results = [
+        Result(
+            "config",
+            "ok",
+            f"{path}: {fed.threshold}-of-{len(fed.members)} federation on chain {fed.chain}, "
+            f"member {cfg.member.name}",
+        )
+    ]
+    warning = M.check_split_brain(cfg)
+    if warning:
+        if fed.allow_split_brain:
+            detail = f"{warning}; allowed by federation.allow_split_brain = true"
+        else:
+            detail = (
+                f"{warning}; 'oceanfed run' refuses it unless federation.allow_split_brain = true"
+            )
+        results.append(Result("federation.threshold", "warn", detail))
+
+    def transport() -> str:
+        M.transport_key(cfg)
+        return (
+            f"{cfg.path(cfg.member.transport_key_file)} holds member {cfg.member.name}'s "
+            "transport key"
+        )
+
+    results.append(_attempt("transport key", transport))
+
+    def node() -> str:
+        client = from_config(cfg.node, cfg.base_dir)
+        try:
+            info = client.call("getblockchaininfo")
+            chain = info.get("chain") if isinstance(info, dict) else None
+            if chain is not None and chain != fed.chain:
+                raise OceanfedError(
+                    f"node at {cfg.node.url} serves chain {chain!r}, but federation.chain is "
+                    f"{fed.chain!r}"
+                )
+            height = M.check_chain(cfg, client)
+        finally:
+            client.close()
+        return (
+            f"{cfg.node.url}: RPC auth ok, chain {fed.chain}, height {height}, "
+            f"signblockscript matches {fed.threshold}-of-{len(fed.members)}"
+        )
+
+    results.append(_attempt("node", node))
+    context = M.plugin_context(cfg)
+
+    def signer() -> str:
+        s = load_signer(cfg.signer, context, source=str(path))
+        try:
+            if s.pubkey() != context.me.pubkey:
+                raise OceanfedError(
+                    f"signer.driver {cfg.signer.driver!r}: its key {s.pubkey().hex()} is not "
+                    f"member {cfg.member.name}'s pubkey {context.me.pubkey.hex()}"
+                )
+            detail = s.check()
+        finally:
+            s.close()
+        return f"{cfg.signer.driver}: {detail}; pubkey matches member {cfg.member.name}"
+
+    results.append(_attempt("signer", signer))
+
+    def messenger() -> str:
+        m = load_messenger(cfg.messenger, context, source=str(path))
+        try:
+            return f"{cfg.messenger.driver}: {m.check()}"
+        finally:
+            m.close()
+
+    results.append(_attempt("messenger", messenger))
+
+    if cfg.metrics.listen:
+        results.append(_attempt("metrics.listen", lambda: _check_listen(cfg.metrics.listen or "")))
+    return results
+
+
+def _check_listen(listen: str) -> tuple[str, str]:
+    from oceanfed.metrics import parse_listen
+
+    host, port = parse_listen(listen)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise OceanfedError(f"cannot resolve {host!r} ({exc.strerror})") from None
+    family, _, _, _, addr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(addr)
+        except OSError as exc:
+            return "warn", (
+                f"{listen} cannot be bound now ({exc.strerror}); "
+                "fine if this member is already running"
+            )
+    return "ok", f"{listen} is free to serve /metrics and /health"
+
+
+def run(args: argparse.Namespace) -> int:
+    results = run_checks(Path(args.config))
+    if args.json:
+        print(json.dumps([r.__dict__ for r in results], indent=2))
+    else:
+        for r in results:
+            print(r.line())
+    failed = sum(r.status == "failed" for r in results)
+    if not args.json:
+        print(f"{failed} of {len(results)} checks failed" if failed else "all checks passed")
+    return 1 if failed else 0

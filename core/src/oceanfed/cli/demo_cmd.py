@@ -1,0 +1,60 @@
+"""``oceanfed demo``: run a local federation on the embedded devnet and watch it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from oceanfed.errors import ConfigError
+
+
+def register(sub: Any) -> None:
+    p = sub.add_parser("demo", help="run a local federation on the embedded devnet")
+    p.add_argument("--members", type=int, default=5, help="federation size N (default 5)")
+    p.add_argument("--threshold", type=int, default=3, help="signatures per block M (default 3)")
+    p.add_argument("--messenger", choices=("zmq", "kafka"), default="zmq")
+    p.add_argument("--block-time", type=float, default=1.0, help="seconds per block (default 1)")
+    p.add_argument("--blocks", type=int, default=None, metavar="K",
+                   help="stop after K blocks and print a summary")
+    p.add_argument("--chaos", action="store_true", help="kill and restart members now and then")
+    p.add_argument("--seed", type=int, default=None, help="seed for --chaos")
+    p.add_argument("--dir", default=None, help="keep the federation in this directory")
+    p.add_argument("--plain", action="store_true", help="plain lines even on a terminal")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from oceanfed.demo.runner import Demo, DemoOptions
+    from oceanfed.demo.view import PlainView, RichView
+
+    if args.threshold < 1 or args.members < 1 or args.threshold > args.members:
+        raise ConfigError(f"--threshold {args.threshold} must be between 1 and --members {args.members}")
+    if 2 * args.threshold <= args.members:
+        raise ConfigError(
+            f"--threshold {args.threshold} of {args.members} is not a majority; use at least "
+            f"{args.members // 2 + 1}"
+        )
+    if args.blocks is not None and args.blocks < 1:
+        raise ConfigError("--blocks must be at least 1")
+    opts = DemoOptions(
+        members=args.members, threshold=args.threshold, messenger=args.messenger,
+        block_time=args.block_time, blocks=args.blocks, chaos=args.chaos, seed=args.seed,
+        dir=args.dir,
+    )
+    title = f"oceanfed demo {args.threshold}-of-{args.members} over {args.messenger}"
+    view = PlainView() if args.plain or not sys.stdout.isatty() else RichView(title)
+    interrupted = False
+    with Demo(opts, view) as demo, view:
+        try:
+            demo.run()
+        except KeyboardInterrupt:
+            interrupted = True
+    summary = demo.stats.summary()
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print("summary: " + ", ".join(f"{k} {v}" for k, v in summary.items()))
+    return 130 if interrupted else 0

@@ -1,0 +1,199 @@
+"""``oceanfed status --config fed.toml``: what a member is doing, or last did.
+
+A running member rewrites ``<state_dir>/status.json`` several times a second; when it is
+not running, the sign-state comes from its state database instead. The node is asked for
+its tip either way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from oceanfed.config import FedConfig, load_config
+from oceanfed.errors import OceanfedError
+
+#: a status.json older than this (seconds) is from a member that is no longer running
+STALE_AFTER = 5.0
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "status", help="show a member's tip, sign-state, round and peers",
+        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+    )
+    p.add_argument("--config", required=True, help="the member's fed.toml")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run)
+
+
+def _pid_alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_status_file(state_dir: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((state_dir / "status.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def read_state_db(state_dir: Path) -> dict[str, Any] | None:
+    """The stored sign-state and last signed block, read-only (never takes the lock)."""
+    path = state_dir / "state.sqlite3"
+    if not path.exists():
+        return None
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2)
+    except sqlite3.Error as exc:
+        raise OceanfedError(f"{path}: cannot open state database ({exc})") from None
+    try:
+        row = db.execute("SELECT value FROM state WHERE key = 'member'").fetchone()
+        record = json.loads(row[0]) if row else {}
+        try:
+            last = db.execute(
+                "SELECT height, block_hash FROM signed ORDER BY height DESC LIMIT 1"
+            ).fetchone()
+        except sqlite3.OperationalError:
+            last = None
+    except (sqlite3.Error, ValueError) as exc:
+        raise OceanfedError(f"{path}: cannot read state database ({exc})") from None
+    finally:
+        db.close()
+    ss = record.get("sign_state") or {}
+    return {
+        "sign_state": {"height": ss.get("height", -1), "block_hash": ss.get("block_hash")},
+        "last_signed": {"height": last[0], "block_hash": last[1]} if last else None,
+    }
+
+
+def node_tip(cfg: FedConfig) -> dict[str, Any]:
+    from oceanfed.rpc import from_config
+
+    try:
+        client = from_config(cfg.node, cfg.base_dir)
+        client.timeout, client.retries = min(cfg.node.timeout, 5.0), 0
+        try:
+            best = client.call("getbestblockhash")
+            header = client.call("getblockheader", best)
+        finally:
+            client.close()
+    except OceanfedError as exc:
+        return {"url": cfg.node.url, "error": str(exc)}
+    return {"url": cfg.node.url, "height": int(header["height"]), "hash": best}
+
+
+def collect(cfg: FedConfig) -> dict[str, Any]:
+    """Everything ``oceanfed status`` shows, as one dict."""
+    state_dir = cfg.path(cfg.member.state_dir)
+    now = time.time()
+    out: dict[str, Any] = {
+        "member": cfg.member.name,
+        "federation": f"{cfg.federation.threshold}-of-{len(cfg.federation.members)}",
+        "chain": cfg.federation.chain,
+        "state_dir": str(state_dir),
+    }
+    live = read_status_file(state_dir)
+    age = now - float(live.get("time", 0)) if live else None
+    running = bool(
+        live and live.get("running") and _pid_alive(live.get("pid"))
+        and age is not None and age < STALE_AFTER
+    )
+    out["running"] = running
+    if live is not None:
+        out["pid"] = live.get("pid")
+        out["status_age"] = round(age or 0.0, 3)
+    stored = read_state_db(state_dir)
+    if running and live is not None:
+        out["source"] = "status.json"
+        out["sign_state"] = live.get("sign_state")
+        for key in ("height", "round", "step", "locked", "decided", "last_block", "rpc_errors"):
+            out[key] = live.get(key)
+        out["peers_seen"] = {
+            name: round(float(live["time"]) - float(at), 3)
+            for name, at in (live.get("peers_seen") or {}).items()
+        }
+        out["messenger"] = live.get("messenger")
+        out["counters"] = live.get("counters")
+    elif stored is not None:
+        out["source"] = "state database"
+        out["sign_state"] = stored["sign_state"]
+        if live is not None:
+            out["last_block"] = live.get("last_block")
+            out["peers_seen"] = {
+                name: round(now - float(at), 3)
+                for name, at in (live.get("peers_seen") or {}).items()
+            }
+    else:
+        out["source"] = "none"
+        out["sign_state"] = None
+    if stored is not None:
+        out["last_signed"] = stored["last_signed"]
+    out["node"] = node_tip(cfg)
+    return out
+
+
+def _ago(seconds: float) -> str:
+    return f"{seconds:.1f}s ago" if seconds < 120 else f"{seconds / 60:.0f}m ago"
+
+
+def render(s: dict[str, Any]) -> list[str]:
+    lines = [f"member      {s['member']} ({s['federation']} on {s['chain']})"]
+    if s["running"]:
+        lines.append(f"running     yes (pid {s.get('pid')}, status {s.get('status_age', 0):.1f}s old)")
+    elif "pid" in s:
+        lines.append(f"running     no (last status {_ago(s.get('status_age') or 0)})")
+    else:
+        lines.append("running     no (never ran with this state_dir)" if s["source"] == "none"
+                     else "running     no")
+    node = s["node"]
+    if "error" in node:
+        lines.append(f"node tip    unknown: {node['error']}")
+    else:
+        lines.append(f"node tip    {node['height']} {node['hash']}")
+    ss = s.get("sign_state")
+    if ss and ss.get("height", -1) >= 0:
+        lines.append(f"sign-state  height {ss['height']} block {ss.get('block_hash')}")
+    else:
+        lines.append("sign-state  nothing signed yet")
+    last = s.get("last_signed")
+    if last:
+        lines.append(f"last signed {last['height']} {last['block_hash']}")
+    if s["running"]:
+        lines.append(f"deciding    height {s.get('height')} round {s.get('round')} step {s.get('step')}")
+    block = s.get("last_block")
+    if block:
+        lines.append(
+            f"last block  {block['height']} {block['hash'][:16]} proposer {block['proposer']} "
+            f"round {block['round']} signers {','.join(block['signers'])} "
+            f"{block['latency'] * 1000:.0f} ms"
+        )
+    peers = s.get("peers_seen")
+    if peers is not None:
+        seen = ", ".join(f"{n} {_ago(a)}" for n, a in peers.items()) or "none"
+        lines.append(f"peers seen  {seen}")
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    s = collect(cfg)
+    if args.json:
+        print(json.dumps(s, indent=2))
+    else:
+        print("\n".join(render(s)))
+    return 0

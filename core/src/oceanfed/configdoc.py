@@ -1,0 +1,266 @@
+"""Descriptions of every fed.toml field, and a walk of the schema that documents it.
+
+The schema (types, defaults, bounds) comes from the pydantic models in
+:mod:`oceanfed.config` and from each installed plugin's ``Options`` model; the prose for
+core fields lives here in :data:`CORE`, and for plugin fields in their ``#:`` comments or
+``Field(description=…)``. ``oceanfed init`` writes these as comments, and
+``scripts/gen_config_docs.py`` renders ``docs/configuration.md`` from them.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
+
+from oceanfed.config import FedConfig
+
+#: the tables of fed.toml, in file order, with one line about each
+TABLES = {
+    "federation": "Who the federation is: chain, members (in script order) and threshold.",
+    "federation.members": "One ``[[federation.members]]`` entry per member, in signblockscript order.",
+    "member": "Which member this daemon is, and where it keeps its state.",
+    "node": "This member's own Ocean node (JSON-RPC).",
+    "rounds": "Consensus round timing (seconds). The defaults suit a LAN or a datacentre.",
+    "messenger": "How members exchange messages: ``driver`` names a messenger plugin.",
+    "signer": "How this member signs blocks: ``driver`` names a signer plugin.",
+    "inflation": "Optional scheduled reissuance: ``policy`` names an inflation plugin.",
+    "log": "Logging to stderr.",
+    "metrics": "Prometheus ``/metrics`` and ``/health`` over HTTP.",
+}
+
+#: one description per core field (dotted path); the test suite checks none is missing
+CORE = {
+    "federation.chain": "Chain name; signed into every message, so federations on different chains never mix.",
+    "federation.threshold": "Signatures needed per block (M of the M-of-N signblockscript). Must be more than half of the members unless allow_split_brain is set.",
+    "federation.members": "Every member, in the order of the keys in the signblockscript.",
+    "federation.block_time": "Target seconds between blocks; the proposer waits until the slot of the next height.",
+    "federation.signblockscript": "The chain's signblockscript (hex). Optional: when given it must equal the CHECKMULTISIG of threshold and members.",
+    "federation.allow_split_brain": "Run even though threshold is at most half the members, so two halves of a network partition can each complete a different block.",
+    "federation.members.name": "Member name (1-64 characters), unique; used in logs, peers tables and metrics.",
+    "federation.members.pubkey": "The member's block-signing public key: 33-byte compressed secp256k1, hex.",
+    "federation.members.transport_pubkey": "The member's message-signing public key (33-byte compressed, hex); a separate key from pubkey.",
+    "member.name": "This member's name; must be one of federation.members.",
+    "member.state_dir": "Directory of the durable state (sign-state, votes, status.json), relative to this file. One process per directory.",
+    "member.transport_key_file": "File holding this member's transport private key (hex or WIF, mode 0600), relative to this file.",
+    "node.url": "JSON-RPC URL of this member's node, http://host:port/.",
+    "node.user": "RPC user name (not needed with cookie_file).",
+    "node.password_file": "File holding the RPC password (mode 0600). Give at most one of password_file, password_env, cookie_file.",
+    "node.password_env": "Environment variable holding the RPC password.",
+    "node.cookie_file": "The node's .cookie file (user:password), re-read on every new connection.",
+    "node.timeout": "Seconds to wait for one RPC answer.",
+    "node.retries": "Retries of a call that cannot have reached the node, or of a read-only call; submitblock is never re-sent.",
+    "rounds.propose_timeout": "Seconds to wait for the round's proposal before prevoting nil.",
+    "rounds.prevote_timeout": "Seconds to wait for a prevote quorum before precommitting nil.",
+    "rounds.precommit_timeout": "Seconds to wait for a precommit quorum before moving to the next round.",
+    "rounds.timeout_step": "Seconds added to every timeout per round, so that slow networks eventually agree.",
+    "rounds.gossip_interval": "Seconds between re-sends of this member's votes and the blocks that matter.",
+    "rounds.tip_poll_interval": "Seconds between polls of the node's tip.",
+    "messenger.driver": "Messenger plugin (entry point group oceanfed.messengers), e.g. zmq or kafka.",
+    "signer.driver": "Signer plugin (entry point group oceanfed.signers), e.g. soft, pkcs11, pykcs11 or node.",
+    "inflation": "Options of the inflation policy plugin; the table may be left out.",
+    "log.level": "Least severe level logged: debug, info, warning or error.",
+    "log.format": "text (human-readable lines) or json (one JSON object per line). --log-format overrides it.",
+    "metrics.listen": "HOST:PORT to serve /metrics and /health on; unset: no HTTP listener.",
+    "metrics.unhealthy_after": "Seconds without an answer from the node, or a message from any peer, after which /health answers 503.",
+}
+
+
+@dataclass
+class FieldDoc:
+    """One documented field."""
+
+    path: str
+    type: str
+    default: str | None  # TOML text of the default; None when required
+    constraints: str
+    description: str
+
+    @property
+    def required(self) -> bool:
+        return self.default is None
+
+
+def _type_name(annotation: Any) -> str:
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        names = [_type_name(a) for a in args if a is not type(None)]
+        return " | ".join(names) + (" (optional)" if type(None) in args else "")
+    if origin is typing.Literal:
+        return " | ".join(json.dumps(a) for a in args)
+    if origin in (list, tuple):
+        return f"list of {_type_name(args[0])}" if args else "list"
+    if origin is dict:
+        return f"table of {_type_name(args[1])}" if len(args) == 2 else "table"
+    if isinstance(annotation, type):
+        if issubclass(annotation, BaseModel):
+            return "table"
+        return {"str": "string", "int": "integer", "float": "number", "bool": "boolean"}.get(
+            annotation.__name__, annotation.__name__
+        )
+    return str(annotation).replace("typing.", "")
+
+
+def toml_value(value: Any) -> str:
+    """``value`` as TOML text (strings, numbers, booleans, lists, inline tables)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, BaseModel):
+        return toml_value(value.model_dump())
+    raise TypeError(f"no TOML form for {type(value).__name__}")
+
+
+def _constraints(info: Any) -> str:
+    out = []
+    for m in info.metadata:
+        for attr, sym in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"),
+                          ("min_length", "min length"), ("max_length", "max length"),
+                          ("pattern", "matches")):
+            v = getattr(m, attr, None)
+            if v is not None:
+                out.append(f"{sym} {v}")
+    return ", ".join(out)
+
+
+def attribute_comments(cls: type) -> dict[str, str]:
+    """``#:`` comments above the fields of ``cls`` (and its bases), by field name."""
+    found: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        try:
+            source = inspect.getsource(klass)
+        except (OSError, TypeError):
+            continue
+        pending: list[str] = []
+        for line in source.splitlines():
+            stripped = line.strip()
+            if stripped.startswith("#:"):
+                pending.append(stripped[2:].strip())
+                continue
+            m = re.match(r"(\w+)\s*:", stripped)
+            if m and pending:
+                found[m.group(1)] = " ".join(pending)
+            pending = []
+    return found
+
+
+def model_fields(
+    model: type[BaseModel], prefix: str = "", descriptions: dict[str, str] | None = None
+) -> list[FieldDoc]:
+    """A FieldDoc per field of ``model`` (nested tables expanded), in declaration order."""
+    comments = attribute_comments(model)
+    out: list[FieldDoc] = []
+    for name, info in model.model_fields.items():
+        if name == "base_dir":
+            continue
+        path = f"{prefix}{name}"
+        desc = (descriptions or {}).get(path) or info.description or comments.get(name, "")
+        if info.is_required():
+            default = None
+        elif info.default_factory is not None:
+            default = toml_value(info.default_factory())  # type: ignore[call-arg]
+        elif info.default is None or info.default is PydanticUndefined:
+            default = ""
+        else:
+            default = toml_value(info.default)
+        out.append(FieldDoc(path, _type_name(info.annotation), default, _constraints(info), desc))
+    return out
+
+
+def core_fields() -> list[FieldDoc]:
+    """Every core field of fed.toml, table by table (plugin options excluded)."""
+    from oceanfed.config import Federation, Log, Member, MemberEntry, Metrics, Node, Rounds
+
+    out: list[FieldDoc] = []
+    for table, model in (("federation", Federation), ("federation.members", MemberEntry),
+                         ("member", Member), ("node", Node), ("rounds", Rounds),
+                         ("log", Log), ("metrics", Metrics)):
+        out.extend(model_fields(model, f"{table}.", CORE))
+    for table in ("messenger", "signer"):
+        out.append(FieldDoc(f"{table}.driver", "string", None, "", CORE[f"{table}.driver"]))
+    return out
+
+
+def plugin_options() -> dict[str, list[tuple[str, str, type[BaseModel]]]]:
+    """Installed messenger and signer plugins: ``{table: [(driver, distribution, Options)]}``."""
+    from importlib.metadata import entry_points
+
+    from oceanfed.plugins import MESSENGERS, SIGNERS
+
+    out: dict[str, list[tuple[str, str, type[BaseModel]]]] = {}
+    for table, group in (("messenger", MESSENGERS), ("signer", SIGNERS)):
+        rows = []
+        for ep in sorted(entry_points(group=group), key=lambda e: e.name):
+            try:
+                cls = ep.load()
+            except Exception:  # a broken plugin is reported by 'oceanfed plugins'
+                continue
+            dist = ep.dist.name if ep.dist else "?"
+            rows.append((ep.name, dist, cls.Options))
+        out[table] = rows
+    return out
+
+
+def _table_md(fields: list[FieldDoc], strip: str) -> list[str]:
+    lines = ["| key | type | default | description |", "| --- | --- | --- | --- |"]
+    for f in fields:
+        default = "**required**" if f.required else (f"`{f.default}`" if f.default else "unset")
+        typ = f.type + (f" ({f.constraints})" if f.constraints else "")
+        desc = f.description.replace("|", "\\|").replace("``", "`")
+        lines.append(f"| `{f.path.removeprefix(strip)}` | {typ.replace('|', 'or')} | {default} | {desc} |")
+    return lines
+
+
+def markdown(include_plugins: tuple[str, ...] | None = None) -> str:
+    """The whole configuration reference (docs/configuration.md).
+
+    ``include_plugins`` limits plugin sections to these distributions (so the document does
+    not depend on what else happens to be installed); None means every installed plugin.
+    """
+    fields = core_fields()
+    out = [
+        "# Configuration reference (fed.toml)",
+        "",
+        "<!-- generated by scripts/gen_config_docs.py from the config schema; do not edit -->",
+        "",
+        "Every member reads one TOML file, usually `fed.toml`. `oceanfed init` writes a",
+        "commented one; `oceanfed check --config fed.toml` validates every field and names the",
+        "first wrong one with the form it expects. Relative paths resolve against the",
+        "directory of the file. Unknown keys are errors.",
+        "",
+    ]
+    for table, about in TABLES.items():
+        heading = f"[[{table}]]" if table == "federation.members" else f"[{table}]"
+        out += [f"## `{heading}`", "", about.replace("``", "`"), ""]
+        rows = [f for f in fields if f.path.rsplit(".", 1)[0] == table]
+        if table == "inflation":
+            out += ["The table is passed to the inflation policy named by its `policy` key; "
+                    "see the inflation plugin's README.", ""]
+            continue
+        out += _table_md(rows, f"{table}.") + [""]
+        if table in ("messenger", "signer"):
+            for driver, dist, options in plugin_options()[table]:
+                if include_plugins is not None and dist not in include_plugins:
+                    continue
+                doc = (inspect.getdoc(options) or "").split("\n\n", 1)[0].replace("``", "`")
+                out += [f"### `{table}.driver = \"{driver}\"` ({dist})", ""]
+                if doc and not doc.startswith("Usage docs"):
+                    out += [doc, ""]
+                opts = model_fields(options, f"{table}.")
+                out += (_table_md(opts, f"{table}.") if opts else ["No options."]) + [""]
+    return "\n".join(out).rstrip() + "\n"

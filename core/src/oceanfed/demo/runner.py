@@ -1,0 +1,189 @@
+"""Orchestrates the demo: devnet, members, optional broker, chaos, and the live view."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from oceanfed.demo.stats import BlockRecord, DemoStats
+from oceanfed.demo.view import PlainView
+from oceanfed.errors import OceanfedError, RPCError
+from oceanfed.launcher import LocalFederation, set_table
+
+POLL = 0.05
+
+
+@dataclass
+class DemoOptions:
+    members: int = 5
+    threshold: int = 3
+    messenger: str = "zmq"
+    block_time: float = 1.0
+    blocks: int | None = None
+    chaos: bool = False
+    chaos_every: float = 6.0
+    seed: int | None = None
+    dir: str | None = None
+
+
+class Demo:
+    """One demo run; use as a context manager so that everything is cleaned up."""
+
+    def __init__(self, opts: DemoOptions, view: PlainView):
+        self.opts = opts
+        self.view = view
+        self.stats = DemoStats()
+        self.rng = random.Random(opts.seed)
+        self._tmp = None if opts.dir else tempfile.mkdtemp(prefix="oceanfed-demo-")
+        self.dir = Path(opts.dir or self._tmp)  # type: ignore[arg-type]
+        self.broker: Any = None
+        self.fed: LocalFederation | None = None
+        self.down: dict[str, float] = {}  # member -> restart time
+
+    # ------------------------------------------------------------------ setup
+
+    def __enter__(self) -> Demo:
+        try:
+            self._setup()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _setup(self) -> None:
+        opts = self.opts
+        extra: dict[str, Any] = {}
+        if opts.messenger == "kafka":
+            try:
+                from oceanfed_kafka.broker import TansuBroker
+            except ImportError:
+                raise OceanfedError(
+                    "--messenger kafka needs the Kafka plugin: pip install 'oceanfed[kafka]'"
+                ) from None
+            self.broker = TansuBroker()
+            self.broker.start()
+            self.view.event(f"started a Kafka-protocol broker on {self.broker.bootstrap}")
+            extra["kafka_bootstrap"] = self.broker.bootstrap
+        self.fed = LocalFederation(
+            self.dir / "federation", opts.members, opts.threshold,
+            messenger=opts.messenger, block_time=opts.block_time, **extra,
+        )
+        if self.broker is not None:
+            for name in self.fed.members:
+                set_table(self.fed.layout.fed_toml(name), "messenger",
+                          {"driver": "kafka", **self.broker.messenger_options()})
+        self.fed.start()
+        self.view.event(
+            f"devnet and {opts.members} members started ({opts.threshold}-of-{opts.members}, "
+            f"{opts.messenger}, block time {opts.block_time:g}s) in {self.dir}"
+        )
+
+    def close(self) -> None:
+        if self.fed is not None:
+            self.fed.close()
+        if self.broker is not None:
+            with contextlib.suppress(Exception):
+                self.broker.stop()
+        if self._tmp is not None:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+
+    # ------------------------------------------------------------------ running
+
+    def run(self) -> DemoStats:
+        """Follow the chain until ``blocks`` blocks were made (or for ever)."""
+        assert self.fed is not None
+        fed = self.fed
+        seen = fed.height()
+        start = seen
+        next_chaos = time.monotonic() + self.opts.chaos_every
+        next_refresh = 0.0
+        while self.opts.blocks is None or seen - start < self.opts.blocks:
+            time.sleep(POLL)
+            now = time.monotonic()
+            if self.opts.chaos:
+                next_chaos = self._chaos(now, next_chaos, seen)
+            try:
+                tip = fed.height()
+            except RPCError:
+                continue
+            while seen < tip:
+                seen += 1
+                record = self._record(seen)
+                self.stats.add(record)
+                self.view.block(record)
+            if now >= next_refresh:
+                next_refresh = now + 0.25
+                self.view.refresh(self.member_rows(tip), [], self.stats)
+        return self.stats
+
+    def _record(self, height: int) -> BlockRecord:
+        assert self.fed is not None
+        rpc = self.fed.rpc()
+        block_hash = rpc.call("getblockhash", height)
+        block = rpc.call("getblock", block_hash)
+        txs = max(0, len(block.get("tx", [])) - 1)
+        info: dict[str, Any] | None = None
+        deadline = time.monotonic() + 0.5
+        while info is None and time.monotonic() < deadline:
+            for name in self.fed.members:
+                st = self.fed.status(name) or {}
+                lb = st.get("last_block") or {}
+                if lb.get("hash") == block_hash:
+                    info = lb
+                    break
+            else:
+                time.sleep(0.02)
+        info = info or {}
+        return BlockRecord(
+            height=height,
+            block_hash=block_hash,
+            proposer=info.get("proposer", "?"),
+            round=int(info.get("round", 0)),
+            signers=list(info.get("signers", [])),
+            latency=float(info.get("latency", 0.0)),
+            txs=txs,
+        )
+
+    def _chaos(self, now: float, next_chaos: float, height: int) -> float:
+        assert self.fed is not None
+        for name, at in list(self.down.items()):
+            if now >= at:
+                self.fed.start_member(name)
+                del self.down[name]
+                self.stats.restarts += 1
+                self.view.event(f"chaos: restarted {name}; it catches up from its saved state")
+        if now < next_chaos or self.down:
+            return next_chaos
+        # kill the member that proposes the next height, so that a failover happens
+        n = len(self.fed.members)
+        victim = self.fed.members[(height + 1) % n]
+        self.fed.kill(victim)
+        self.stats.kills += 1
+        self.down[victim] = now + self.rng.uniform(2.0, 4.0)
+        self.view.event(f"chaos: killed {victim} (next proposer) with SIGKILL")
+        return now + self.opts.chaos_every
+
+    def member_rows(self, tip: int) -> list[dict[str, Any]]:
+        assert self.fed is not None
+        rows = []
+        for name in self.fed.members:
+            st = self.fed.status(name) or {}
+            running = self.fed.running(name)
+            height = st.get("height")
+            status = "down" if not running else "up"
+            if running and height is not None and height < tip:
+                status = "behind"
+            rows.append({
+                "name": name, "status": status, "height": height, "round": st.get("round"),
+                "messenger": self.opts.messenger, "signer": "soft",
+            })
+        return rows
