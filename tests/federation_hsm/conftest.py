@@ -65,7 +65,7 @@ class HsmMember:
         return env
 
 
-def make_token(fed: LocalFederation, root: Path, name: str) -> SoftHSMToken:
+def make_token(root: Path, name: str) -> SoftHSMToken:
     """A fresh token for ``name`` in its own directory, with a PIN of its own."""
     return SoftHSMToken.create(
         root / name, f"fed-{name}", so_pin=f"so-{name}-8421", user_pin=f"pin-{name}-3579"
@@ -96,7 +96,7 @@ def hsm_federation(
     plan = [("m0", "pkcs11", "file"), ("m1", "pkcs11", "env"), ("m2", "pykcs11", "file")]
     hsm_members = []
     for name, driver, pin_source in plan:
-        token = make_token(fed, softhsm_root, name)
+        token = make_token(softhsm_root, name)
         token.import_key(KEY_LABEL, read_private_key(fed.layout.block_key_file(name)))
         member = HsmMember(name, driver, token, pin_source)
         use_hsm(fed, member)

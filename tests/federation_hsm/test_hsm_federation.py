@@ -31,7 +31,6 @@ def test_mixed_signers_produce_blocks(
 ) -> None:
     fed, hsm_members = hsm_federation
     for m in hsm_members:
-        fed.set_signer  # the table is already written; the PIN is never in it
         assert m.token.user_pin not in fed.layout.fed_toml(m.name).read_text()
         if m.pin_source == "file":
             pin_file = fed.layout.member_dir(m.name) / "hsm.pin"
@@ -85,7 +84,7 @@ def test_wrong_token_key_refuses_to_start(
 ) -> None:
     fed = LocalFederation(tmp_path / "fed", 5, 3, block_time=1.0)
     with fed:
-        token = make_token(fed, softhsm_root, "m0")
+        token = make_token(softhsm_root, "m0")
         # the token holds m1's key under the label m0's config names
         token.import_key(KEY_LABEL, read_private_key(fed.layout.block_key_file("m1")))
         use_hsm(fed, HsmMember("m0", driver, token, "env"))
@@ -99,6 +98,7 @@ def test_wrong_token_key_refuses_to_start(
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     line = lines[0]
+    print(line)
     assert line.startswith("oceanfed: error: signer"), line
     assert "'m0'" in line and fed.layout.pubkeys[0] in line and fed.layout.pubkeys[1] in line, line
     assert "Traceback" not in proc.stderr + proc.stdout

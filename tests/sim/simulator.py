@@ -298,7 +298,7 @@ class Simulation:
         self.steps = 0
         self.crashes = 0
         self.crash_hits: list[tuple[str, str]] = []  # (last action, next action) at each crash
-        self._last_action: dict[int, str] = {}
+        self._last_action: dict[int, A.Action] = {}
         for ms in self.members:
             if ms.index in self.f.byzantine:
                 continue
@@ -315,7 +315,9 @@ class Simulation:
 
     @property
     def height(self) -> int:
-        return max(node.tip[0] for node in self.nodes)
+        if self.f.node_groups is None:
+            return len(self.node.chain) - 1
+        return max(len(node.chain) - 1 for node in self.nodes)
 
     def liveness_expected(self) -> bool:
         """Whether M honest members are up for good and share one node and network."""
@@ -363,11 +365,12 @@ class Simulation:
         target = self.f.crash_member_at
         for i, action in enumerate(actions):
             if i == crash_at or (target is not None and target == (ms.index, ms.actions_done)):
-                self.crash_hits.append((self._last_action.get(ms.index, "start"), _describe(action)))
+                last = self._last_action.get(ms.index)
+                self.crash_hits.append((_describe(last) if last else "start", _describe(action)))
                 self._crash(ms)
                 return
             ms.actions_done += 1
-            self._last_action[ms.index] = _describe(action)
+            self._last_action[ms.index] = action
             self._perform(ms, action)
             if ms.machine is None:
                 return

@@ -20,8 +20,6 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from oceanfed.config import FedConfig
-
 #: the tables of fed.toml, in file order, with one line about each
 TABLES = {
     "federation": "Who the federation is: chain, members (in script order) and threshold.",

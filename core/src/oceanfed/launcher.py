@@ -131,6 +131,9 @@ class LocalFederation:
         self.env.setdefault("PYTHONUNBUFFERED", "1")
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self.member_env: dict[str, dict[str, str]] = {}
+        self.state_dirs: dict[str, Path] = {
+            name: self.layout.member_dir(name) / "state" for name in self.layout.members
+        }
         (self.dir / "logs").mkdir(exist_ok=True)
         atexit.register(self.close)
 
@@ -247,9 +250,14 @@ class LocalFederation:
             h = self.height()
         return h
 
+    def set_state_dir(self, name: str, path: str | os.PathLike[str]) -> None:
+        """Keep a member's state somewhere else (e.g. tmpfs for a benchmark)."""
+        set_table(self.layout.fed_toml(name), "member", {"state_dir": str(path)})
+        self.state_dirs[name] = Path(path)
+
     def status(self, name: str) -> dict[str, Any] | None:
         """The member's last written status.json, if any."""
-        path = self.layout.member_dir(name) / "state" / "status.json"
+        path = self.state_dirs[name] / "status.json"
         try:
             return json.loads(path.read_text())
         except (OSError, ValueError):

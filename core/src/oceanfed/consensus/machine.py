@@ -12,7 +12,7 @@ propose → prevote → precommit → (M precommits) decide → persist sign-sta
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,8 @@ NIL = None
 PROPOSE, PREVOTE, PRECOMMIT = "propose", "prevote", "precommit"
 #: how many frames of future heights we keep while catching up
 FUTURE_BUFFER = 4096
+#: how many accepted blocks :meth:`Machine.status` lists
+RECENT_BLOCKS = 64
 #: delay before retrying a failed node call or signature
 RETRY_DELAY = 0.5
 
@@ -149,6 +151,8 @@ class Machine:
         self._next_tip_poll = 0.0
         self._next_gossip = 0.0
         self.last_block: dict[str, Any] | None = None
+        #: the blocks this member saw accepted most recently (for status and benchmarks)
+        self.recent_blocks: deque[dict[str, Any]] = deque(maxlen=RECENT_BLOCKS)
         #: when we last heard from each peer (authenticated)
         self.peer_seen: dict[int, float] = {}
 
@@ -229,6 +233,7 @@ class Machine:
                 "block_hash": self.sign_state.block_hash,
             },
             "last_block": self.last_block,
+            "recent_blocks": list(self.recent_blocks),
             "peers_seen": {self.cfg.names[i]: t for i, t in sorted(self.peer_seen.items())},
             "counters": dict(self.counters),
         }
@@ -486,6 +491,7 @@ class Machine:
                 "signers": sorted(self.cfg.names[i] for i in h.sigs.get(ev.block_hash, {})),
                 "latency": self._now - h.first_seen.get(ev.block_hash, h.started_at),
             }
+            self.recent_blocks.append(self.last_block)
             self.counters["blocks_submitted"] += 1
             self.tip = (ev.height, ev.block_hash)
             if info is not None:

@@ -10,16 +10,23 @@ Rules (those of a signed Ocean chain, see FACTS.md):
   genesis challenge (``bad-diffbits``), a time above the parent's median time past
   (``time-too-old``) and the height first in the coinbase scriptSig (``bad-cb-height``).
 
-Non-coinbase transactions are carried as they are (no UTXO set yet). Chain updates are
-serialised on one lock; reads of the in-memory index take it too, briefly.
+and the transaction rules of :mod:`.state` against the UTXO set (the first failing
+transaction's reason; ``bad-cb-amount`` for a coinbase paying more than the fees).
+
+The UTXO set, issued assets and freeze history are stored with each block, in the same
+SQLite transaction. A longer side branch still becomes the active chain: the state is then
+rebuilt by replaying the new chain (rare, and O(chain)). The mempool (:mod:`.mempool`)
+feeds ``getnewblockhex``. Chain updates are serialised on one lock; reads take it briefly.
 """
 
 from __future__ import annotations
 
 import threading
 import time as _time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from oceanfed.devnet.mempool import Mempool
+from oceanfed.devnet.state import BlockDiff, TxReject, UtxoState
 from oceanfed.devnet.store import ChainStore
 from oceanfed.errors import DecodeError, OceanfedError
 from oceanfed.ocean.block import Block
@@ -33,8 +40,9 @@ from oceanfed.ocean.coinbase import (
 )
 from oceanfed.ocean.encoding import Reader, dsha256
 from oceanfed.ocean.header import BlockHeader
+from oceanfed.ocean.interpreter import MANDATORY_FLAGS
 from oceanfed.ocean.proof import check_header_proof
-from oceanfed.ocean.tx import merkle_root
+from oceanfed.ocean.tx import Transaction, TxOut, explicit_asset, explicit_value, merkle_root
 
 #: nVersion of the proposals ``getnewblockhex`` builds.
 PROPOSAL_VERSION = 0x20000000
@@ -132,16 +140,31 @@ class Chain:
         self._index: dict[bytes, Entry] = {}
         self._children: dict[bytes, int] = {}
         self._main: list[bytes] = []
+        self.mempool = Mempool()
         genesis_hash = genesis.header.digest()
         if store.is_empty():
             store.add_block(
-                genesis_hash, bytes(32), 0, genesis.serialize(), new_main=[(0, genesis_hash)]
+                genesis_hash,
+                bytes(32),
+                0,
+                genesis.serialize(),
+                new_main=[(0, genesis_hash)],
+                diff=UtxoState().connect(genesis.txs, 0, MANDATORY_FLAGS),
             )
         for block_hash, height, head in store.iter_headers():
             self._remember(Entry(BlockHeader.read(Reader(head)), height, block_hash))
         self._main = store.main_chain()
         if not self._main or self._main[0] != genesis_hash:
             raise OceanfedError(f"{store.path}: the stored chain has a different genesis block")
+        self.state, state_tip = store.load_state()
+        if state_tip != self._main[-1]:
+            try:
+                self.state, index = self._replay(self._main)
+            except Reject as exc:
+                raise OceanfedError(
+                    f"{store.path}: a stored main-chain block is invalid ({exc})"
+                ) from None
+            store.replace_state(self.state, index, self._main[-1])
 
     def _remember(self, entry: Entry) -> None:
         self._index[entry.hash] = entry
@@ -200,6 +223,57 @@ class Chain:
                 out.append((entry, length, "valid-headers"))
             return out
 
+    # -- state --------------------------------------------------------------------------
+    def _connect(self, block: Block, height: int, state: UtxoState | None = None) -> BlockDiff:
+        """The block's state diff on top of ``state`` (default: the tip's); raises Reject."""
+        try:
+            return (state or self.state).connect(
+                block.txs, height, MANDATORY_FLAGS, block_time=block.header.time
+            )
+        except TxReject as exc:
+            raise Reject(exc.reason) from None
+
+    def _replay(self, hashes: list[bytes]) -> tuple[UtxoState, list[tuple[bytes, bytes, int]]]:
+        """The state after the given chain (genesis first), and its transaction index."""
+        state = UtxoState()
+        index: list[tuple[bytes, bytes, int]] = []
+        for height, block_hash in enumerate(hashes):
+            block = self.block(block_hash)
+            if block is None:
+                raise Reject(f"block {block_hash[::-1].hex()} missing from the store")
+            diff = self._connect(block, height, state)
+            state.apply(diff)
+            index += [(txid, block_hash, height) for txid in diff.txids]
+        return state, index
+
+    def utxo_lookup(self, outpoint: tuple[bytes, int]) -> object:
+        with self.lock:
+            return self.state.get(outpoint)
+
+    def accept_tx(self, tx: Transaction, now: int | None = None) -> bytes:
+        """Add ``tx`` to the mempool for the next block; raises TxReject."""
+        with self.lock:
+            when = int(_time.time()) if now is None else now
+            return self.mempool.accept(self.state, tx, self.height + 1, when)
+
+    def find_tx(self, txid: bytes) -> tuple[Transaction, Entry | None] | None:
+        """A mempool or main-chain transaction and its block entry (None: mempool)."""
+        with self.lock:
+            tx = self.mempool.get_tx(txid)
+            if tx is not None:
+                return tx, None
+        where = self.store.tx_location(txid)
+        if where is None:
+            return None
+        entry = self.entry(where[0])
+        block = self.block(where[0])
+        if entry is None or block is None:
+            return None
+        for tx in block.txs:
+            if tx.txid() == txid:
+                return tx, entry
+        return None
+
     # -- validation ---------------------------------------------------------------------
     def _contextual(self, block: Block, parent: Entry) -> None:
         header = block.header
@@ -227,6 +301,7 @@ class Chain:
             try:
                 check_block(block, check_proof=False)
                 self._contextual(block, tip)
+                self._connect(block, tip.height + 1)
             except Reject as exc:
                 raise ChainError(RPC_VERIFY_ERROR, str(exc)) from None
 
@@ -253,15 +328,22 @@ class Chain:
             raw = block.serialize()
             tip = self.tip()
             if parent.hash == tip.hash:
+                try:
+                    diff = self._connect(block, entry.height)
+                except Reject as exc:
+                    return str(exc)
                 self.store.add_block(
                     block_hash,
                     parent.hash,
                     entry.height,
                     raw,
                     new_main=[(entry.height, block_hash)],
+                    diff=diff,
                 )
                 self._remember(entry)
                 self._main.append(block_hash)
+                self.state.apply(diff)
+                self.mempool.refresh(self.state, entry.height + 1, int(_time.time()))
                 return None
             if entry.height <= tip.height:
                 self.store.add_block(block_hash, parent.hash, entry.height, raw)
@@ -274,6 +356,14 @@ class Chain:
                 branch.append(cur)
                 cur = self._index[cur.header.prev_hash]
             branch.reverse()
+            new_chain = self._main[: cur.height + 1] + [e.hash for e in branch[:-1]]
+            try:
+                state, index = self._replay(new_chain)
+                diff = self._connect(block, entry.height, state)
+            except Reject as exc:
+                return str(exc)
+            state.apply(diff)
+            index += [(txid, block_hash, entry.height) for txid in diff.txids]
             self.store.add_block(
                 block_hash,
                 parent.hash,
@@ -281,17 +371,23 @@ class Chain:
                 raw,
                 new_main=[(e.height, e.hash) for e in branch],
                 truncate_above=cur.height,
+                rebuilt=(state, index),
             )
             self._remember(entry)
             del self._main[cur.height + 1 :]
             self._main.extend(e.hash for e in branch)
+            self.state = state
+            self.mempool.refresh(self.state, entry.height + 1, int(_time.time()))
             return None
 
     # -- proposals ----------------------------------------------------------------------
     def new_block(self, now: int | None = None) -> Block:
-        """``getnewblockhex``: a coinbase-only proposal on the tip, time > the parent's."""
+        """``getnewblockhex``: a proposal on the tip holding the mempool, its time above
+        the parent's. The coinbase pays the fees (per asset, the policy asset first) to
+        the coinbase destination, or nothing to ``OP_RETURN`` when there are none."""
         with self.lock:
             tip = self.tip()
+            txs, fees = self.mempool.block_txs()
         when = int(_time.time()) if now is None else now
         header = BlockHeader(
             version=PROPOSAL_VERSION,
@@ -304,5 +400,19 @@ class Chain:
             height=tip.height + 1,
             challenge=self.challenge,
         )
-        coinbase = coinbase_tx(header.height, self.policy_asset, self.coinbase_destination)
-        return finish_block(header, [coinbase])
+        policy_fee = fees.pop(self.policy_asset, 0)
+        paid = policy_fee or any(fees.values())
+        coinbase = coinbase_tx(
+            header.height,
+            self.policy_asset,
+            self.coinbase_destination if paid else OP_RETURN,
+            policy_fee,
+        )
+        extra = tuple(
+            TxOut(explicit_asset(asset), explicit_value(fee), self.coinbase_destination)
+            for asset, fee in sorted(fees.items())
+            if fee
+        )
+        if extra:
+            coinbase = replace(coinbase, vout=(coinbase.vout[0], *extra, coinbase.vout[-1]))
+        return finish_block(header, [coinbase, *txs])

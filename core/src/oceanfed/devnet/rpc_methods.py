@@ -3,7 +3,8 @@
 Each method is a function ``(endpoint, params) -> result`` registered in :data:`METHODS`
 with its argument counts and help text; a missing or extra argument answers -1 with the
 help text, as the node does. An :class:`Endpoint` is one member's view: the shared chain
-plus that member's wallet key.
+plus that member's keys and wallet. Transaction, asset and wallet methods live in
+:mod:`.rpc_tx` and :mod:`.rpc_wallet`, registered when this module is imported.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from oceanfed.devnet.chain import (
     Entry,
     decode_block,
 )
+from oceanfed.devnet.wallet import Wallet
 from oceanfed.ocean.block import Block
 from oceanfed.ocean.proof import combine_scriptsigs
 from oceanfed.ocean.script import parse_multisig, script_asm_multisig
@@ -32,11 +34,16 @@ RPC_METHOD_NOT_FOUND = -32601
 
 @dataclass
 class Endpoint:
-    """One member's RPC endpoint: its name, the shared chain and its wallet's block key."""
+    """One RPC endpoint: its name, the shared chain, its block-signing key (members) and
+    its wallet (None: wallet methods answer "Method not found")."""
 
     name: str
     chain: Chain
     block_key: bytes | None = None
+    wallet: Wallet | None = None
+
+    def __repr__(self) -> str:  # never show keys
+        return f"Endpoint({self.name!r})"
 
 
 Handler = Callable[[Endpoint, list[Any]], Any]
@@ -351,3 +358,7 @@ def combineblocksigs(ep: Endpoint, params: list[Any]) -> dict[str, Any]:
 )
 def submitblock(ep: Endpoint, params: list[Any]) -> str | None:
     return ep.chain.submit(decode_block(params[0]))
+
+
+# Register the transaction, asset and wallet methods.
+from oceanfed.devnet import rpc_tx, rpc_wallet  # noqa: E402, F401

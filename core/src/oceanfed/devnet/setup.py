@@ -9,8 +9,22 @@
     DIR/<name>/block.key     its block-signing key (hex, 0600)
     DIR/<name>/transport.key its message-signing key (hex, 0600)
     DIR/<name>/rpc.password  its RPC password (0600)
+    DIR/<name>/wallet.json   its wallet (0600), holding its block key
 
 Members are named ``m0`` … ``mN-1`` and listed in script order.
+
+Clients: ``create_devnet(DIR, clients=2)`` adds endpoints ``c0``, ``c1`` … that are not
+federation members: each has its own port, ``rpc.password`` and wallet, and serves the
+same methods (``signblock`` answers "00"). Demo clients issue assets and send transfers
+through them.
+
+Initial free coins (``-initialfreecoins``): the genesis block issues
+``initial_free_coins`` satoshi of the policy asset over 100 outputs, shared round-robin
+between the endpoints named in ``free_coins_to`` (default: every client, or ``m0`` when
+there are none). A member receives them at its block key's P2PKH address, a client at a
+key generated into its wallet, so both can spend them at once. With ``genesis_hex`` (e.g.
+the vectors' genesis) the coins are wherever that block puts them; import the key with
+``importprivkey`` to spend them.
 """
 
 from __future__ import annotations
@@ -23,7 +37,7 @@ import socket
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +45,9 @@ from oceanfed.crypto import pubkey_of
 from oceanfed.devnet.chain import Chain
 from oceanfed.devnet.rpc_methods import Endpoint
 from oceanfed.devnet.server import DevnetServer, EndpointServer
+from oceanfed.devnet.state import MAX_MONEY
 from oceanfed.devnet.store import ChainStore
+from oceanfed.devnet.wallet import Wallet
 from oceanfed.errors import ConfigError, DecodeError, OceanfedError
 from oceanfed.keyfile import (
     generate_private_key,
@@ -40,10 +56,11 @@ from oceanfed.keyfile import (
     write_private_key,
     write_secret_file,
 )
+from oceanfed.ocean.address import p2pkh_of_pubkey
 from oceanfed.ocean.block import Block
 from oceanfed.ocean.coinbase import OP_RETURN, genesis_block
-from oceanfed.ocean.encoding import hash160
 from oceanfed.ocean.script import multisig_script, parse_multisig
+from oceanfed.ocean.tx import merkle_root
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -54,6 +71,8 @@ DEVNET_TOML = "devnet.toml"
 GENESIS_FILE = "genesis.hex"
 DB_FILE = "chain.sqlite"
 MAX_MEMBERS = 16
+#: ``-initialfreecoins`` default: 21 million coins, in satoshi
+INITIAL_FREE_COINS = 21_000_000 * 100_000_000
 
 
 @dataclass
@@ -71,6 +90,13 @@ class DevnetLayout:
     messenger: str = "zmq"
     coinbase_destination: str = OP_RETURN.hex()
     pubkeys: list[str] = field(default_factory=list)
+    clients: list[str] = field(default_factory=list)
+    client_ports: list[int] = field(default_factory=list)
+
+    @property
+    def endpoints(self) -> list[str]:
+        """Every endpoint: the members, then the clients."""
+        return self.members + self.clients
 
     @property
     def config_file(self) -> Path:
@@ -99,8 +125,16 @@ class DevnetLayout:
     def password_file(self, name: str) -> Path:
         return self.member_dir(name) / "rpc.password"
 
+    def wallet_file(self, name: str) -> Path:
+        return self.member_dir(name) / "wallet.json"
+
+    def port(self, name: str) -> int:
+        if name in self.clients:
+            return self.client_ports[self.clients.index(name)]
+        return self.rpc_ports[self.members.index(name)]
+
     def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.rpc_ports[self.members.index(name)]}/"
+        return f"http://127.0.0.1:{self.port(name)}/"
 
     def password(self, name: str) -> str:
         return read_secret_file(self.password_file(name), "RPC password")
@@ -173,12 +207,17 @@ def create_devnet(
     block_keys: Sequence[bytes] | None = None,
     coinbase_destination: bytes = OP_RETURN,
     kafka_bootstrap: str = "127.0.0.1:9092",
+    clients: int = 0,
+    initial_free_coins: int = INITIAL_FREE_COINS,
+    free_coins_to: Sequence[str] | None = None,
 ) -> DevnetLayout:
     """Create a devnet in ``dir``; see the module docstring for what is written.
 
     ``block_keys`` (32-byte private keys, script order) replace the generated keys, and
     ``genesis_hex`` an existing genesis block, whose challenge must be the
-    ``threshold``-of-``len(block_keys)`` multisig of those keys.
+    ``threshold``-of-``len(block_keys)`` multisig of those keys. ``clients``,
+    ``initial_free_coins`` (satoshi) and ``free_coins_to`` are described in the module
+    docstring.
     """
     root = Path(dir)
     if block_keys is not None:
@@ -191,6 +230,13 @@ def create_devnet(
         )
     if block_time < 0:
         raise ConfigError(f"devnet: block time must be >= 0, got {block_time}")
+    if not 0 <= clients <= MAX_MEMBERS:
+        raise ConfigError(f"devnet: clients must be between 0 and {MAX_MEMBERS}, got {clients}")
+    if not 0 < initial_free_coins <= MAX_MONEY:
+        raise ConfigError(
+            f"devnet: initial free coins must be between 1 and {MAX_MONEY} satoshi,"
+            f" got {initial_free_coins}"
+        )
     if messenger not in ("zmq", "kafka"):
         raise ConfigError(f"devnet: messenger must be 'zmq' or 'kafka', got {messenger!r}")
     if (root / DEVNET_TOML).exists():
@@ -198,7 +244,15 @@ def create_devnet(
             f"{root}: already holds a devnet ({DEVNET_TOML}); choose an empty directory"
         )
     names = [f"m{i}" for i in range(members)]
-    port_count = members * (2 if messenger == "zmq" else 1)
+    client_names = [f"c{i}" for i in range(clients)]
+    receivers = list(free_coins_to) if free_coins_to is not None else client_names or ["m0"]
+    unknown = [r for r in receivers if r not in names + client_names]
+    if unknown or not receivers:
+        raise ConfigError(
+            f"devnet: free_coins_to names {unknown or 'nothing'}; expected endpoint names"
+            f" among {names + client_names}"
+        )
+    port_count = members * (2 if messenger == "zmq" else 1) + clients
     if base_port is None:
         ports = free_ports(port_count)
     else:
@@ -207,7 +261,8 @@ def create_devnet(
                 f"devnet: base port {base_port} leaves no room for {port_count} ports below 65536"
             )
         ports = list(range(base_port, base_port + port_count))
-    rpc_ports, messenger_ports = ports[:members], ports[members:]
+    rpc_ports, client_ports = ports[:members], ports[members : members + clients]
+    messenger_ports = ports[members + clients :]
 
     keys = list(block_keys) if block_keys is not None else [generate_private_key() for _ in names]
     pubkeys = [pubkey_of(k) for k in keys]
@@ -221,16 +276,18 @@ def create_devnet(
             raise ConfigError(
                 f"devnet: the genesis challenge is not the {threshold}-of-{members} multisig of the given keys"
             )
-    else:
-        genesis = genesis_block(
+    client_keys = {n: generate_private_key() for n in client_names}
+    coin_keys = {**dict(zip(names, keys, strict=True)), **client_keys}
+    if genesis_hex is None:
+        genesis = _genesis(
             script,
-            time=int(time.time()),
-            destination=b"\x76\xa9\x14" + hash160(pubkeys[0]) + b"\x88\xac",
+            [p2pkh_of_pubkey(pubkey_of(coin_keys[r])) for r in receivers],
+            initial_free_coins,
         )
 
     try:
         root.mkdir(parents=True, exist_ok=True)
-        for name in names:
+        for name in names + client_names:
             (root / name).mkdir(exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"{root}: cannot create the devnet directory ({exc.strerror})") from None
@@ -247,7 +304,13 @@ def create_devnet(
         messenger=messenger,
         coinbase_destination=coinbase_destination.hex(),
         pubkeys=[p.hex() for p in pubkeys],
+        clients=client_names,
+        client_ports=client_ports,
     )
+    for name, key in coin_keys.items():
+        Wallet(layout.wallet_file(name)).import_key(key, "block" if name in names else "")
+    for name in client_names:
+        write_secret_file(layout.password_file(name), secrets.token_hex(16), force=True)
     transport_pubkeys = []
     for name, key in zip(names, keys, strict=True):
         write_private_key(layout.block_key_file(name), key, force=True)
@@ -267,6 +330,23 @@ def create_devnet(
         )
     _write_text(layout.config_file, _devnet_toml(layout))
     return layout
+
+
+def _genesis(challenge: bytes, destinations: list[bytes], total: int) -> Block:
+    """A genesis block issuing ``total`` over 100 outputs, round-robin to ``destinations``."""
+    block = genesis_block(
+        challenge, time=int(time.time()), destination=destinations[0], total=total
+    )
+    coinbase, issue = block.txs
+    issue = replace(
+        issue,
+        vout=tuple(
+            replace(o, script_pubkey=destinations[i % len(destinations)])
+            for i, o in enumerate(issue.vout)
+        ),
+    )
+    header = replace(block.header, merkle_root=merkle_root([coinbase.txid(), issue.txid()]))
+    return Block(header, (coinbase, issue))
 
 
 def _fed_toml(
@@ -335,6 +415,10 @@ def _devnet_toml(layout: DevnetLayout) -> str:
                     strict=True,
                 )
             ),
+            *(
+                ("[[clients]]", {"name": n, "rpc_port": r})
+                for n, r in zip(layout.clients, layout.client_ports, strict=True)
+            ),
         ]
     )
 
@@ -367,6 +451,8 @@ def load_layout(dir: str | os.PathLike[str]) -> DevnetLayout:  # noqa: A002
             messenger=str(d.get("messenger", "zmq")),
             coinbase_destination=str(d.get("coinbase_destination", OP_RETURN.hex())),
             pubkeys=[str(m["pubkey"]) for m in members],
+            clients=[str(c["name"]) for c in raw.get("clients", [])],
+            client_ports=[int(c["rpc_port"]) for c in raw.get("clients", [])],
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: malformed devnet config ({exc})") from None
@@ -421,8 +507,10 @@ def open_servers(layout: DevnetLayout, chain: Chain) -> DevnetServer:
     """Bind every member's endpoint (not yet serving); OceanfedError naming a taken port."""
     servers: list[EndpointServer] = []
     try:
-        for name, port in zip(layout.members, layout.rpc_ports, strict=True):
-            endpoint = Endpoint(name, chain, read_private_key(layout.block_key_file(name)))
+        for name in layout.endpoints:
+            port = layout.port(name)
+            key = read_private_key(layout.block_key_file(name)) if name in layout.members else None
+            endpoint = Endpoint(name, chain, key, Wallet(layout.wallet_file(name)))
             password = layout.password(name)
             if not password:
                 raise ConfigError(f"{layout.password_file(name)}: RPC password file is empty")
@@ -431,7 +519,7 @@ def open_servers(layout: DevnetLayout, chain: Chain) -> DevnetServer:
             except OSError as exc:
                 if exc.errno == errno.EADDRINUSE:
                     raise OceanfedError(
-                        f"devnet: port {port} (member {name}) is already in use"
+                        f"devnet: port {port} ({'member' if key else 'client'} {name}) is already in use"
                     ) from None
                 raise OceanfedError(
                     f"devnet: cannot listen on 127.0.0.1:{port} ({exc.strerror})"

@@ -21,7 +21,7 @@ SQLite transaction, so the state on disk is always that of the last whole block.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from oceanfed.ocean.address import is_p2pkh
 from oceanfed.ocean.assets import issuance_entropy, issued_asset_id, reissuance_token_id
@@ -100,7 +100,9 @@ REJECT_DUPLICATE = 18
 REJECT_NONSTANDARD = 64
 
 
-def coins_of(tx: Transaction, height: int, *, coinbase: bool = False) -> list[tuple[Outpoint, Coin]]:
+def coins_of(
+    tx: Transaction, height: int, *, coinbase: bool = False
+) -> list[tuple[Outpoint, Coin]]:
     """The spendable outputs of ``tx`` (fee and OP_RETURN outputs excluded)."""
     txid = tx.txid()
     freeze = any(o.script_pubkey == FREEZE_SCRIPT for o in tx.vout)
@@ -129,7 +131,9 @@ def freeze_entries(tx: Transaction, height: int) -> list[FreezeEntry]:
     ]
 
 
-def issuance_ids(prev: Outpoint, entropy_field: bytes, reissuance: bool) -> tuple[bytes, bytes, bytes]:
+def issuance_ids(
+    prev: Outpoint, entropy_field: bytes, reissuance: bool
+) -> tuple[bytes, bytes, bytes]:
     """``(entropy, asset, token)`` of an input's issuance, as the node derives them."""
     entropy = entropy_field if reissuance else issuance_entropy(prev[0], prev[1], entropy_field)
     return entropy, issued_asset_id(entropy), reissuance_token_id(entropy, False)
@@ -205,18 +209,20 @@ def check_tx(
         _add(ins, asset, amount)
         if keys:
             _add(ins, token, keys)
-        issuances.append(Issuance(txid, index, asset, token, entropy, reissue, amount, keys, height))
+        issuances.append(
+            Issuance(txid, index, asset, token, entropy, reissue, amount, keys, height)
+        )
     fees: dict[bytes, int] = {}
     for o in tx.vout:
-        asset = explicit_asset_id(o.asset)
-        amount = o.amount
-        if asset is None or amount is None:
+        out_asset = explicit_asset_id(o.asset)
+        value = o.amount
+        if out_asset is None or value is None:
             raise TxReject(REJECT_INVALID, "bad-txns-in-ne-out")
-        if amount > MAX_MONEY:
+        if value > MAX_MONEY:
             raise TxReject(REJECT_INVALID, "bad-txns-vout-toolarge")
-        _add(outs, asset, amount)
+        _add(outs, out_asset, value)
         if not o.script_pubkey:
-            _add(fees, asset, amount)
+            _add(fees, out_asset, value)
     if any(v > MAX_MONEY for v in ins.values()):
         raise TxReject(REJECT_INVALID, "bad-txns-inputvalues-outofrange")
     if {a: v for a, v in ins.items() if v} != {a: v for a, v in outs.items() if v}:
@@ -225,9 +231,7 @@ def check_tx(
         try:
             verify_script(txin.script_sig, coin.script, tx, index, flags)
         except ScriptFailure as exc:
-            raise TxReject(
-                REJECT_INVALID, f"mandatory-script-verify-flag-failed ({exc})"
-            ) from None
+            raise TxReject(REJECT_INVALID, f"mandatory-script-verify-flag-failed ({exc})") from None
     return TxEffect(fees, issuances)
 
 
@@ -336,8 +340,8 @@ class UtxoState:
             txid = tx.txid()
             diff.txids.append(txid)
             if pos == 0 and height > 0:
-                continue  # the coinbase, checked below
-            if height == 0:
+                pass  # the coinbase, checked below
+            elif height == 0:
                 for index, txin in enumerate(tx.vin):
                     if txin.issuance is not None and not tx.is_coinbase:
                         entropy, asset, token = issuance_ids(
@@ -381,15 +385,10 @@ class UtxoState:
         if height > 0:
             paid: dict[bytes, int] = {}
             for o in txs[0].vout:
-                asset = explicit_asset_id(o.asset)
-                if asset is None or o.amount is None:
+                cb_asset = explicit_asset_id(o.asset)
+                if cb_asset is None or o.amount is None:
                     raise TxReject(REJECT_INVALID, "bad-cb-amount")
-                _add(paid, asset, o.amount)
+                _add(paid, cb_asset, o.amount)
             if any(v > fees.get(a, 0) for a, v in paid.items()):
                 raise TxReject(REJECT_INVALID, "bad-cb-amount")
         return diff
-
-
-def undo_free_copy(coin: Coin, **changes: object) -> Coin:
-    """A copy of ``coin`` with fields changed."""
-    return replace(coin, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""``oceanfed bench``: figures for round latency, throughput, signers, failover and cost."""

@@ -1,0 +1,61 @@
+"""Signer throughput: soft keys through ecdsa and coincurve, and the PKCS#11 bindings."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from oceanfed.bench.figures import Figure, figure
+
+
+def _rate(fn: object, n: int, batches: int = 7) -> list[float]:
+    """Signatures per second of ``fn()`` measured over ``batches`` batches."""
+    rates = []
+    per = max(1, n // batches)
+    for _ in range(batches):
+        t = time.perf_counter()
+        for _ in range(per):
+            fn()  # type: ignore[operator]
+        rates.append(per / (time.perf_counter() - t))
+    return rates
+
+
+def soft_signers(n: int = 700) -> list[Figure]:
+    import coincurve
+    import ecdsa
+    from ecdsa.util import sigencode_der_canonize
+
+    key = os.urandom(32)
+    digest = os.urandom(32)
+    sk = ecdsa.SigningKey.from_string(key, curve=ecdsa.SECP256k1)
+    cc = coincurve.PrivateKey(key)
+    return [
+        figure("signer_throughput/soft-ecdsa", "sig/s",
+               _rate(lambda: sk.sign_digest_deterministic(digest, sigencode=sigencode_der_canonize), n // 4)),
+        figure("signer_throughput/soft-coincurve", "sig/s", _rate(lambda: cc.sign(digest, hasher=None), n * 4)),
+    ]
+
+
+def pkcs11_signers(n: int = 700) -> list[Figure]:
+    """python-pkcs11, PyKCS11 and raw SoftHSM2 calls, when the HSM plugin is installed."""
+    try:
+        from oceanfed_pkcs11.bench import signer_throughput
+    except ImportError:
+        return [Figure("signer_throughput/pkcs11", "sig/s", float("nan"), None, 0,
+                       "oceanfed[hsm] not installed")]
+    try:
+        results = signer_throughput(n, 20)
+    except Exception as exc:  # no SoftHSM2 here: report, do not fail the whole run
+        return [Figure("signer_throughput/pkcs11", "sig/s", float("nan"), None, 0, str(exc)[:80])]
+    names = {
+        "softhsm2 raw C_Sign (python-pkcs11)": "signer_throughput/softhsm2-raw-python-pkcs11",
+        "softhsm2 raw C_Sign (PyKCS11)": "signer_throughput/softhsm2-raw-pykcs11",
+        "signer pkcs11 (python-pkcs11)": "signer_throughput/pkcs11",
+        "signer pykcs11 (PyKCS11)": "signer_throughput/pykcs11",
+    }
+    return [
+        Figure(names[r["name"]], r["unit"], round(r["median"], 1), None, r["n"],
+               "median of per-signature rates")
+        for r in results
+        if r["name"] in names
+    ]

@@ -1,0 +1,108 @@
+"""``oceanfed check`` against a real devnet, and against broken configs."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from oceanfed.devnet.setup import DevnetLayout, create_devnet
+from oceanfed.launcher import LocalFederation, set_table
+
+from .conftest import oceanfed
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalFederation]:
+    fed = LocalFederation(tmp_path_factory.mktemp("check") / "fed", members=3, threshold=2)
+    fed.start_devnet()
+    try:
+        yield fed
+    finally:
+        fed.close()
+
+
+def _lines(stdout: str) -> dict[str, str]:
+    """``{check name: status}`` from the text output."""
+    out = {}
+    for line in stdout.splitlines():
+        m = re.match(r"(ok|warn|FAILED|skip)\s+([^:]+):", line)
+        if m:
+            out[m.group(2)] = m.group(1)
+    return out
+
+
+def _copy_member(layout: DevnetLayout, name: str, dest: Path) -> Path:
+    shutil.copytree(layout.member_dir(name), dest)
+    return dest / "fed.toml"
+
+
+def test_check_passes_against_the_devnet(served: LocalFederation) -> None:
+    out = oceanfed("check", "--config", str(served.layout.fed_toml("m0")))
+    assert out.returncode == 0, out.stdout + out.stderr
+    status = _lines(out.stdout)
+    assert status == {"config": "ok", "transport key": "ok", "node": "ok", "signer": "ok",
+                      "messenger": "ok"}
+    assert "signblockscript matches 2-of-3" in out.stdout
+    assert "pubkey matches member m0" in out.stdout
+
+
+def test_check_json(served: LocalFederation) -> None:
+    out = oceanfed("check", "--json", "--config", str(served.layout.fed_toml("m1")))
+    assert out.returncode == 0, out.stdout
+    results = json.loads(out.stdout)
+    assert [r["status"] for r in results] == ["ok"] * 5
+
+
+def test_every_bad_field_is_named(served: LocalFederation, tmp_path: Path) -> None:
+    cfg = _copy_member(served.layout, "m0", tmp_path / "m0")
+    set_table(cfg, "node", {"url": "ftp://nowhere", "timeout": -1})
+    set_table(cfg, "rounds", {"propose_timeout": "soon"})
+    out = oceanfed("check", "--config", str(cfg))
+    assert out.returncode == 1
+    failed = [line for line in out.stdout.splitlines() if line.startswith("FAILED")]
+    assert len(failed) == 3, out.stdout
+    assert any("node.url" in line and "https?://" in line for line in failed)
+    assert any("node.timeout" in line and "greater than 0" in line for line in failed)
+    assert any("rounds.propose_timeout" in line and "number" in line for line in failed)
+
+
+def test_wrong_password_and_wrong_signer_key(served: LocalFederation, tmp_path: Path) -> None:
+    cfg = _copy_member(served.layout, "m0", tmp_path / "m0")
+    (tmp_path / "m0" / "rpc.password").write_text("not-the-password\n")
+    shutil.copy(served.layout.block_key_file("m1"), tmp_path / "m0" / "block.key")
+    out = oceanfed("check", "--config", str(cfg))
+    assert out.returncode == 1
+    status = _lines(out.stdout)
+    assert status["node"] == "FAILED" and status["signer"] == "FAILED"
+    assert status["config"] == "ok" and status["transport key"] == "ok"
+    assert "wrong RPC credentials" in out.stdout
+    assert "not member m0's pubkey" in out.stdout
+    assert "not-the-password" not in out.stdout + out.stderr
+
+
+def test_node_of_another_federation_fails(served: LocalFederation, tmp_path: Path) -> None:
+    other = create_devnet(tmp_path / "other", 3, 2)
+    cfg = other.fed_toml("m0")
+    set_table(cfg, "node", {"url": served.layout.url("m0")})
+    shutil.copy(served.layout.password_file("m0"), other.password_file("m0"))
+    out = oceanfed("check", "--config", str(cfg))
+    assert out.returncode == 1
+    assert _lines(out.stdout)["node"] == "FAILED"
+    assert "signblockscript does not match" in out.stdout
+
+
+def test_split_brain_warning_and_unreachable_node(tmp_path: Path) -> None:
+    layout = create_devnet(tmp_path / "d", 4, 2)
+    out = oceanfed("check", "--config", str(layout.fed_toml("m0")))
+    status = _lines(out.stdout)
+    assert status["federation.threshold"] == "warn"
+    assert "refuses it unless federation.allow_split_brain = true" in out.stdout
+    assert status["node"] == "FAILED" and "cannot reach node" in out.stdout
+    assert out.returncode == 1
+    run = oceanfed("run", "--config", str(layout.fed_toml("m0")))
+    assert run.returncode == 1 and "allow_split_brain" in run.stderr

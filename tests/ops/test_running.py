@@ -1,0 +1,125 @@
+"""A running federation seen by an operator: status, /metrics, /health, SIGTERM, JSON logs.
+
+The tests share one federation and run in file order: start, observe, stop m0, stop the node.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from oceanfed.statestore import StateStore
+
+from .conftest import UNHEALTHY_AFTER, OpsFederation, http_get, oceanfed
+
+
+def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def test_status_of_a_running_member(ops_fed: OpsFederation) -> None:
+    fed = ops_fed.fed
+    fed.start()
+    assert fed.wait_height(4, 60) >= 4, fed.log_tail("m0")
+    s = ops_fed.status("m0")
+    assert s["running"] is True and s["source"] == "status.json"
+    assert s["node"]["height"] >= 4
+    assert s["sign_state"]["height"] >= 3
+    assert set(s["peers_seen"]) == {"m1", "m2"}
+    assert all(age < 5 for age in s["peers_seen"].values())
+    assert s["last_signed"]["height"] >= 3
+    out = oceanfed("status", "--config", ops_fed.config("m1"))
+    assert out.returncode == 0, out.stderr
+    assert "running     yes" in out.stdout and "peers seen  m0" in out.stdout
+    assert "sign-state  height" in out.stdout
+
+
+def test_metrics_after_some_blocks(ops_fed: OpsFederation) -> None:
+    fed = ops_fed.fed
+    h = fed.wait_height(fed.height() + 2, 30)
+    code, text = http_get(ops_fed.url("m1", "/metrics"))
+    assert code == 200
+    s = _samples(text)
+    assert s[("oceanfed_height", ())] >= h - 1
+    assert s[("oceanfed_rounds_total", (("outcome", "block"),))] >= 1
+    made = s[("oceanfed_signatures_made_total", ())]
+    assert made >= h - 2
+    assert s[("oceanfed_signatures_received_total", ())] >= 1
+    assert s[("oceanfed_round_latency_seconds_count", ())] == s[
+        ("oceanfed_rounds_total", (("outcome", "block"),))
+    ]
+    assert ("oceanfed_messenger_reconnects_total", ()) in s
+    assert s[("oceanfed_rpc_errors_total", ())] == 0
+    assert ("oceanfed_peer_last_seen_timestamp_seconds", (("peer", "m0"),)) in s
+    assert "# TYPE oceanfed_round_latency_seconds histogram" in text
+    code, body = http_get(ops_fed.url("m1", "/health"))
+    assert code == 200, body
+    assert json.loads(body)["status"] == "ok"
+
+
+def test_sigterm_stops_cleanly_and_flushes_state(ops_fed: OpsFederation) -> None:
+    fed = ops_fed.fed
+    assert fed.stop("m0") == 0, fed.log_tail("m0")
+    state_dir = fed.layout.member_dir("m0") / "state"
+    last = json.loads((state_dir / "status.json").read_text())
+    assert last["running"] is False
+    db = sqlite3.connect(state_dir / "state.sqlite3")
+    stored = json.loads(db.execute("SELECT value FROM state WHERE key='member'").fetchone()[0])
+    db.close()
+    assert stored["sign_state"]["height"] == last["sign_state"]["height"] >= 3
+    assert stored["sign_state"]["block_hash"] == last["sign_state"]["block_hash"]
+    StateStore(state_dir).close()  # the lock was released
+    log = (fed.dir / "logs" / "m0.log").read_text()
+    assert "received SIGTERM" in log and "stopped cleanly" in log
+
+
+def test_status_of_a_stopped_member(ops_fed: OpsFederation) -> None:
+    s = ops_fed.status("m0")
+    assert s["running"] is False and s["source"] == "state database"
+    assert s["sign_state"]["height"] >= 3
+    assert s["node"]["height"] >= s["sign_state"]["height"]
+    assert s["last_signed"]["height"] == s["sign_state"]["height"]
+
+
+def test_json_logs_hold_no_secret(ops_fed: OpsFederation) -> None:
+    fed = ops_fed.fed
+    layout = fed.layout
+    secrets = [
+        layout.password("m0"),
+        layout.block_key_file("m0").read_text().strip(),
+        layout.transport_key_file("m0").read_text().strip(),
+    ]
+    lines = (fed.dir / "logs" / "m0.log").read_text().splitlines()
+    assert len(lines) > 10
+    records = [json.loads(line) for line in lines]
+    assert {"ts", "level", "logger", "msg"} <= set(records[0])
+    assert any(r["level"] == "debug" for r in records)
+    text = "\n".join(lines)
+    for secret in secrets:
+        assert secret and secret not in text
+
+
+def test_health_turns_503_when_the_node_is_gone(ops_fed: OpsFederation) -> None:
+    fed = ops_fed.fed
+    code, _ = http_get(ops_fed.url("m1", "/health"))
+    assert code == 200
+    fed.kill("devnet")
+    deadline = time.monotonic() + UNHEALTHY_AFTER + 10
+    code, body = http_get(ops_fed.url("m1", "/health"))
+    while code == 200 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        code, body = http_get(ops_fed.url("m1", "/health"))
+    assert code == 503, body
+    details = json.loads(body)
+    assert any("node unreachable" in r for r in details["reasons"])
+    assert details["node_age"] > UNHEALTHY_AFTER
+    code, text = http_get(ops_fed.url("m1", "/metrics"))
+    assert code == 200
+    assert _samples(text)[("oceanfed_rpc_errors_total", ())] >= 1
