@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator
@@ -55,6 +56,9 @@ def federation(
             fed.close()
             if broker is not None:
                 broker.stop()
+            if state_dir is not None:
+                for name in fed.members:
+                    shutil.rmtree(fed.state_dirs[name], ignore_errors=True)
 
 
 def _proposer_latencies(fed: LocalFederation, skip_heights: int) -> list[float]:

@@ -97,6 +97,8 @@ class HeightState:
     started_at: float = 0.0
     #: when each block was first seen here (proposed or received): latency is measured from it
     first_seen: dict[str, float] = field(default_factory=dict)
+    #: when each step of this height first happened (reported with the block, in ms)
+    marks: dict[str, float] = field(default_factory=dict)
 
     def record(self) -> dict[str, Any]:
         keep = {h for h in (self.locked and self.locked[0], self.valid and self.valid[0], self.decided) if h}
@@ -431,6 +433,7 @@ class Machine:
             return
         h.validating.discard(ev.block_hash)
         h.validity[ev.block_hash] = ev.reason
+        h.marks.setdefault("validated", self._now)
         if ev.reason is not None:
             self.counters[f"proposal_rejected:{ev.reason}"] += 1
 
@@ -469,6 +472,7 @@ class Machine:
             h.retry_at = self._now + RETRY_DELAY
             return
         h.sigs.setdefault(ev.block_hash, {})[self.cfg.me] = ev.der
+        h.marks.setdefault("signed", self._now)
         h.sig_frame = self.auth.seal(
             h.height, h.round, "sig", {"hash": ev.block_hash, "sig": ev.der.hex()}
         )
@@ -490,6 +494,10 @@ class Machine:
                 "proposer": self.cfg.names[self.proposer(h.height, h.round)],
                 "signers": sorted(self.cfg.names[i] for i in h.sigs.get(ev.block_hash, {})),
                 "latency": self._now - h.first_seen.get(ev.block_hash, h.started_at),
+                "phases_ms": {
+                    k: round((t - h.first_seen.get(ev.block_hash, h.started_at)) * 1000, 2)
+                    for k, t in sorted(h.marks.items(), key=lambda kv: kv[1])
+                },
             }
             self.recent_blocks.append(self.last_block)
             self.counters["blocks_submitted"] += 1
@@ -654,6 +662,7 @@ class Machine:
         key = (h.round, kind)
         if key in h.sent and not already_recorded:
             return
+        h.marks.setdefault(kind, self._now)
         h.sent[key] = value
         frame = self.auth.seal(h.height, h.round, kind, {"hash": value})
         h.sent_frames[key] = frame
@@ -777,6 +786,7 @@ class Machine:
                         if h.validity.get(v, "pending") is not None:
                             continue
                         h.decided = v
+                        h.marks.setdefault("decided", self._now)
                         self._log("debug", f"height {h.height}: decided {v} in round {rr}")
                         self._persist()
                         return True
@@ -810,6 +820,7 @@ class Machine:
                 order = sorted(sigs)[:m]
                 block_hex = complete(h.blocks[block_hash].block_hex, [sigs[i] for i in order])
                 h.submitted[block_hash] = self._now
+                h.marks.setdefault("submit", self._now)
                 self._emit(A.Submit(h.height, block_hash, block_hex))
                 return True
 

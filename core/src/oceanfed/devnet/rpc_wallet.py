@@ -382,7 +382,7 @@ def listunspent(ep: Endpoint, params: list[Any]) -> list[dict[str, Any]]:
     minconf = _expect(params[0], int, "minconf") if params else 1
     maxconf = _expect(params[1], int, "maxconf") if len(params) > 1 else 9999999
     wanted: set[bytes] | None = None
-    if len(params) > 2 and params[2] is not None:
+    if len(params) > 2 and params[2]:
         wanted = set()
         for a in _expect(params[2], list, "addresses"):
             text = _expect(a, str, "address")

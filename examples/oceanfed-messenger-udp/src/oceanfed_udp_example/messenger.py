@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 
@@ -120,10 +121,8 @@ class UdpMessenger(Messenger):
         sock, self._sock = self._sock, None
         if sock is None:
             return
-        try:  # wake the receiver so that it sees the close
+        with contextlib.suppress(OSError):  # wake the receiver so that it sees the close
             sock.sendto(b"", sock.getsockname())
-        except OSError:
-            pass
         if self._thread is not None:
             self._thread.join(timeout=2)
         sock.close()

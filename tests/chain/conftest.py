@@ -1,0 +1,88 @@
+"""In-process devnet chains for transaction, wallet and asset tests.
+
+:class:`Net` holds a devnet's chain and one :class:`Endpoint` per member and client, and
+mines blocks the way the federation does (propose, sign with M block keys, submit).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from oceanfed.crypto import sign_digest
+from oceanfed.devnet.chain import Chain
+from oceanfed.devnet.rpc_methods import Endpoint, dispatch
+from oceanfed.devnet.setup import DevnetLayout, create_devnet, open_chain
+from oceanfed.devnet.wallet import Wallet
+from oceanfed.keyfile import read_private_key
+from oceanfed.ocean.block import Block
+from oceanfed.ocean.proof import build_solution
+
+VECTORS = Path(os.environ.get("OCEANFED_VECTORS", "/work/shared/ocean/vectors"))
+
+
+class Net:
+    def __init__(self, layout: DevnetLayout):
+        self.layout = layout
+        self.chain: Chain = open_chain(layout)
+        self.eps: dict[str, Endpoint] = {}
+        for name in layout.endpoints:
+            key = read_private_key(layout.block_key_file(name)) if name in layout.members else None
+            self.eps[name] = Endpoint(name, self.chain, key, Wallet(layout.wallet_file(name)))
+
+    def call(self, name: str, method: str, *params: Any) -> Any:
+        return dispatch(self.eps[name], method, list(params))
+
+    def mine(self) -> Block:
+        """Propose on the tip, sign with the first M members' keys, submit."""
+        block = Block.from_hex(self.call("m0", "getnewblockhex"))
+        keys = [self.eps[m].block_key for m in self.layout.members[: self.layout.threshold]]
+        digest = block.header.digest()
+        signed = block.with_solution(build_solution(sign_digest(k, digest) for k in keys if k))
+        assert self.call("m0", "submitblock", signed.block_hex()) is None
+        return signed
+
+    def close(self) -> None:
+        self.chain.store.close()
+
+
+@pytest.fixture(scope="session")
+def vector_keys() -> list[bytes]:
+    data = json.loads((VECTORS / "keys.json").read_text())
+    return [bytes.fromhex(k["privkey_hex"]) for k in sorted(data["keys"], key=lambda k: k["index"])]
+
+
+@pytest.fixture(scope="session")
+def vector_chain() -> list[str]:
+    return [p.read_text().strip() for p in sorted((VECTORS / "chain").glob("*.blockhex"))]
+
+
+@pytest.fixture(scope="session")
+def transcripts() -> dict[str, list[dict]]:
+    return {
+        p.name: json.loads(p.read_text()) for p in sorted((VECTORS / "transcripts").glob("*.json"))
+    }
+
+
+@pytest.fixture
+def vector_net(tmp_path: Path, vector_keys, vector_chain) -> Iterator[Net]:
+    """The vectors' genesis, 2-of-3 with keys.json's keys; nothing replayed yet."""
+    layout = create_devnet(
+        tmp_path / "vec", threshold=2, genesis_hex=vector_chain[0], block_keys=vector_keys
+    )
+    net = Net(layout)
+    yield net
+    net.close()
+
+
+@pytest.fixture
+def net(tmp_path: Path) -> Iterator[Net]:
+    """A fresh 2-of-3 devnet with two clients holding the initial free coins."""
+    net = Net(create_devnet(tmp_path / "dn", members=3, threshold=2, clients=2))
+    yield net
+    net.close()
