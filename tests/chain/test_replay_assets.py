@@ -82,9 +82,10 @@ def test_stateless_calls_match_transcripts(vector_net, vector_chain, transcripts
     with pytest.raises(ChainError) as info:
         net.call("m0", "sendrawtransaction", raw)
     assert info.value.code == -26 and "mandatory-script-verify-flag-failed" in info.value.message
-    assert net.call("m0", "sendrawtransaction", *send["request"]["params"]) == send["response"][
-        "result"
-    ]
+    assert (
+        net.call("m0", "sendrawtransaction", *send["request"]["params"])
+        == send["response"]["result"]
+    )
     assert net.call("m0", "getrawmempool") == [send["response"]["result"]]
     # Its block, as mined by the real node, is accepted with it in the mempool, and
     # the mempool empties.
@@ -100,7 +101,15 @@ def test_validateaddress_and_watch_only(vector_net, transcripts) -> None:
     net.call("m0", "importaddress", address, "watch-key2", False)
     ours = net.call("m0", "validateaddress", address)
     theirs = validate["response"]["result"]
-    for key in ("isvalid", "address", "scriptPubKey", "ismine", "iswatchonly", "isscript", "account"):
+    for key in (
+        "isvalid",
+        "address",
+        "scriptPubKey",
+        "ismine",
+        "iswatchonly",
+        "isscript",
+        "account",
+    ):
         assert ours[key] == theirs[key], key
     assert net.call("m0", "validateaddress", "2dnotanaddress") == {"isvalid": False}
 

@@ -125,3 +125,13 @@ def transcripts() -> dict[str, list[dict]]:
     return {
         p.name: json.loads(p.read_text()) for p in sorted((VECTORS / "transcripts").glob("*.json"))
     }
+
+
+@pytest.fixture
+def devnet_2of3(tmp_path: Path) -> Iterator[DevnetProcess]:
+    """A fresh 2-of-3 devnet, served; m0's wallet holds the initial free coins."""
+    dn = DevnetProcess(create_devnet(tmp_path / "dn3", members=3, threshold=2))
+    dn.start()
+    yield dn
+    if dn.proc is not None:
+        dn.stop()

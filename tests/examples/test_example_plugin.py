@@ -13,6 +13,7 @@ import site
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,10 +21,10 @@ ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "oceanfed-messenger-udp"
 
 
-def _run(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, **kw)  # type: ignore[call-overload]
+def _run(cmd: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, **kw)
     assert out.returncode == 0, f"{' '.join(map(str, cmd))}:\n{out.stdout[-4000:]}\n{out.stderr[-3000:]}"
-    return out  # type: ignore[no-any-return]
+    return out
 
 
 @pytest.fixture(scope="module")

@@ -41,7 +41,9 @@ def test_legacy_sighash_matches_every_vector_signature(chain_blocks) -> None:
                 digest = legacy_sighash(tx, index, prev, sig[-1])
                 assert verify_digest(pubkey, digest, sig[:-1])
                 # A different script code or hash type signs something else.
-                assert not verify_digest(pubkey, legacy_sighash(tx, index, prev + b"\x61", 1), sig[:-1])
+                assert not verify_digest(
+                    pubkey, legacy_sighash(tx, index, prev + b"\x61", 1), sig[:-1]
+                )
                 assert not verify_digest(pubkey, legacy_sighash(tx, index, prev, 2), sig[:-1])
                 for flags in (MANDATORY_FLAGS, STANDARD_FLAGS):
                     verify_script(txin.script_sig, prev, tx, index, flags)

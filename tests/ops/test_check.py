@@ -62,10 +62,12 @@ def test_every_bad_field_is_named(served: LocalFederation, tmp_path: Path) -> No
     cfg = _copy_member(served.layout, "m0", tmp_path / "m0")
     set_table(cfg, "node", {"url": "ftp://nowhere", "timeout": -1})
     set_table(cfg, "rounds", {"propose_timeout": "soon"})
+    set_table(cfg, "metrics", {"listen": "9464"})
     out = oceanfed("check", "--config", str(cfg))
     assert out.returncode == 1
     failed = [line for line in out.stdout.splitlines() if line.startswith("FAILED")]
-    assert len(failed) == 3, out.stdout
+    assert len(failed) == 4, out.stdout
+    assert any("metrics.listen" in line and "HOST:PORT" in line for line in failed)
     assert any("node.url" in line and "https?://" in line for line in failed)
     assert any("node.timeout" in line and "greater than 0" in line for line in failed)
     assert any("rounds.propose_timeout" in line and "number" in line for line in failed)

@@ -297,6 +297,11 @@ class Simulation:
         self.progress_log: list[tuple[float, int]] = []
         self.steps = 0
         self.crashes = 0
+        self._next_chaos = 0.0
+        self._last_height = 0
+        self._last_progress = 0.0
+        self.settle_to_block: float | None = None
+        self.max_gap = 0.0
         self.crash_hits: list[tuple[str, str]] = []  # (last action, next action) at each crash
         self._last_action: dict[int, A.Action] = {}
         for ms in self.members:
@@ -620,44 +625,46 @@ class Simulation:
     # ------------------------------------------------------------------ main loop
 
     def run(self, until: float, liveness_bound: float | None = None) -> Outcome:
-        """Run to simulated time ``until``.
+        """Run to simulated time ``until`` (again later to continue: the run is resumable).
 
         With ``liveness_bound`` (and when :meth:`liveness_expected`), the chain must grow
         at least every ``liveness_bound`` seconds after the faults stop.
         """
         check_live = liveness_bound is not None and self.liveness_expected()
-        next_chaos = 0.0
-        last_height = 0
-        last_progress = 0.0
-        settle_to_block: float | None = None
-        max_gap = 0.0
-        while self.queue and self.now < until:
+        settle = self.f.settle_at
+        while self.queue and self.queue[0][0] < until:
             when, _, member, item = heapq.heappop(self.queue)
             self.now = max(self.now, when)
             self.steps += 1
-            if self.now >= next_chaos:
-                next_chaos = self.now + 0.05
+            if self.now >= self._next_chaos:
+                self._next_chaos = self.now + 0.05
                 self._chaos()
             self._handle(member, item)
             height = self.height
-            if height > last_height:
-                if self.now >= self.f.settle_at:
-                    gap = self.now - max(last_progress, self.f.settle_at)
-                    max_gap = max(max_gap, gap)
-                    if settle_to_block is None:
-                        settle_to_block = gap
-                last_height, last_progress = height, self.now
+            if height > self._last_height:
+                if self.now >= settle:
+                    gap = self.now - max(self._last_progress, settle)
+                    self.max_gap = max(self.max_gap, gap)
+                    if self.settle_to_block is None:
+                        self.settle_to_block = gap
+                self._last_height, self._last_progress = height, self.now
                 self.progress_log.append((self.now, height))
-            if check_live and self.now > self.f.settle_at:
-                since = max(last_progress, self.f.settle_at)
+            if check_live and self.now > settle:
+                since = max(self._last_progress, settle)
                 assert liveness_bound is not None
                 if self.now - since > liveness_bound:
                     self._fail(
                         f"no progress for {self.now - since:.1f}s after the network settled "
                         f"(height {height})"
                     )
-        if check_live and self.now >= self.f.settle_at:
-            max_gap = max(max_gap, self.now - max(last_progress, self.f.settle_at))
+        self.now = max(self.now, until)
+        if check_live and self.now >= settle:
+            self.max_gap = max(self.max_gap, self.now - max(self._last_progress, settle))
+            if liveness_bound is not None and self.max_gap > liveness_bound:
+                self._fail(f"no progress for {self.max_gap:.1f}s after the network settled")
+        return self.outcome()
+
+    def outcome(self) -> Outcome:
         dropped: dict[str, int] = defaultdict(int)
         rounds_max = 0
         for ms in self.members:
@@ -667,8 +674,8 @@ class Simulation:
                         dropped[k[8:]] += v
                 if ms.machine.h is not None:
                     rounds_max = max(rounds_max, ms.machine.h.round)
-        return Outcome(self.seed, self.height, self.steps, self.crashes, settle_to_block,
-                       max_gap, rounds_max, dict(dropped))
+        return Outcome(self.seed, self.height, self.steps, self.crashes, self.settle_to_block,
+                       self.max_gap, rounds_max, dict(dropped))
 
     def _chaos(self) -> None:
         if not self._faulty():

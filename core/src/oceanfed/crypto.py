@@ -6,6 +6,8 @@ lax proof check mirrors ``pubkey.cpp`` (loose DER, S normalised) and is Ocean-sp
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import coincurve
 
 from oceanfed.errors import DecodeError
@@ -14,6 +16,12 @@ from oceanfed.ocean.encoding import push_data
 #: Order of the secp256k1 group.
 CURVE_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 HALF_ORDER = CURVE_ORDER // 2
+
+
+@lru_cache(maxsize=1024)
+def public_key(raw: bytes) -> coincurve.PublicKey:
+    """A parsed public key, cached: members' keys are verified against thousands of times."""
+    return coincurve.PublicKey(raw)
 
 
 def parse_pubkey(value: str | bytes) -> bytes:
@@ -167,7 +175,7 @@ def verify_digest(pubkey: bytes, digest: bytes, der: bytes, *, lax: bool = False
         if s > HALF_ORDER:
             return False
     try:
-        return coincurve.PublicKey(pubkey).verify(der, digest, hasher=None)
+        return public_key(pubkey).verify(der, digest, hasher=None)
     except (ValueError, TypeError):
         return False
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import coincurve
 
+from oceanfed.crypto import public_key
 from oceanfed.errors import DecodeError
 
 MAGIC = b"OFD1"
@@ -114,7 +115,7 @@ def decode(data: bytes, transport_keys: list[bytes], chain: str) -> Envelope:
     if env.sender >= len(transport_keys):
         raise DecodeError("non-member")
     try:
-        ok = coincurve.PublicKey(transport_keys[env.sender]).verify(sig, _digest(body), hasher=None)
+        ok = public_key(transport_keys[env.sender]).verify(sig, _digest(body), hasher=None)
     except (ValueError, TypeError):
         ok = False
     if not ok:

@@ -52,6 +52,12 @@ def register(subparsers: Any) -> None:
         help="messenger in the generated fed.toml",
     )
     p.add_argument("--chain", default="ocean_test", help="chain name (default ocean_test)")
+    p.add_argument(
+        "--clients",
+        type=int,
+        default=0,
+        help="non-member endpoints c0… with their own wallets, sharing the initial free coins",
+    )
     p.set_defaults(func=run)
 
 
@@ -80,7 +86,10 @@ def _create(args: argparse.Namespace) -> int:
         block_time=args.block_time,
         messenger=args.messenger,
         chain=args.chain,
+        clients=args.clients,
     )
+    if layout.clients:
+        print("clients: " + ", ".join(f"{c} on port {layout.port(c)}" for c in layout.clients))
     print(
         f"devnet created in {layout.dir}: {threshold}-of-{len(layout.members)} "
         f"({', '.join(layout.members)}), genesis {layout.genesis_hash}, "

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ValidationError
 from oceanfed.config import FedConfig, format_validation_error
 from oceanfed.configdoc import CORE, TABLES, FieldDoc, core_fields, model_fields, toml_value
 from oceanfed.errors import ConfigError
+from oceanfed.migrate.cli import add_from_upstream, run_from_upstream, wants_upstream
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -78,6 +79,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--metrics-listen", metavar="HOST:PORT", help="serve /metrics and /health")
     p.add_argument("--log-format", dest="init_log_format", choices=("text", "json"),
                    help="log format written to [log]")
+    add_from_upstream(p)
     p.set_defaults(func=run)
 
 
@@ -285,6 +287,8 @@ def write_new(path: Path, text: str) -> None:
 
 
 def run(args: argparse.Namespace, stdin_isatty: Callable[[], bool] = sys.stdin.isatty) -> int:
+    if wants_upstream(args):
+        return run_from_upstream(args)
     out = Path(args.out)
     if out.exists():
         raise ConfigError(f"{out}: already exists; not overwriting (remove it or use --out)")

@@ -29,6 +29,8 @@ NIL = None
 PROPOSE, PREVOTE, PRECOMMIT = "propose", "prevote", "precommit"
 #: how many frames of future heights we keep while catching up
 FUTURE_BUFFER = 4096
+#: how many processed frames we remember, to skip gossip repeats cheaply
+SEEN_FRAMES = 8192
 #: how many accepted blocks :meth:`Machine.status` lists
 RECENT_BLOCKS = 64
 #: delay before retrying a failed node call or signature
@@ -82,6 +84,9 @@ class HeightState:
     #: the highest round each peer has sent a message for
     peer_round: dict[int, int] = field(default_factory=dict)
     polka_seen: set[int] = field(default_factory=set)
+    #: every distinct signed vote, a second one from an equivocating member too, so that
+    #: forwarded evidence counts: (kind, round) -> value -> sender -> frame
+    support: dict[tuple[str, int], dict[str | None, dict[int, bytes]]] = field(default_factory=dict)
     sigs: dict[str, dict[int, bytes]] = field(default_factory=dict)
     unverified_sigs: dict[str, dict[int, bytes]] = field(default_factory=dict)
     sig_frame: bytes | None = None
@@ -155,6 +160,8 @@ class Machine:
         self.last_block: dict[str, Any] | None = None
         #: the blocks this member saw accepted most recently (for status and benchmarks)
         self.recent_blocks: deque[dict[str, Any]] = deque(maxlen=RECENT_BLOCKS)
+        #: hashes of frames already processed (gossip repeats them); bounded
+        self._seen_frames: set[int] = set()
         #: when we last heard from each peer (authenticated)
         self.peer_seen: dict[int, float] = {}
 
@@ -381,8 +388,8 @@ class Machine:
         assert h is not None
         pol: list[str] = []
         if valid_round >= 0:
-            votes = h.prevotes.get(valid_round, {})
-            pol = [frame.hex() for v, frame in votes.values() if v == info.block_hash]
+            votes = h.support.get((PREVOTE, valid_round), {}).get(info.block_hash, {})
+            pol = [frame.hex() for frame in votes.values()]
         frame = self.auth.seal(
             h.height, h.round, "proposal", {"block": info.block_hex, "vr": valid_round, "pol": pol}
         )
@@ -512,6 +519,10 @@ class Machine:
     # ------------------------------------------------------------------ peer messages
 
     def _on_received(self, data: bytes) -> None:
+        key = hash(data)
+        if key in self._seen_frames:
+            self.counters["dropped:duplicate"] += 1
+            return
         try:
             env = self.auth.open(data)
         except DecodeError as exc:
@@ -519,11 +530,16 @@ class Machine:
             return
         if env.sender == self.cfg.me:
             return
+        if len(self._seen_frames) >= SEEN_FRAMES:
+            self._seen_frames.clear()
+        self._seen_frames.add(key)
         self.peer_seen[env.sender] = self._now
         h = self.h
         if h is None or env.height > h.height:
             if len(self._future) < FUTURE_BUFFER:
                 self._future.append(env)
+            else:
+                self._seen_frames.discard(key)  # not kept: let a repeat in
             if h is not None and self._now + 0.05 < self._next_tip_poll:
                 # someone is ahead of us: look at our node's tip soon
                 self._next_tip_poll = self._now + 0.05
@@ -618,6 +634,8 @@ class Machine:
         store = h.prevotes if env.kind == PREVOTE else h.precommits
         votes = store.setdefault(env.round, {})
         value = env.payload.get("hash")
+        h.support.setdefault((env.kind, env.round), {}).setdefault(value, {}).setdefault(
+            env.sender, env.raw)
         if env.sender in votes:
             if votes[env.sender][0] != value:
                 self.counters[f"equivocation:{env.kind}"] += 1
@@ -668,9 +686,15 @@ class Machine:
         h.sent_frames[key] = frame
         store = h.prevotes if kind == PREVOTE else h.precommits
         store.setdefault(h.round, {}).setdefault(self.cfg.me, (value, frame))
+        h.support.setdefault((kind, h.round), {}).setdefault(value, {}).setdefault(self.cfg.me, frame)
         if not already_recorded:
             self._persist()
         self._emit(A.Broadcast(frame))
+
+    def _support(self, kind: str, round: int, value: str | None) -> int:
+        """How many members sent a signed ``kind`` vote for ``value`` in ``round``."""
+        assert self.h is not None
+        return len(self.h.support.get((kind, round), {}).get(value, {}))
 
     def _count(self, votes: dict[int, tuple[str | None, bytes]], value: Any = ...) -> int:
         if value is ...:
@@ -716,7 +740,7 @@ class Machine:
         # 1. prevote on the round's proposal
         if h.step == PROPOSE and r in h.proposal:
             v, vr = h.proposal[r]
-            if vr == -1 or (vr < r and self._count(h.prevotes.get(vr, {}), v) >= m):
+            if vr == -1 or (vr < r and self._support(PREVOTE, vr, v) >= m):
                 validity = h.validity.get(v, "pending")
                 if validity != "pending":
                     ok = validity is None
@@ -741,8 +765,11 @@ class Machine:
 
         # 3. a polka (M prevotes) for a known valid block in this round
         if r not in h.polka_seen and h.step in (PREVOTE, PRECOMMIT):
-            for v in {val for val, _ in prevotes.values() if val is not None}:
-                if self._count(prevotes, v) >= m and h.validity.get(v, "pending") is None and v in h.blocks:
+            for val in h.support.get((PREVOTE, r), {}):
+                if val is None:
+                    continue
+                v = val
+                if self._support(PREVOTE, r, v) >= m and h.validity.get(v, "pending") is None and v in h.blocks:
                     h.polka_seen.add(r)
                     h.valid = (v, r)
                     if h.step == PREVOTE:
@@ -759,10 +786,9 @@ class Machine:
         for rr in sorted(h.prevotes, reverse=True):
             if rr <= best or rr > r:
                 continue
-            votes = h.prevotes[rr]
-            found = next((v for v in {val for val, _ in votes.values() if val is not None}
-                          if self._count(votes, v) >= m and v in h.blocks
-                          and h.validity.get(v, "pending") is None), None)
+            found = next((v for v in h.support.get((PREVOTE, rr), {})
+                          if v is not None and self._support(PREVOTE, rr, v) >= m
+                          and v in h.blocks and h.validity.get(v, "pending") is None), None)
             if found is not None:
                 h.valid = (found, rr)
                 self._persist()
@@ -780,13 +806,19 @@ class Machine:
 
         # 6. decide: M precommits for one block in any round
         if h.decided is None:
-            for rr, votes in h.precommits.items():
-                for v in {val for val, _ in votes.values() if val is not None}:
-                    if self._count(votes, v) >= m and v in h.blocks:
+            for rr in h.precommits:
+                for val in h.support.get((PRECOMMIT, rr), {}):
+                    if val is None:
+                        continue
+                    v = val
+                    if self._support(PRECOMMIT, rr, v) >= m and v in h.blocks:
                         if h.validity.get(v, "pending") is not None:
                             continue
                         h.decided = v
                         h.marks.setdefault("decided", self._now)
+                        if self.sign_state.allows(h.height, v):
+                            # commit to signing in the same flush as the decision
+                            self.sign_state = SignState(h.height, v, h.parent)
                         self._log("debug", f"height {h.height}: decided {v} in round {rr}")
                         self._persist()
                         return True
@@ -903,15 +935,16 @@ class Machine:
         if h.decided:
             wanted.add(h.decided)
         for block_hash in wanted:
-            frame = h.proposal_frames.get(block_hash)
-            if frame is not None:
-                frames.append(frame)
+            proposal_frame = h.proposal_frames.get(block_hash)
+            if proposal_frame is not None:
+                frames.append(proposal_frame)
         if h.valid:
             vb, vr = h.valid
-            frames.extend(f for v, f in h.prevotes.get(vr, {}).values() if v == vb)
+            frames.extend(h.support.get((PREVOTE, vr), {}).get(vb, {}).values())
         if h.decided:
-            for votes in h.precommits.values():
-                frames.extend(f for v, f in votes.values() if v == h.decided)
+            for (kind, _rnd), by_value in h.support.items():
+                if kind == PRECOMMIT:
+                    frames.extend(by_value.get(h.decided, {}).values())
         if h.sig_frame is not None:
             frames.append(h.sig_frame)
         for frame in frames:

@@ -1,0 +1,139 @@
+"""Render a converted fed.toml with a comment on every decision, check it, write it.
+
+The file is checked with the same schema ``oceanfed run`` loads (and the chosen plugins'
+own option models) before it is written; it is written atomically, fsynced, and never over
+an existing file. Secrets are written to their own owner-only files, never to the TOML.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+import textwrap
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from oceanfed.config import FedConfig, PluginTable, format_validation_error
+from oceanfed.configdoc import toml_value
+from oceanfed.errors import ConfigError
+from oceanfed.keyfile import read_secret_file, write_secret_file
+from oceanfed.plugins import MESSENGERS, SIGNERS, validate_options
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+WIDTH = 88
+
+
+@dataclass
+class Table:
+    """One TOML table: a heading comment and ``(key, value, comment)`` rows."""
+
+    name: str
+    about: str = ""
+    rows: list[tuple[str, Any, str]] = field(default_factory=list)
+    array: bool = False
+
+    def add(self, key: str, value: Any, comment: str = "") -> Table:
+        self.rows.append((key, value, comment))
+        return self
+
+    def values(self) -> dict[str, Any]:
+        return {k: v for k, v, _ in self.rows}
+
+
+def _comment(text: str) -> list[str]:
+    return [f"# {line}" for line in textwrap.wrap(text, WIDTH - 2)] if text else []
+
+
+def render(header: list[str], tables: list[Table]) -> str:
+    """The fed.toml text: ``header`` comment lines, then every table with its comments."""
+    out = [f"# {line}" if line else "#" for line in header]
+    out.append("")
+    for table in tables:
+        out += _comment(table.about)
+        out.append(f"[[{table.name}]]" if table.array else f"[{table.name}]")
+        for key, value, comment in table.rows:
+            out += _comment(comment)
+            out.append(f"{key} = {toml_value(value)}")
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _plugin_class(group: str, driver: str) -> Any:
+    for ep in entry_points(group=group, name=driver):
+        return ep.load()
+    return None
+
+
+def validate(text: str, out: Path) -> FedConfig:
+    """Load ``text`` as ``oceanfed run`` would; ConfigError naming the field otherwise."""
+    raw = tomllib.loads(text)
+    raw["base_dir"] = str(out.resolve().parent)
+    source = f"{out} (converted)"
+    try:
+        cfg = FedConfig.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(source, exc)) from None
+    for kind, group in (("messenger", MESSENGERS), ("signer", SIGNERS)):
+        table: PluginTable = getattr(cfg, kind)
+        cls = _plugin_class(group, table.driver)
+        if cls is None:
+            raise ConfigError(
+                f"{source}: {kind}.driver: the {table.driver!r} {kind} plugin is not installed "
+                f"(pip install 'oceanfed[{'hsm' if table.driver == 'pkcs11' else table.driver}]')"
+            )
+        validate_options(cls, table, kind, source)
+    return cfg
+
+
+def write_new(path: Path, text: str) -> None:
+    """Create ``path`` atomically and durably; an existing file is never replaced."""
+    directory = path.parent
+    try:
+        fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot create ({exc.strerror})") from None
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            os.fchmod(fh.fileno(), 0o644)
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise ConfigError(f"{path}: already exists; not overwriting (remove it or use --out)") from None
+        dfd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def keep_or_write_secret(path: Path, text: str, what: str, flag: str) -> str:
+    """Write a secret to an owner-only file; an existing file must hold the same secret.
+
+    Returns ``"wrote"`` or ``"kept"``; the secret never appears in an error.
+    """
+    if path.exists() or path.is_symlink():
+        if read_secret_file(path, what) != text:
+            raise ConfigError(
+                f"{path}: already holds a different {what} than upstream {flag}; "
+                "remove it or choose another file"
+            )
+        return "kept"
+    write_secret_file(path, text)
+    return "wrote"

@@ -1,0 +1,133 @@
+"""Wallet, mempool and asset RPCs on a fresh devnet with two funded clients."""
+
+from __future__ import annotations
+
+import pytest
+
+from oceanfed.devnet.chain import ChainError
+from oceanfed.ocean.address import address_to_script, script_to_address
+from oceanfed.ocean.tx import Transaction, TxIn, TxOut, explicit_asset, explicit_value
+
+
+def test_issue_send_reissue_and_mine(net) -> None:
+    assert net.call("c0", "getbalance") == {"CBT": 10500000.0}
+    assert net.call("m0", "getbalance") == {}
+    issued = net.call("c0", "issueasset", 1000, 1)
+    to = net.call("c1", "getnewaddress")
+    txid = net.call("c0", "sendtoaddress", to, 12.5)
+    assert net.call("c0", "getrawmempool") == [issued["txid"], txid]
+    block = net.mine()
+    assert [t.txid_hex() for t in block.txs[1:]] == [issued["txid"], txid]
+    assert net.call("c0", "getrawmempool") == []
+    assert net.call("c1", "getbalance") == {"CBT": 10500012.5}
+    # The asset and token ids derive from the issuing input as the node derives them.
+    decoded = net.call("c0", "getrawtransaction", issued["txid"], True)
+    iss = decoded["vin"][issued["vin"]]["issuance"]
+    assert (iss["asset"], iss["token"], iss["assetEntropy"]) == (
+        issued["asset"],
+        issued["token"],
+        issued["entropy"],
+    )
+    net.call("c0", "sendtoaddress", to, 3, "", "", False, issued["asset"])
+    re = net.call("c0", "reissueasset", issued["asset"], 50)
+    net.mine()
+    assert net.call("c1", "getbalance")[issued["asset"]] == 3.0
+    assert net.call("c0", "getbalance")[issued["asset"]] == 1047.0
+    info = {i["asset"]: i for i in net.call("m0", "getutxoassetinfo")}[issued["asset"]]
+    assert (info["amountspendable"], info["entropy"], info["token"]) == (
+        1050.0,
+        issued["entropy"],
+        issued["token"],
+    )
+    kinds = [
+        (i["txid"], i["isreissuance"]) for i in net.call("c0", "listissuances", issued["asset"])
+    ]
+    assert sorted(kinds) == sorted([(issued["txid"], False), (re["txid"], True)])
+    assets = net.call("c0", "listunspent", 1, 9999999, [], True, issued["asset"])
+    assert sum(u["amount"] for u in assets) == 1047.0
+    assert all(u["asset"] == issued["asset"] and u["spendable"] for u in assets)
+
+
+def test_rejected_transactions_leave_everything_untouched(net) -> None:
+    to = net.call("c1", "getnewaddress")
+    txid = net.call("c0", "sendtoaddress", to, 1)
+    tx = Transaction.from_hex(net.call("c0", "getrawtransaction", txid))
+    coins, mempool = dict(net.chain.state.coins), list(net.chain.mempool.entries)
+    balance = net.call("c0", "getbalance", "*", 0)
+    with pytest.raises(ChainError) as info:  # a second spend of the same inputs
+        net.call("c0", "sendrawtransaction", Transaction(2, tx.vin, tx.vout[1:], 0).hex())
+    assert (info.value.code, info.value.message) == (-26, "18: txn-mempool-conflict")
+    for bad in ("zz", "00", ""):
+        with pytest.raises(ChainError) as info:
+            net.call("c0", "sendrawtransaction", bad)
+        assert (info.value.code, info.value.message) == (-22, "TX decode failed")
+    with pytest.raises(ChainError) as info:
+        net.call("c0", "sendrawtransaction")
+    assert info.value.code == -1 and info.value.message.startswith("sendrawtransaction ")
+    with pytest.raises(ChainError) as info:
+        net.call("c0", "sendtoaddress", to, 10**9)
+    assert info.value.code == -3
+    with pytest.raises(ChainError) as info:
+        net.call("c0", "sendtoaddress", to, 20_000_000)
+    assert (info.value.code, info.value.message) == (-6, "Insufficient funds")
+    with pytest.raises(ChainError) as info:
+        net.call("c0", "sendtoaddress", "2dnotanaddress", 1)
+    assert info.value.code == -5
+    assert net.chain.state.coins == coins and list(net.chain.mempool.entries) == mempool
+    assert net.call("c0", "getbalance", "*", 0) == balance
+    net.mine()
+    with pytest.raises(ChainError) as info:
+        net.call("c0", "sendrawtransaction", tx.hex())
+    assert (info.value.code, info.value.message) == (-27, "transaction already in block chain")
+
+
+def test_keys_addresses_and_wallet_persistence(net) -> None:
+    address = net.call("c0", "getnewaddress", "savings")
+    wif = net.call("c0", "dumpprivkey", address)
+    info = net.call("c0", "validateaddress", address)
+    assert info["ismine"] and info["account"] == "savings"
+    assert net.call("c1", "validateaddress", address)["ismine"] is False
+    assert net.call("c1", "importprivkey", wif, "copy", False) is None
+    assert net.call("c1", "validateaddress", address)["ismine"] is True
+    with pytest.raises(ChainError) as err:
+        net.call("c1", "importprivkey", "notakey")
+    assert (err.value.code, err.value.message) == (-5, "Invalid private key encoding")
+    with pytest.raises(ChainError) as err:
+        net.call("m0", "dumpprivkey", address)
+    assert err.value.code == -4
+    # A new Wallet object on the same file knows the key (written atomically, 0600).
+    from oceanfed.devnet.wallet import Wallet
+
+    path = net.layout.wallet_file("c1")
+    assert path.stat().st_mode & 0o777 == 0o600
+    again = Wallet(path)
+    assert again.is_mine(address_to_script(address))
+    assert "key" not in repr(again).lower().replace("keys", "")
+
+
+def test_freeze_output_freezes_the_p2pkh_outputs(net) -> None:
+    freeze = script_to_address(b"\x76\xa9\x14" + bytes(20) + b"\x88\xac")
+    to = net.call("c1", "getnewaddress")
+    txid = net.call("c0", "sendmany", "", {freeze: 0.001, to: 10})
+    net.mine()
+    history = net.call("m0", "getfreezehistory")
+    assert {(h["txid"], h["value"], h["start"], h["end"]) for h in history} >= {(txid, 10.0, 1, 0)}
+    assert all(h["txid"] == txid for h in history) and len(history) == 2  # to + change
+    policy = next(i for i in net.call("m0", "getutxoassetinfo") if i["entropy"] == "null")
+    assert policy["frozentxouts"] == 3
+    # Spending a frozen output ends its history entry at that block's height.
+    frozen = net.call("c1", "listunspent", 1, 9999999, [to])[0]
+    asset = bytes.fromhex(frozen["asset"])[::-1]
+    spend = TxIn(bytes.fromhex(txid)[::-1], frozen["vout"], b"", 0xFFFFFFFF)
+    outs = (
+        TxOut(explicit_asset(asset), explicit_value(999_990_000), address_to_script(to)),
+        TxOut(explicit_asset(asset), explicit_value(10_000), b""),
+    )
+    signed = net.call("c1", "signrawtransaction", Transaction(2, (spend,), outs, 0).hex())
+    assert signed["complete"]
+    net.call("c1", "sendrawtransaction", signed["hex"])
+    net.mine()
+    ended = [
+        (h["txid"], h["vout"], h["end"]) for h in net.call("m0", "getfreezehistory") if h["end"]
+    ]
+    assert ended == [(txid, frozen["vout"], 2)]
