@@ -108,3 +108,23 @@ def test_split_brain_warning_and_unreachable_node(tmp_path: Path) -> None:
     assert out.returncode == 1
     run = oceanfed("run", "--config", str(layout.fed_toml("m0")))
     assert run.returncode == 1 and "allow_split_brain" in run.stderr
+
+
+def test_run_refuses_a_taken_metrics_address(served: LocalFederation, tmp_path: Path) -> None:
+    import socket
+
+    cfg = _copy_member(served.layout, "m2", tmp_path / "m2")
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen()
+    try:
+        port = holder.getsockname()[1]
+        set_table(cfg, "metrics", {"listen": f"127.0.0.1:{port}"})
+        check = oceanfed("check", "--config", str(cfg))
+        assert _lines(check.stdout)["metrics.listen"] == "warn"
+        run = oceanfed("run", "--config", str(cfg), timeout=30)
+    finally:
+        holder.close()
+    assert run.returncode == 1
+    assert f"metrics.listen: cannot listen on 127.0.0.1:{port} (address already in use)" in run.stderr
+    assert "Traceback" not in run.stderr

@@ -7,10 +7,14 @@ a failure prints them and ``python tests/sim/scenarios.py FAULTS M-of-N SEED`` r
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -101,7 +105,7 @@ def faults_for(name: str, n: int, m: int, seed: int) -> Faults:
 
 
 def replay_hint(name: str, n: int, m: int, seed: int) -> str:
-    return f"replay: .venv/bin/python tests/sim/scenarios.py {name} {m}-of-{n} {seed}"
+    return f"replay: python tests/sim/scenarios.py {name} {m}-of-{n} {seed}"
 
 
 def run_schedule(name: str, n: int, m: int, seed: int, window: float = WINDOW) -> Outcome:
@@ -116,6 +120,68 @@ def run_schedule(name: str, n: int, m: int, seed: int, window: float = WINDOW) -
     return out
 
 
+@dataclass
+class Batch:
+    """The summary of many schedules of one fault set and shape."""
+
+    name: str
+    n: int
+    m: int
+    schedules: int = 0
+    steps: int = 0
+    blocks: int = 0
+    crashes: int = 0
+    max_gap: float = 0.0
+    failures: list[str] = field(default_factory=list)
+    dropped: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def run_batch(name: str, n: int, m: int, seeds: Iterable[int], window: float = WINDOW) -> Batch:
+    """Run one schedule per seed and summarise; failures are collected, not raised."""
+    start = time.perf_counter()
+    batch = Batch(name, n, m)
+    for seed in seeds:
+        batch.schedules += 1
+        try:
+            out = run_schedule(name, n, m, seed, window)
+        except InvariantViolation as exc:
+            batch.failures.append(str(exc))
+            continue
+        except Exception as exc:  # a crash of the core is a failure to report with its seed
+            batch.failures.append(f"{name} {m}-of-{n} seed {seed}: {type(exc).__name__}: {exc} "
+                                  f"-- {replay_hint(name, n, m, seed)}")
+            continue
+        batch.steps += out.steps
+        batch.blocks += out.height
+        batch.crashes += out.crashes
+        batch.max_gap = max(batch.max_gap, out.max_gap)
+        for k, v in out.dropped.items():
+            batch.dropped[k] = batch.dropped.get(k, 0) + v
+    batch.seconds = time.perf_counter() - start
+    return batch
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of fresh interpreters with a fixed string-hash seed.
+
+    The core iterates some sets of block hashes, so a schedule replays exactly only under
+    the same ``PYTHONHASHSEED``; the pool and the replay command both use 0.
+    """
+    old = os.environ.get("PYTHONHASHSEED")
+    os.environ["PYTHONHASHSEED"] = "0"
+    try:
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+        # start the workers now, while the variable is set
+        list(pool.map(abs, range(workers)))
+    finally:
+        if old is None:
+            del os.environ["PYTHONHASHSEED"]
+        else:
+            os.environ["PYTHONHASHSEED"] = old
+    return pool
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Replay one simulator schedule.")
     parser.add_argument("faults", choices=sorted(FAULT_SETS))
@@ -123,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("seed", type=int)
     parser.add_argument("--window", type=float, default=WINDOW)
     args = parser.parse_args(argv)
+    if os.environ.get("PYTHONHASHSEED") != "0":  # replay under the hash seed the suite uses
+        os.environ["PYTHONHASHSEED"] = "0"
+        os.execv(sys.executable, [sys.executable, *sys.argv])
     m, n = (int(x) for x in args.shape.split("-of-"))
     start = time.perf_counter()
     try:
