@@ -21,7 +21,7 @@ from oceanfed import crypto
 from oceanfed.consensus import actions as A
 from oceanfed.consensus import events as E
 from oceanfed.consensus.machine import Machine
-from oceanfed.errors import OceanfedError, RPCError
+from oceanfed.errors import FatalError, OceanfedError, RPCError
 from oceanfed.interfaces import Messenger, Signer, SignRequest
 from oceanfed.statestore import StateStore, write_json_atomic
 
@@ -62,6 +62,8 @@ class Driver:
         self._sign_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sign")
         self._stop = threading.Event()
         self.last_node_ok = clock()
+        #: why a plugin stopped the member, if one did
+        self.fatal: str | None = None
         self.rpc_errors = 0
         self.messages_received = 0
         self.status_path = Path(status_path) if status_path is not None else None
@@ -216,9 +218,38 @@ class Driver:
     def _build(self, action: A.BuildProposal) -> None:
         try:
             block_hex = self._call("getnewblockhex")
-            self.inbox.put(E.ProposalBuilt(action.height, action.round, block_hex))
         except RPCError as exc:
             self._post_failure("build", action.height, exc)
+            return
+        extras = self._merged_hook("proposal_extras", height=action.height, block_hex=block_hex)
+        if extras is None:
+            self._post_failure("build", action.height, OceanfedError("a plugin could not build its extras"))
+            return
+        self.inbox.put(E.ProposalBuilt(action.height, action.round, block_hex, extras))
+
+    def _merged_hook(self, name: str, **kwargs: Any) -> dict[str, Any] | None:
+        """Call a hook whose answers are dicts keyed by plugin; merge them (None on error)."""
+        if self.hooks is None:
+            return {}
+        try:
+            answers = getattr(self.hooks.hook, name)(**kwargs)
+        except FatalError as exc:
+            self._fail(str(exc))
+            return None
+        except Exception as exc:  # a plugin failure costs this round, not the process
+            log.error("hook %s failed: %s", name, exc)
+            return None
+        merged: dict[str, Any] = {}
+        for answer in answers:
+            if answer:
+                merged.update(answer)
+        return merged
+
+    def _fail(self, message: str) -> None:
+        """A plugin asked the member to stop: remember why and end the loop."""
+        log.critical("stopping: %s", message)
+        self.fatal = message
+        self.stop()
 
     def _validate(self, action: A.Validate) -> None:
         try:
@@ -244,16 +275,32 @@ class Driver:
         request = SignRequest(action.height, action.digest, action.preimage, action.block_hex)
         try:
             der = crypto.to_low_s_der(self.signer.sign(request))
-            self.inbox.put(E.Signed(action.height, action.block_hash, der))
         except Exception as exc:  # any signer failure is reported, never raised into the loop
             self.inbox.put(E.Signed(action.height, action.block_hash, None, str(exc)))
+            return
+        extra: dict[str, Any] = {}
+        if action.extras:
+            extra = self._merged_hook("sign_extras", height=action.height,
+                                      block_hash=action.block_hash, extras=action.extras) or {}
+        self.inbox.put(E.Signed(action.height, action.block_hash, der, None, extra))
 
     def _submit(self, action: A.Submit) -> None:
         try:
             result = self._call("submitblock", action.block_hex)
-            self.inbox.put(E.Submitted(action.height, action.block_hash, result))
         except RPCError as exc:
             self._post_failure("submit", action.height, exc)
+            return
+        if result in (None, "duplicate") and self.hooks is not None:
+            try:
+                self.hooks.hook.block_complete(
+                    height=action.height, block_hash=action.block_hash,
+                    extras=action.extras, extra_sigs=action.extra_sigs,
+                )
+            except FatalError as exc:
+                self._fail(str(exc))
+            except Exception as exc:
+                log.error("hook block_complete failed: %s", exc)
+        self.inbox.put(E.Submitted(action.height, action.block_hash, result))
 
 
 def _slug(message: str) -> str:

@@ -35,3 +35,7 @@ class SignerError(OceanfedError):
 
 class MessengerError(OceanfedError):
     """A messenger could not be set up or has failed."""
+
+
+class FatalError(OceanfedError):
+    """A plugin found a state in which the member must stop (e.g. a half-done reissuance)."""

@@ -112,3 +112,65 @@ def round_timed_out(height: int, round: int, step: str) -> None:
         def round_timed_out(height, round, step):
             log.warning("height %d round %d: %s timed out", height, round, step)
     """
+
+
+@hookspec
+def member_started(config: Any, context: Any, signer: Any) -> None:
+    """Called once when a member starts, before any round.
+
+    ``config`` is the validated :class:`oceanfed.config.FedConfig` (a plugin reads its own
+    table, e.g. ``config.inflation``), ``context`` the :class:`oceanfed.interfaces.PluginContext`
+    (members, threshold, a node client factory) and ``signer`` this member's block signer.
+    Raise :class:`oceanfed.errors.ConfigError` to refuse to start. Example::
+
+        @hookimpl
+        def member_started(config, context, signer):
+            global node
+            node = context.node_client()
+    """
+
+
+@hookspec
+def proposal_extras(height: int, block_hex: str) -> dict[str, Any] | None:
+    """Proposer only: data to send along with a fresh proposal, keyed by plugin name.
+
+    Every member sees it in ``validate_proposal(extras=…)`` and may refuse the proposal
+    over it. Example::
+
+        @hookimpl
+        def proposal_extras(height, block_hex):
+            if height % 10 == 0:
+                return {"inflation": {"txs": build_reissuances(height)}}
+            return None
+    """
+
+
+@hookspec
+def sign_extras(height: int, block_hash: str, extras: dict[str, Any]) -> dict[str, Any] | None:
+    """After a block is decided: this member's signatures over the proposal's extras.
+
+    The result (keyed by plugin name) travels in this member's SIG message with its block
+    signature. Example::
+
+        @hookimpl
+        def sign_extras(height, block_hash, extras):
+            txs = extras.get("inflation", {}).get("txs", [])
+            return {"inflation": [sign_tx(tx) for tx in txs]} if txs else None
+    """
+
+
+@hookspec
+def block_complete(
+    height: int, block_hash: str, extras: dict[str, Any], extra_sigs: dict[str, dict[str, Any]]
+) -> None:
+    """This member holds M block signatures and is submitting the block.
+
+    ``extra_sigs`` maps each signing member's name to what its ``sign_extras`` returned.
+    Several members may do this for one block; acting must be idempotent. Raise
+    :class:`oceanfed.errors.FatalError` to stop the member. Example::
+
+        @hookimpl
+        def block_complete(height, block_hash, extras, extra_sigs):
+            for tx in combine(extras, extra_sigs):
+                node.call("sendrawtransaction", tx)
+    """

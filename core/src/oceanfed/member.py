@@ -127,8 +127,16 @@ def build_driver(cfg: FedConfig, **driver_kwargs: Any) -> Driver:
         [m.transport_pubkey for m in members], [m.pubkey for m in members],
     )
     machine = Machine(core_config(cfg), auth, restored=store.load())
+    hooks = hook_manager()
+    try:
+        hooks.hook.member_started(config=cfg, context=context, signer=signer)
+    except Exception:
+        store.close()
+        signer.close()
+        messenger.close()
+        raise
     driver_kwargs.setdefault("status_path", store.dir / "status.json")
     return Driver(
         machine, node=node, signer=signer, messenger=messenger, store=store,
-        hooks=hook_manager(), **driver_kwargs,
+        hooks=hooks, **driver_kwargs,
     )

@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from oceanfed.config import load_config
+from oceanfed.errors import FatalError
 from oceanfed.logsetup import setup_logging
 
 
@@ -67,5 +68,7 @@ def run(args: argparse.Namespace) -> int:
         if metrics is not None:
             metrics.stop()
         driver.store.close()  # every save was already flushed; this releases the lock
+    if driver.fatal:
+        raise FatalError(driver.fatal)
     log.info("stopped cleanly")
     return 0

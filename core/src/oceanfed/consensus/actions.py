@@ -52,15 +52,22 @@ class Sign:
     digest: bytes
     preimage: bytes
     block_hex: str
+    extras: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Submit:
-    """Submit a completed block; answer with Submitted or NodeFailed."""
+    """Submit a completed block; answer with Submitted or NodeFailed.
+
+    ``extras`` and ``extra_sigs`` (member name → its extra signatures) go to the
+    ``block_complete`` hook.
+    """
 
     height: int
     block_hash: str
     block_hex: str
+    extras: dict[str, Any] = field(default_factory=dict)
+    extra_sigs: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,8 @@ class ProposalBuilt:
     height: int
     round: int
     block_hex: str
+    #: what plugins attach to the proposal (``proposal_extras`` hook)
+    extras: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,8 @@ class Signed:
     block_hash: str
     der: bytes | None
     error: str | None = None
+    #: this member's signatures over the proposal's extras (``sign_extras`` hook)
+    extra_sigs: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

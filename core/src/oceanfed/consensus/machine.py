@@ -74,6 +74,10 @@ class HeightState:
     sent: dict[tuple[int, str], str | None] = field(default_factory=dict)
     sent_frames: dict[tuple[int, str], bytes] = field(default_factory=dict)
     blocks: dict[str, BlockInfo] = field(default_factory=dict)
+    #: what the proposer attached to each block (plugins' extras), first valid sighting wins
+    extras: dict[str, dict[str, Any]] = field(default_factory=dict)
+    extra_sigs: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
+    pending_extra_sigs: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
     validity: dict[str, str | None] = field(default_factory=dict)  # hash -> None ok / reason
     validating: set[str] = field(default_factory=set)
     #: round -> first proposal's (hash, valid_round); all proposal frames by hash
@@ -115,6 +119,7 @@ class HeightState:
             "valid": list(self.valid) if self.valid else None,
             "decided": self.decided,
             "blocks": {h: self.blocks[h].block_hex for h in keep if h in self.blocks},
+            "extras": {h: self.extras[h] for h in keep if self.extras.get(h)},
             "sent": [[r, k, v] for (r, k), v in sorted(self.sent.items())],
         }
 
@@ -338,6 +343,7 @@ class Machine:
                 continue
             if info.block_hash == block_hash:
                 h.blocks[block_hash] = info
+        h.extras.update(r.get("extras") or {})
         h.round = int(r.get("round", 0))
         if r.get("locked"):
             h.locked = (r["locked"][0], int(r["locked"][1]))
@@ -383,15 +389,19 @@ class Machine:
             h.building = True
             self._emit(A.BuildProposal(h.height, h.round))
 
-    def _propose(self, info: BlockInfo, valid_round: int) -> None:
+    def _propose(self, info: BlockInfo, valid_round: int, extras: dict[str, Any] | None = None) -> None:
         h = self.h
         assert h is not None
+        if extras is not None:
+            h.extras.setdefault(info.block_hash, extras)
+        extras = h.extras.get(info.block_hash, {})
         pol: list[str] = []
         if valid_round >= 0:
             votes = h.support.get((PREVOTE, valid_round), {}).get(info.block_hash, {})
             pol = [frame.hex() for frame in votes.values()]
         frame = self.auth.seal(
-            h.height, h.round, "proposal", {"block": info.block_hex, "vr": valid_round, "pol": pol}
+            h.height, h.round, "proposal",
+            {"block": info.block_hex, "vr": valid_round, "pol": pol, "x": extras},
         )
         h.blocks[info.block_hash] = info
         h.first_seen.setdefault(info.block_hash, self._now)
@@ -421,7 +431,7 @@ class Machine:
             self._log("warning", f"node proposed a block we cannot use ({reason}); re-reading tip")
             self._query_tip()
             return
-        self._propose(info, -1)
+        self._propose(info, -1, dict(ev.extras))
 
     def _structural_reason(self, info: BlockInfo) -> str | None:
         h = self.h
@@ -479,10 +489,13 @@ class Machine:
             h.retry_at = self._now + RETRY_DELAY
             return
         h.sigs.setdefault(ev.block_hash, {})[self.cfg.me] = ev.der
+        if ev.extra_sigs:
+            h.extra_sigs.setdefault(ev.block_hash, {})[self.cfg.me] = dict(ev.extra_sigs)
         h.marks.setdefault("signed", self._now)
-        h.sig_frame = self.auth.seal(
-            h.height, h.round, "sig", {"hash": ev.block_hash, "sig": ev.der.hex()}
-        )
+        payload: dict[str, Any] = {"hash": ev.block_hash, "sig": ev.der.hex()}
+        if ev.extra_sigs:
+            payload["x"] = ev.extra_sigs
+        h.sig_frame = self.auth.seal(h.height, h.round, "sig", payload)
         self.counters["signatures_made"] += 1
         self._emit(A.Broadcast(h.sig_frame))
 
@@ -592,6 +605,9 @@ class Machine:
                 continue
             if vote.kind == PREVOTE and vote.height == h.height and vote.round == vr:
                 self._record_vote(vote)
+        extras = p.get("x") or {}
+        if not isinstance(extras, dict):
+            raise ValueError("proposal extras must be an object")
         first = env.round not in h.proposal
         if first:
             h.proposal[env.round] = (info.block_hash, vr)
@@ -604,6 +620,7 @@ class Machine:
                      block_hash=info.block_hash)
         reason = self._structural_reason(info)
         h.blocks[info.block_hash] = info
+        h.extras.setdefault(info.block_hash, extras)
         h.first_seen.setdefault(info.block_hash, self._now)
         h.proposal_frames[info.block_hash] = env.raw
         if reason is not None:
@@ -620,7 +637,8 @@ class Machine:
         if info.block_hash in h.validity or info.block_hash in h.validating:
             return
         h.validating.add(info.block_hash)
-        self._emit(A.Validate(h.height, info.block_hash, info.block_hex))
+        self._emit(A.Validate(h.height, info.block_hash, info.block_hex,
+                              h.extras.get(info.block_hash, {})))
 
     def _on_vote(self, env: Envelope) -> None:
         value = env.payload.get("hash")
@@ -651,6 +669,9 @@ class Machine:
             raise ValueError("sig hash must be a string")
         if env.sender in h.sigs.get(block_hash, {}):
             return
+        extra = env.payload.get("x")
+        if isinstance(extra, dict) and extra:
+            h.pending_extra_sigs.setdefault(block_hash, {})[env.sender] = extra
         h.unverified_sigs.setdefault(block_hash, {})[env.sender] = der
         self._verify_sigs(block_hash)
 
@@ -669,6 +690,9 @@ class Machine:
             if ok:
                 self.counters["signatures_received"] += 1
                 h.sigs.setdefault(block_hash, {})[member] = der
+                extra = h.pending_extra_sigs.get(block_hash, {}).pop(member, None)
+                if extra is not None:
+                    h.extra_sigs.setdefault(block_hash, {})[member] = extra
             else:
                 self.counters["signatures_rejected:invalid"] += 1
 
@@ -843,7 +867,8 @@ class Machine:
                 self._persist()
             h.signing = True
             h.retry_at = None
-            self._emit(A.Sign(h.height, h.decided, info.digest, info.preimage, info.block_hex))
+            self._emit(A.Sign(h.height, h.decided, info.digest, info.preimage, info.block_hex,
+                              h.extras.get(h.decided, {})))
             return True
 
         # 8. M valid signatures: combine and submit
@@ -853,7 +878,11 @@ class Machine:
                 block_hex = complete(h.blocks[block_hash].block_hex, [sigs[i] for i in order])
                 h.submitted[block_hash] = self._now
                 h.marks.setdefault("submit", self._now)
-                self._emit(A.Submit(h.height, block_hash, block_hex))
+                extra_sigs = {
+                    self.cfg.names[i]: x for i, x in h.extra_sigs.get(block_hash, {}).items()
+                }
+                self._emit(A.Submit(h.height, block_hash, block_hex,
+                                    h.extras.get(block_hash, {}), extra_sigs))
                 return True
 
         for block_hash in list(h.unverified_sigs):

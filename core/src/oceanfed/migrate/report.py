@@ -53,7 +53,8 @@ class Report:
                            if i.topic in TOPICS else len(TOPICS))
             for item in items:
                 head = f"  {kind:<8} {item.topic}: "
-                body = textwrap.wrap(item.text, max(40, width - len(head)))
+                body = textwrap.wrap(item.text, max(40, width - len(head)),
+                                     break_on_hyphens=False, break_long_words=False)
                 out.append(head + (body[0] if body else ""))
                 out += [" " * len(head) + line for line in body[1:]]
         return "\n".join(out)

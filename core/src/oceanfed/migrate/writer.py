@@ -51,7 +51,8 @@ class Table:
 
 
 def _comment(text: str) -> list[str]:
-    return [f"# {line}" for line in textwrap.wrap(text, WIDTH - 2)] if text else []
+    lines = textwrap.wrap(text, WIDTH - 2, break_on_hyphens=False, break_long_words=False)
+    return [f"# {line}" for line in lines]
 
 
 def render(header: list[str], tables: list[Table]) -> str:
