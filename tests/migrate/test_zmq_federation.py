@@ -69,7 +69,7 @@ def test_configs_follow_the_chain_and_the_nodes(
         opts = cfg.messenger.options()
         nodes[UPSTREAM_ID[i]] = opts["bind"].rsplit(":", 1)[1]
         assert set(opts["peers"]) == set(devnet5.members) - {name}
-    for i, name in enumerate(devnet5.members):
+    for name in devnet5.members:
         peers = load_config(converted[name]).messenger.options()["peers"]
         for j, peer in enumerate(devnet5.members):
             if peer != name:  # each peer's address is the --nodes entry of its upstream id
@@ -111,7 +111,7 @@ def test_every_converted_config_passes_check(
 @pytest.fixture
 def running(converted: dict[str, Path]) -> Iterator[list[subprocess.Popen[bytes]]]:
     procs = []
-    for name, path in converted.items():
+    for path in converted.values():
         set_table(path, "rounds", LOCAL_ROUNDS)  # loopback timing; the operator's choice
         log = open(path.parent / "run.log", "wb")  # noqa: SIM115 - owned by the child
         procs.append(subprocess.Popen(

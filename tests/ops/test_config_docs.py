@@ -30,3 +30,28 @@ def test_configuration_reference_is_current() -> None:
     text = (ROOT / "docs" / "configuration.md").read_text()
     for f in core_fields():
         assert f"`{f.path.rsplit('.', 1)[1]}`" in text
+
+
+def test_plugin_guide_covers_every_hook_and_interface() -> None:
+    import inspect
+
+    from oceanfed import hookspecs, plugins
+    from oceanfed.interfaces import Messenger, PluginContext, Signer
+
+    guide = (ROOT / "docs" / "plugins.md").read_text()
+    specs = [n for n, f in inspect.getmembers(hookspecs, inspect.isfunction)
+             if hasattr(f, "oceanfed_spec")]
+    assert len(specs) >= 7
+    for name in specs:
+        params = ", ".join(inspect.signature(getattr(hookspecs, name)).parameters)
+        assert f"### `{name}({params})" in guide, name
+        assert f"def {name}(" in guide, f"no example for {name}"
+    for group in (plugins.MESSENGERS, plugins.SIGNERS, plugins.HOOKS, plugins.INFLATION,
+                  plugins.COMMANDS):
+        assert f"`{group}`" in guide
+    for cls in (Messenger, Signer):
+        for name, _ in inspect.getmembers(cls, inspect.isfunction):
+            if not name.startswith("_"):
+                assert f"`{name}(" in guide, f"{cls.__name__}.{name}"
+    for field in PluginContext.__dataclass_fields__:
+        assert f"`{field}`" in guide, field

@@ -10,7 +10,12 @@ from typing import Any
 
 from oceanfed.crypto import pubkey_of
 from oceanfed.errors import ConfigError
-from oceanfed.keyfile import generate_private_key, parse_private_key, read_private_key, write_private_key
+from oceanfed.keyfile import (
+    generate_private_key,
+    parse_private_key,
+    read_private_key,
+    write_private_key,
+)
 from oceanfed.migrate.cards import Card, merge_cards, read_cards
 from oceanfed.migrate.chain import ChainInfo, read_chain
 from oceanfed.migrate.report import Report
@@ -112,15 +117,15 @@ def convert(argv: Sequence[str], opts: Options) -> Conversion:
     transport_pub = _transport_key(base / opts.transport_key_file, report)
     own = Card(up.id, pubkey, transport_pub)
     cards = merge_cards(read_cards(opts.member_cards, opts.member_card_files), own)
-    for card in cards.values():
-        if chain.index_of(card.pubkey) is None:
+    for known in cards.values():
+        if chain.index_of(known.pubkey) is None:
             raise ConfigError(
-                f"member card {card.line()}: block key {card.pubkey.hex()} is not in the "
+                f"member card {known.line()}: block key {known.pubkey.hex()} is not in the "
                 "chain's signblockscript"
             )
-        if up.nodes and card.upstream_id >= len(up.nodes):
+        if up.nodes and known.upstream_id >= len(up.nodes):
             raise ConfigError(
-                f"member card {card.line()}: upstream id {card.upstream_id} is outside --nodes "
+                f"member card {known.line()}: upstream id {known.upstream_id} is outside --nodes "
                 f"({len(up.nodes)} entries)"
             )
     pending = [n for n, k in zip(names, chain.pubkeys, strict=True) if k not in cards]

@@ -1,0 +1,98 @@
+"""Upstream --hsm members on real SoftHSM2 tokens become the pkcs11 signer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from oceanfed.config import load_config
+from oceanfed.crypto import pubkey_of
+from oceanfed.devnet.setup import free_ports
+from oceanfed.keyfile import generate_private_key, read_private_key
+from oceanfed.launcher import LocalFederation
+
+from .conftest import check, convert, upstream_args
+
+softhsm = pytest.importorskip("oceanfed_pkcs11.softhsm")
+
+
+@pytest.fixture
+def token(tmp_path: Path) -> object:
+    reason = softhsm.unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    return softhsm.SoftHSMToken.create(tmp_path / "hsm", "fed-token", so_pin="so-8421",
+                                       user_pin="pin-3579-x")
+
+
+def hsm_env(token: object, label: str = "block") -> dict[str, str]:
+    return {**token.env, "PKCS11_LIB": token.module, "KEY_LABEL": label,  # type: ignore[attr-defined]
+            "USER_PIN": token.user_pin}  # type: ignore[attr-defined]
+
+
+def other_cards(fed: LocalFederation, *indexes: int) -> str:
+    return ",".join(f"{i}:{fed.layout.pubkeys[i]}:{pubkey_of(generate_private_key()).hex()}"
+                    for i in indexes)
+
+
+def test_hsm_member_becomes_the_pkcs11_signer(
+    devnet3: LocalFederation, token: object, tmp_path: Path
+) -> None:
+    # upstream looked the key up as KEY_LABEL followed by --id
+    token.import_key("block0", read_private_key(devnet3.layout.block_key_file("m0")))  # type: ignore[attr-defined]
+    env = hsm_env(token)
+    nodes = [f"127.0.0.1:{p}" for p in free_ports(3)]
+    args = upstream_args(devnet3, "m0", 0, "--hsm", "1", msgtype="zmq", nodes=nodes)
+    out = convert(tmp_path / "fed.toml", args, "--member-card", other_cards(devnet3, 1, 2),
+                  env=env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    cfg = load_config(tmp_path / "fed.toml")
+    opts = cfg.signer.options()
+    assert cfg.signer.driver == "pkcs11"
+    assert opts["library"] == token.module  # type: ignore[attr-defined]
+    assert opts["token_label"] == "fed-token"
+    assert opts["key_label"] == "block0"
+    assert opts["pin_env"] == "USER_PIN"
+    text = (tmp_path / "fed.toml").read_text()
+    assert "pin-3579-x" not in text and "pin-3579-x" not in out.stdout
+    assert f"pubkey {devnet3.layout.pubkeys[0]}" in " ".join(out.stdout.split())
+    result = check(tmp_path / "fed.toml", env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "pubkey matches member m0" in result.stdout
+
+
+def test_hsm_zero_still_means_the_hsm(
+    devnet3: LocalFederation, token: object, tmp_path: Path
+) -> None:
+    token.import_key("block", read_private_key(devnet3.layout.block_key_file("m1")))  # type: ignore[attr-defined]
+    out = convert(tmp_path / "fed.toml", upstream_args(devnet3, "m1", 1, "--hsm", "0"),
+                  "--member-card", other_cards(devnet3, 0, 2), env=hsm_env(token))
+    assert out.returncode == 0, out.stdout + out.stderr
+    flat = " ".join(out.stdout.split())
+    assert "upstream took --hsm '0' as true" in flat
+    assert "no key labelled 'block1'" in flat  # fell back to KEY_LABEL alone
+    cfg = load_config(tmp_path / "fed.toml")
+    assert cfg.signer.driver == "pkcs11" and cfg.member.name == "m1"
+    assert cfg.signer.options()["key_label"] == "block"
+
+
+def test_hsm_key_outside_the_script(
+    devnet3: LocalFederation, token: object, tmp_path: Path
+) -> None:
+    token.import_key("block1", generate_private_key())  # type: ignore[attr-defined]
+    out = convert(tmp_path / "fed.toml", upstream_args(devnet3, "m1", 1, "--hsm", "1"),
+                  env=hsm_env(token))
+    assert out.returncode == 1
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "is not in the chain's signblockscript (2-of-3)" in lines[0]
+    assert not (tmp_path / "transport.key").exists()
+
+
+def test_hsm_label_missing_on_the_token(
+    devnet3: LocalFederation, token: object, tmp_path: Path
+) -> None:
+    out = convert(tmp_path / "fed.toml", upstream_args(devnet3, "m1", 1, "--hsm", "1"),
+                  env=hsm_env(token, label="nosuch"))
+    assert out.returncode == 1
+    assert "KEY_LABEL: no key labelled 'nosuch1'" in out.stderr
