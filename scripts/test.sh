@@ -3,6 +3,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-.venv/bin/ruff check core plugins tests
+.venv/bin/ruff check core plugins tests examples
 .venv/bin/mypy core/src plugins/*/src
 .venv/bin/python -m pytest "$@"
