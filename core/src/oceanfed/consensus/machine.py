@@ -106,6 +106,8 @@ class HeightState:
     started_at: float = 0.0
     #: when each block was first seen here (proposed or received): latency is measured from it
     first_seen: dict[str, float] = field(default_factory=dict)
+    #: the block interval used for this height (shorter while catching up)
+    interval: float = 0.0
     #: when each step of this height first happened (reported with the block, in ms)
     marks: dict[str, float] = field(default_factory=dict)
 
@@ -121,7 +123,19 @@ class HeightState:
             "blocks": {h: self.blocks[h].block_hex for h in keep if h in self.blocks},
             "extras": {h: self.extras[h] for h in keep if self.extras.get(h)},
             "sent": [[r, k, v] for (r, k), v in sorted(self.sent.items())],
+            "evidence": [f.hex() for f in self.evidence()],
         }
+
+    def evidence(self) -> list[bytes]:
+        """Signed votes a restart must not lose: the valid block's pol, the decision's precommits."""
+        frames: list[bytes] = []
+        if self.valid:
+            frames.extend(self.support.get((PREVOTE, self.valid[1]), {}).get(self.valid[0], {}).values())
+        if self.decided:
+            for (kind, _rnd), by_value in self.support.items():
+                if kind == PRECOMMIT:
+                    frames.extend(by_value.get(self.decided, {}).values())
+        return frames
 
 
 @dataclass
@@ -320,6 +334,9 @@ class Machine:
     def _start_height(self, height: int, parent: str) -> None:
         interval = self._interval(height)
         h = HeightState(height=height, parent=parent, ready_at=self._now + interval)
+        h.interval = interval
+        if 0 < interval < self.cfg.block_time:
+            self.counters["catch_up_heights"] += 1
         h.started_at = self._now
         self.h = h
         r = self._restored_height
@@ -352,6 +369,19 @@ class Machine:
         h.decided = r.get("decided")
         for rnd, kind, value in r.get("sent") or []:
             h.sent[(int(rnd), kind)] = value
+        # our own votes and the evidence we held count again after a restart
+        for (rnd, kind), value in h.sent.items():
+            frame = self.auth.seal(h.height, rnd, kind, {"hash": value})
+            store = h.prevotes if kind == PREVOTE else h.precommits
+            store.setdefault(rnd, {}).setdefault(self.cfg.me, (value, frame))
+            h.support.setdefault((kind, rnd), {}).setdefault(value, {}).setdefault(self.cfg.me, frame)
+        for raw in r.get("evidence") or []:
+            try:
+                env = self.auth.open(bytes.fromhex(raw))
+            except (DecodeError, ValueError, TypeError):
+                continue
+            if env.height == h.height and env.kind in (PREVOTE, PRECOMMIT):
+                self._record_vote(env)
 
     def _start_round(self, round: int) -> None:
         h = self.h
@@ -514,6 +544,7 @@ class Machine:
                 "proposer": self.cfg.names[self.proposer(h.height, h.round)],
                 "signers": sorted(self.cfg.names[i] for i in h.sigs.get(ev.block_hash, {})),
                 "latency": self._now - h.first_seen.get(ev.block_hash, h.started_at),
+                "interval": h.interval,
                 "phases_ms": {
                     k: round((t - h.first_seen.get(ev.block_hash, h.started_at)) * 1000, 2)
                     for k, t in sorted(h.marks.items(), key=lambda kv: kv[1])

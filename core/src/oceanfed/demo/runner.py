@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from oceanfed.demo.clients import DemoClients
 from oceanfed.demo.stats import BlockRecord, DemoStats
 from oceanfed.demo.view import PlainView
 from oceanfed.errors import OceanfedError, RPCError
@@ -29,6 +30,7 @@ class DemoOptions:
     chaos: bool = False
     chaos_every: float = 6.0
     seed: int | None = None
+    clients: int = 2
     dir: str | None = None
 
 
@@ -44,6 +46,7 @@ class Demo:
         self.dir = Path(opts.dir or self._tmp)  # type: ignore[arg-type]
         self.broker: Any = None
         self.fed: LocalFederation | None = None
+        self.clients: DemoClients | None = None
         self.down: dict[str, float] = {}  # member -> restart time
 
     # ------------------------------------------------------------------ setup
@@ -75,8 +78,9 @@ class Demo:
             extra["kafka_bootstrap"] = self.broker.bootstrap
         self.fed = LocalFederation(
             self.dir / "federation", opts.members, opts.threshold,
-            messenger=opts.messenger, block_time=opts.block_time, **extra,
+            messenger=opts.messenger, block_time=opts.block_time, clients=opts.clients, **extra,
         )
+        self.clients = DemoClients(self.fed, self.rng, self.view.event)
         if self.broker is not None:
             for name in self.fed.members:
                 set_table(self.fed.layout.fed_toml(name), "messenger",
@@ -111,6 +115,8 @@ class Demo:
             now = time.monotonic()
             if self.opts.chaos:
                 next_chaos = self._chaos(now, next_chaos, seen)
+            if self.clients is not None:
+                self.clients.step(now)
             try:
                 tip = fed.height()
             except RPCError:
@@ -122,7 +128,8 @@ class Demo:
                 self.view.block(record)
             if now >= next_refresh:
                 next_refresh = now + 0.25
-                self.view.refresh(self.member_rows(tip), [], self.stats)
+                assets = self.clients.assets() if self.clients is not None else []
+                self.view.refresh(self.member_rows(tip), assets, self.stats)
         return self.stats
 
     def _record(self, height: int) -> BlockRecord:
@@ -151,6 +158,7 @@ class Demo:
             signers=list(info.get("signers", [])),
             latency=float(info.get("latency", 0.0)),
             txs=txs,
+            catch_up=0 < float(info.get("interval", self.opts.block_time)) < self.opts.block_time,
         )
 
     def _chaos(self, now: float, next_chaos: float, height: int) -> float:

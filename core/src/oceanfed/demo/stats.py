@@ -16,6 +16,7 @@ class BlockRecord:
     latency: float
     txs: int = 0
     reissuances: int = 0
+    catch_up: bool = False
 
 
 @dataclass
@@ -40,6 +41,7 @@ class DemoStats:
             "mean_latency_ms": round(statistics.fmean(lat) * 1000, 1),
             "p99_latency_ms": round(p99 * 1000, 1),
             "failovers": self.failovers,
+            "catch_up_blocks": sum(1 for b in self.blocks if b.catch_up),
             "transactions": sum(b.txs for b in self.blocks),
             "tx_blocks": sum(1 for b in self.blocks if b.txs),
             "reissuances": sum(b.reissuances for b in self.blocks),

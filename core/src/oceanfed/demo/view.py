@@ -25,6 +25,7 @@ class PlainView:
 
     def block(self, b: BlockRecord) -> None:
         extra = f" txs {b.txs}" if b.txs else ""
+        extra += " (catching up: interval halved)" if b.catch_up else ""
         extra += f" reissuances {b.reissuances}" if b.reissuances else ""
         print(
             f"block {b.height:>5} {b.block_hash[:16]}  proposer {b.proposer} round {b.round}  "
