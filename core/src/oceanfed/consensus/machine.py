@@ -124,6 +124,7 @@ class HeightState:
             "extras": {h: self.extras[h] for h in keep if self.extras.get(h)},
             "sent": [[r, k, v] for (r, k), v in sorted(self.sent.items())],
             "evidence": [f.hex() for f in self.evidence()],
+            "proposals": {h: self.proposal_frames[h].hex() for h in keep if h in self.proposal_frames},
         }
 
     def evidence(self) -> list[bytes]:
@@ -375,6 +376,9 @@ class Machine:
             store = h.prevotes if kind == PREVOTE else h.precommits
             store.setdefault(rnd, {}).setdefault(self.cfg.me, (value, frame))
             h.support.setdefault((kind, rnd), {}).setdefault(value, {}).setdefault(self.cfg.me, frame)
+        for block_hash, raw in (r.get("proposals") or {}).items():
+            if block_hash in h.blocks and isinstance(raw, str):
+                h.proposal_frames[block_hash] = bytes.fromhex(raw)
         for raw in r.get("evidence") or []:
             try:
                 env = self.auth.open(bytes.fromhex(raw))
