@@ -26,9 +26,9 @@ SHAPES: list[tuple[int, int]] = [(3, 2), (4, 3), (5, 3), (5, 4), (7, 5), (15, 11
 #: faults run for this long (simulated seconds), then the network settles
 SETTLE_AT = 1.5
 #: after settling the chain must grow at least this often (simulated seconds; see LIVENESS)
-LIVENESS_BOUND = 3.0
+LIVENESS_BOUND = 3.5
 #: how long a schedule runs after settling
-WINDOW = 4.0
+WINDOW = 4.5
 
 LIVENESS = (
     f"after the faults stop, a block every {LIVENESS_BOUND:g}s of simulated time at most, with "

@@ -19,6 +19,9 @@ def register(sub: Any) -> None:
     p.add_argument("--blocks", type=int, default=None, metavar="K",
                    help="stop after K blocks and print a summary")
     p.add_argument("--chaos", action="store_true", help="kill and restart members now and then")
+    p.add_argument("--signer", choices=("soft", "pkcs11"), default="soft",
+                   help="pkcs11: two members sign on a SoftHSM2 token (needs softhsm2)")
+    p.add_argument("--clients", type=int, default=2, help="wallets issuing and paying (default 2)")
     p.add_argument("--seed", type=int, default=None, help="seed for --chaos")
     p.add_argument("--dir", default=None, help="keep the federation in this directory")
     p.add_argument("--plain", action="store_true", help="plain lines even on a terminal")
@@ -37,12 +40,14 @@ def run(args: argparse.Namespace) -> int:
             f"--threshold {args.threshold} of {args.members} is not a majority; use at least "
             f"{args.members // 2 + 1}"
         )
+    if not 0 <= args.clients <= 16:
+        raise ConfigError("--clients must be between 0 and 16")
     if args.blocks is not None and args.blocks < 1:
         raise ConfigError("--blocks must be at least 1")
     opts = DemoOptions(
         members=args.members, threshold=args.threshold, messenger=args.messenger,
         block_time=args.block_time, blocks=args.blocks, chaos=args.chaos, seed=args.seed,
-        dir=args.dir,
+        dir=args.dir, signer=args.signer, clients=args.clients,
     )
     title = f"oceanfed demo {args.threshold}-of-{args.members} over {args.messenger}"
     view = PlainView() if args.plain or not sys.stdout.isatty() else RichView(title)

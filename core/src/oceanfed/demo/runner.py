@@ -15,6 +15,7 @@ from oceanfed.demo.clients import DemoClients
 from oceanfed.demo.stats import BlockRecord, DemoStats
 from oceanfed.demo.view import PlainView
 from oceanfed.errors import OceanfedError, RPCError
+from oceanfed.hsm_members import use_softhsm
 from oceanfed.launcher import LocalFederation, set_table
 
 POLL = 0.05
@@ -31,6 +32,8 @@ class DemoOptions:
     chaos_every: float = 6.0
     seed: int | None = None
     clients: int = 2
+    #: "pkcs11" puts the first two members on a SoftHSM2 token (python-pkcs11, PyKCS11)
+    signer: str = "soft"
     dir: str | None = None
 
 
@@ -47,6 +50,7 @@ class Demo:
         self.broker: Any = None
         self.fed: LocalFederation | None = None
         self.clients: DemoClients | None = None
+        self.signers: dict[str, str] = {}
         self.down: dict[str, float] = {}  # member -> restart time
 
     # ------------------------------------------------------------------ setup
@@ -85,6 +89,12 @@ class Demo:
             for name in self.fed.members:
                 set_table(self.fed.layout.fed_toml(name), "messenger",
                           {"driver": "kafka", **self.broker.messenger_options()})
+        if opts.signer == "pkcs11":
+            hsm = list(zip(self.fed.members[:2], ("pkcs11", "pykcs11"), strict=False))
+            use_softhsm(self.fed, hsm, self.dir / "softhsm")
+            self.signers.update(dict(hsm))
+            self.view.event("members " + ", ".join(f"{n} ({d})" for n, d in hsm)
+                            + " sign on a SoftHSM2 token")
         self.fed.start()
         self.view.event(
             f"devnet and {opts.members} members started ({opts.threshold}-of-{opts.members}, "
@@ -192,6 +202,6 @@ class Demo:
                 status = "behind"
             rows.append({
                 "name": name, "status": status, "height": height, "round": st.get("round"),
-                "messenger": self.opts.messenger, "signer": "soft",
+                "messenger": self.opts.messenger, "signer": self.signers.get(name, "soft"),
             })
         return rows
