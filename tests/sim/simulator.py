@@ -21,6 +21,7 @@ block signatures (real ECDSA is tested elsewhere), and an in-memory node.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import heapq
 import json
@@ -294,10 +295,12 @@ class Simulation:
         self.block_digest: dict[str, bytes] = {}
         self.proposals: dict[int, dict[str, bytes]] = defaultdict(dict)  # height -> hash -> frame
         self.recorded: list[bytes] = []  # frames an outsider captured, for replay
+        self.byz_blocks: set[str] = set()  # blocks a dishonest proposer made that must never complete
         self.progress_log: list[tuple[float, int]] = []
         self.steps = 0
         self.crashes = 0
         self._next_chaos = 0.0
+        self._crash_point_used = False
         self._last_height = 0
         self._last_progress = 0.0
         self.settle_to_block: float | None = None
@@ -367,9 +370,12 @@ class Simulation:
             self._faulty() and self.f.crash_rate > 0 and self.rng.random() < self.f.crash_rate * 0.02
         )
         crash_at = self.rng.randrange(len(actions) + 1) if crash_inside and actions else -1
-        target = self.f.crash_member_at
+        target = self.f.crash_member_at if not self._crash_point_used else None
         for i, action in enumerate(actions):
-            if i == crash_at or (target is not None and target == (ms.index, ms.actions_done)):
+            if target is not None and target == (ms.index, ms.actions_done):
+                self._crash_point_used = True
+                crash_at = i
+            if i == crash_at:
                 last = self._last_action.get(ms.index)
                 self.crash_hits.append((_describe(last) if last else "start", _describe(action)))
                 self._crash(ms)
@@ -519,6 +525,8 @@ class Simulation:
         header = BlockHeader.read(Reader(bytes.fromhex(action.block_hex)))
         if not self.node.proof_ok(header):
             self._fail(f"honest member submitted {action.block_hash[:8]} without M valid signatures")
+        if action.block_hash in self.byz_blocks:
+            self._fail("a block with an invalid proposal or a forged or short pol was completed")
         self.completed[action.height].add(action.block_hash)
         if len(self.completed[action.height]) > 1:
             self._fail(f"two different blocks completed at height {action.height}")
@@ -554,6 +562,7 @@ class Simulation:
                 else:
                     block = make_block(h, tip, make_challenge(1, 1), salt=3)
                 self._broadcast(member, auth.seal(h, r, "proposal", {"block": block, "vr": -1, "pol": []}))
+                self._note_byz_block(block)
             elif behaviour in ("short-pol", "forged-pol") and r > 0:
                 block = make_block(h, tip, self.challenge, salt=9 + r)
                 pol: list[str] = []
@@ -565,6 +574,7 @@ class Simulation:
                     pol = [bad.seal_as(i, h, r - 1, "prevote", {"hash": block_hash}).hex()
                            for i in range(self.n) if i != member]
                 self._broadcast(member, auth.seal(h, r, "proposal", {"block": block, "vr": r - 1, "pol": pol}))
+                self._note_byz_block(block)
         if behaviour == "double-vote":
             self._double_vote(member, auth, h, top)
         # garbage and stolen signatures, votes for unknown blocks
@@ -577,6 +587,10 @@ class Simulation:
                 self._broadcast(member, auth.seal(h, 0, "sig", {"hash": bh, "sig": stolen.hex()}))
         self._broadcast(member, auth.seal(h, self.rng.randrange(3), "prevote", {"hash": "ab" * 32}))
         self._broadcast(member, auth.seal(h, 0, "precommit", {"hash": self.rng.choice([None, "cd" * 32])}))
+
+    def _note_byz_block(self, block_hex: str) -> None:
+        with contextlib.suppress(DecodeError, ValueError):
+            self.byz_blocks.add(BlockHeader.read(Reader(bytes.fromhex(block_hex))).hash_hex())
 
     def _genuine_prevotes(self, height: int, round: int) -> list[bytes]:
         out = []
@@ -727,9 +741,8 @@ class Simulation:
         elif kind == "event":
             if item[1] == ms.epoch:
                 self._feed(ms, item[2])
-        elif kind == "call":
-            if item[1] == ms.epoch:
-                self._feed(ms, item[2]())
+        elif kind == "call" and item[1] == ms.epoch:
+            self._feed(ms, item[2]())
 
     def _feed(self, ms: MemberSim, event: E.Event) -> None:
         assert ms.machine is not None

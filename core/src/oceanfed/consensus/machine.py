@@ -345,6 +345,8 @@ class Machine:
             self._restore(h, r)
             self._log("info", f"height {height}: resumed at round {h.round} from saved state")
         self._restored_height = None
+        # a restarted height (e.g. the node's tip changed under it) must see its frames again
+        self._seen_frames.clear()
         future, self._future = self._future, []
         self._start_round(h.round)
         for env in future:

@@ -1,0 +1,110 @@
+"""Bad ``[inflation]`` input: refused at start-up with one line naming the field, by
+``oceanfed run`` itself (a real member process against a served devnet)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from oceanfed.keyfile import generate_private_key, write_private_key
+from oceanfed.launcher import replace_table
+from oceanfed.ocean.address import p2pkh_script, script_to_address
+from oceanfed_inflation.options import parse_options
+
+from .conftest import InflationNet, prepare
+
+FILES = ("fed.toml", "block.key", "transport.key", "rpc.password", "reissuance.key")
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InflationNet]:
+    n = prepare(tmp_path_factory.mktemp("cfg") / "fed")
+    try:
+        yield n
+    finally:
+        n.fed.close()
+
+
+def run_with(net: InflationNet, tmp: Path, member: str, **changes: Any) -> str:
+    """Run ``member`` from a copy of its directory with ``[inflation]`` changed; return
+    the one error line."""
+    src = net.fed.layout.member_dir(member)
+    for name in FILES:
+        if (src / name).exists():
+            (tmp / name).write_bytes((src / name).read_bytes())
+            os.chmod(tmp / name, 0o600)
+    table = {k: v for k, v in {**net.tables[member], **changes}.items() if v is not None}
+    replace_table(tmp / "fed.toml", "inflation", table)
+    proc = subprocess.run(
+        [sys.executable, "-m", "oceanfed.cli.main", "run", "--config", str(tmp / "fed.toml")],
+        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [x for x in proc.stderr.splitlines() if x.startswith("oceanfed: error:")]
+    assert len(lines) == 1, proc.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize(
+    ("member", "changes", "expected"),
+    [
+        ("m1", {"rate": -0.01}, "inflation.rate: must be >= 0"),
+        ("m1", {"period": 0}, "inflation.period: Input should be greater than or equal to 1"),
+        ("m1", {"address": "2dNotAnAddress"}, "inflation.address: '2dNotAnAddress' is not a base58check address"),
+        ("m1", {"reissuance_script": "52ae"}, "inflation.reissuance_script: expected the hex of an M-of-N CHECKMULTISIG"),
+        ("m1", {"reissuance_script": "zz"}, "inflation.reissuance_script: expected the hex"),
+        ("m1", {"policy": "no-such"}, "inflation.policy: unknown policy 'no-such' (installed: fixed-rate, none"),
+        ("m1", {"rate": None}, "inflation.rate: missing required key"),
+        ("m1", {"colour": "blue"}, "inflation.colour: unknown key"),
+        ("m1", {"key_file": None}, "inflation: missing the reissuance key"),
+        ("m0", {"key_file": "reissuance.key"}, "inflation: give key_file or key_source"),
+    ],
+)
+def test_refused_at_start(prepared: InflationNet, tmp_path: Path, member: str,
+                          changes: dict[str, Any], expected: str) -> None:
+    assert expected in run_with(prepared, tmp_path, member, **changes)
+
+
+def test_key_not_in_script(prepared: InflationNet, tmp_path: Path) -> None:
+    stranger = tmp_path / "stranger.key"
+    write_private_key(stranger, generate_private_key())
+    line = run_with(prepared, tmp_path, "m1", key_file=str(stranger))
+    assert "inflation.key_file: the key in" in line
+    assert "is not one of the 3 keys of the 2-of-3 inflation.reissuance_script" in line
+
+
+def test_block_signer_not_in_script(prepared: InflationNet, tmp_path: Path) -> None:
+    # m1's block key is not a reissuance key
+    line = run_with(prepared, tmp_path, "m1", key_file=None, key_source="signer")
+    assert "inflation.key_source: the block signer's key" in line
+
+
+def test_key_file_mode(prepared: InflationNet, tmp_path: Path) -> None:
+    loose = tmp_path / "loose.key"
+    write_private_key(loose, generate_private_key())
+    os.chmod(loose, 0o644)
+    line = run_with(prepared, tmp_path, "m1", key_file=str(loose))
+    assert line.startswith("oceanfed: error: inflation.key_file:") and "mode 0644" in line
+
+
+def test_address_of_another_chain(prepared: InflationNet, tmp_path: Path) -> None:
+    # a valid base58check bitcoin mainnet address: the node does not accept it
+    line = run_with(prepared, tmp_path, "m1", address="1BoatSLRHtKNngkdXEeobR76b53LETtpyT")
+    assert "inflation.address: '1BoatSLRHtKNngkdXEeobR76b53LETtpyT' is not a valid address" in line
+
+
+def test_options_model_defaults() -> None:
+    address = script_to_address(p2pkh_script(bytes(20)))
+    opts = parse_options({
+        "rate": 0.02, "period": 10, "address": address,
+        "reissuance_script": "5121" + "02" + "11" * 32 + "51ae", "key_source": "signer",
+    })
+    assert opts.policy == "fixed-rate" and str(opts.rate) == "0.02"
+    assert opts.policy_options() == {}
