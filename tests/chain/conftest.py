@@ -7,7 +7,6 @@ mines blocks the way the federation does (propose, sign with M block keys, submi
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,7 @@ from oceanfed.devnet.wallet import Wallet
 from oceanfed.keyfile import read_private_key
 from oceanfed.ocean.block import Block
 from oceanfed.ocean.proof import build_solution
-
-VECTORS = Path(os.environ.get("OCEANFED_VECTORS", "/work/shared/ocean/vectors"))
+from testsupport.vectors import VECTORS  # noqa: E402
 
 
 class Net:

@@ -6,19 +6,10 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-_REPO = Path(__file__).resolve().parents[2]
-_CANDIDATES = [
-    os.environ.get("OCEANFED_VECTORS", ""),
-    str(_REPO.parent / "shared/ocean/vectors"),
-    "/work/shared/ocean/vectors",
-]
-VECTORS = next(
-    (Path(c) for c in _CANDIDATES if c and Path(c, "keys.json").exists()), Path(_CANDIDATES[1])
-)
+from testsupport.vectors import VECTORS
 
 
 @pytest.fixture(scope="session")

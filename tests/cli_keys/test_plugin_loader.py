@@ -108,7 +108,10 @@ def test_hook_manager_loads_entry_points(tmp_path: Path) -> None:
         timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines() == ["['veto']", "['too-tall']", "[]"]
+    names, vetoes_high, vetoes_low = proc.stdout.splitlines()
+    assert "'veto'" in names
+    # other installed hook plugins (the inflation plugin, unconfigured) answer None
+    assert (vetoes_high, vetoes_low) == ("['too-tall']", "[]")
 
 
 def test_hook_manager_validates_against_specs() -> None:

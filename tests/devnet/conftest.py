@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import select
 import signal
 import subprocess
@@ -17,8 +16,7 @@ import pytest
 from oceanfed.devnet.setup import DevnetLayout, create_devnet
 from oceanfed.keyfile import read_private_key
 from oceanfed.rpc import NodeClient
-
-VECTORS = Path(os.environ.get("OCEANFED_VECTORS", "/work/shared/ocean/vectors"))
+from testsupport.vectors import VECTORS  # noqa: E402
 
 
 class DevnetProcess:

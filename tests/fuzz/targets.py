@@ -11,7 +11,6 @@ import contextlib
 import hashlib
 import json
 from collections.abc import Callable
-from pathlib import Path
 
 import coincurve
 
@@ -23,11 +22,12 @@ from oceanfed.consensus.machine import CoreConfig, Machine
 from oceanfed.errors import DecodeError
 from oceanfed.ocean.block import Block
 from oceanfed.ocean.header import BlockHeader
+from testsupport.vectors import find_vectors
 
 CHAIN = "fuzznet"
 KEYS = [coincurve.PrivateKey(hashlib.sha256(f"fuzz-{i}".encode()).digest()) for i in range(4)]
 PUBS = [k.public_key.format() for k in KEYS]
-VECTORS = Path("/work/shared/ocean/vectors/chain")
+VECTORS = find_vectors() / "chain"
 
 
 def seed_blocks() -> list[bytes]:

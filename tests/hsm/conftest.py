@@ -11,23 +11,13 @@ import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
 
 from oceanfed.crypto import pubkey_of
 from oceanfed.interfaces import MemberInfo, PluginContext
 from oceanfed_pkcs11.softhsm import SoftHSMToken, unavailable_reason
-
-_REPO = Path(__file__).resolve().parents[2]
-_CANDIDATES = [
-    os.environ.get("OCEANFED_VECTORS", ""),
-    str(_REPO.parent / "shared/ocean/vectors"),
-    "/work/shared/ocean/vectors",
-]
-VECTORS = next(
-    (Path(c) for c in _CANDIDATES if c and Path(c, "keys.json").exists()), Path(_CANDIDATES[1])
-)
+from testsupport.vectors import VECTORS
 
 PIN_VAR = "OCEANFED_TEST_HSM_PIN"
 #: a fixed private key for keys whose private part the tests must know

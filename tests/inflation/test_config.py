@@ -31,7 +31,8 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InflationNet]
         n.fed.close()
 
 
-def run_with(net: InflationNet, tmp: Path, member: str, **changes: Any) -> str:
+def run_with(net: InflationNet, tmp: Path, member: str, signer: dict[str, Any] | None = None,
+             **changes: Any) -> str:
     """Run ``member`` from a copy of its directory with ``[inflation]`` changed; return
     the one error line."""
     src = net.fed.layout.member_dir(member)
@@ -41,6 +42,8 @@ def run_with(net: InflationNet, tmp: Path, member: str, **changes: Any) -> str:
             os.chmod(tmp / name, 0o600)
     table = {k: v for k, v in {**net.tables[member], **changes}.items() if v is not None}
     replace_table(tmp / "fed.toml", "inflation", table)
+    if signer is not None:
+        replace_table(tmp / "fed.toml", "signer", signer)
     proc = subprocess.run(
         [sys.executable, "-m", "oceanfed.cli.main", "run", "--config", str(tmp / "fed.toml")],
         capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
@@ -84,6 +87,12 @@ def test_block_signer_not_in_script(prepared: InflationNet, tmp_path: Path) -> N
     # m1's block key is not a reissuance key
     line = run_with(prepared, tmp_path, "m1", key_file=None, key_source="signer")
     assert "inflation.key_source: the block signer's key" in line
+
+
+def test_signer_that_cannot_sign_digests(prepared: InflationNet, tmp_path: Path) -> None:
+    # the node signer delegates to signblock: it signs headers, not transaction digests
+    line = run_with(prepared, tmp_path, "m0", signer={"driver": "node"})
+    assert "inflation.key_source: the block signer is unusable here: it cannot sign" in line
 
 
 def test_key_file_mode(prepared: InflationNet, tmp_path: Path) -> None:

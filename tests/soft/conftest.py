@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
 from oceanfed.interfaces import MemberInfo, PluginContext
-
-_REPO = Path(__file__).resolve().parents[2]
-_CANDIDATES = [
-    os.environ.get("OCEANFED_VECTORS", ""),
-    str(_REPO.parent / "shared/ocean/vectors"),
-    "/work/shared/ocean/vectors",
-]
-VECTORS = next(
-    (Path(c) for c in _CANDIDATES if c and Path(c, "keys.json").exists()), Path(_CANDIDATES[1])
-)
+from testsupport.vectors import VECTORS
 
 
 @pytest.fixture(scope="session")

@@ -611,7 +611,7 @@ class Machine:
                 self._on_vote(env)
             elif env.kind == "sig":
                 self._on_sig(env)
-        except (KeyError, TypeError, ValueError, DecodeError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError, DecodeError) as exc:
             self.counters["dropped:malformed"] += 1
             self._log("debug", f"malformed {env.kind} from {self.cfg.names[env.sender]}: {exc}")
 
@@ -622,7 +622,9 @@ class Machine:
             self.counters["dropped:not-proposer"] += 1
             return
         p = env.payload
-        vr = int(p.get("vr", -1))
+        vr = p.get("vr", -1)
+        if type(vr) is not int:
+            raise ValueError("proposal valid round must be an integer")
         if vr >= env.round or vr < -1:
             self.counters["dropped:malformed"] += 1
             return

@@ -349,6 +349,9 @@ class Transaction:
         if flags & 1:
             vin = [replace(i, witness=TxInWitness.read(r)) for i in vin]
             vout = [replace(o, witness=TxOutWitness.read(r)) for o in vout]
+            if all(i.witness.is_null() for i in vin) and all(o.witness.is_null() for o in vout):
+                # the node refuses this too: the flag would be dropped on re-serialization
+                raise DecodeError("transaction: superfluous witness record")
         return cls(version, tuple(vin), tuple(vout), locktime)
 
     @classmethod

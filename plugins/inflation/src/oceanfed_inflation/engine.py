@@ -19,7 +19,14 @@ from typing import Any
 import pluggy
 
 from oceanfed.crypto import pubkey_of
-from oceanfed.errors import ConfigError, DecodeError, FatalError, OceanfedError, RPCError
+from oceanfed.errors import (
+    ConfigError,
+    DecodeError,
+    FatalError,
+    OceanfedError,
+    RPCError,
+    SignerError,
+)
 from oceanfed.interfaces import PluginContext, Signer
 from oceanfed.keyfile import read_private_key
 from oceanfed.ocean.address import encode_wif, p2pkh_of_pubkey, script_to_address
@@ -117,6 +124,10 @@ class Inflation:
         probe = _Probe(context)
         if opts.key_source == "signer":
             key = SignerKey(signer)
+            try:
+                key.probe()
+            except SignerError as exc:
+                raise ConfigError(f"inflation.key_source: the block signer is unusable here: {exc}") from None
         else:
             assert opts.key_file is not None
             path = config.path(opts.key_file)

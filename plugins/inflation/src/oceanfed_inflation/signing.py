@@ -100,6 +100,18 @@ class SignerKey(ReissuanceKey):
         super().__init__(signer.pubkey())
         self._signer = signer
 
+    def probe(self) -> None:
+        """Sign a fixed test digest; SignerError if the signer cannot sign raw digests
+        (e.g. one that delegates to the node's ``signblock``)."""
+        preimage = b"oceanfed inflation check"
+        digest = dsha256(preimage)
+        try:
+            der = to_low_s_der(self._signer.sign(SignRequest(0, digest, preimage, "")))
+        except Exception as exc:
+            raise SignerError(f"it cannot sign a transaction digest ({exc})") from None
+        if not verify_digest(self.pubkey, digest, der):
+            raise SignerError("its signature over a test digest does not verify")
+
     def sign(self, height: int, tx: Transaction, redeem: bytes, script_pubkey: bytes) -> bytes:
         preimage = sighash_preimage(tx, INPUT, redeem)
         digest = dsha256(preimage)

@@ -1,0 +1,41 @@
+"""Waiting for conditions and recording delivered frames, for the messenger tests."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 10.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+class Inbox:
+    """Thread-safe record of delivered frames."""
+
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, data: bytes) -> None:
+        with self._lock:
+            self.frames.append(data)
+
+    def snapshot(self) -> list[bytes]:
+        with self._lock:
+            return list(self.frames)
+
+    def has(self, data: bytes) -> bool:
+        return data in self.snapshot()
