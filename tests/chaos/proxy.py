@@ -10,6 +10,8 @@ import contextlib
 import socket
 import threading
 
+from oceanfed.netutil import free_ports
+
 
 class EndpointProxy:
     def __init__(self, target_port: int, host: str = "127.0.0.1"):
@@ -26,6 +28,8 @@ class EndpointProxy:
         return f"http://{self.host}:{self.port}/"
 
     def start(self) -> None:
+        if self.port == 0:
+            self.port = free_ports(1)[0]
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.port))

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from oceanfed.crypto import pubkey_of
-from oceanfed.devnet.setup import free_ports
 from oceanfed.keyfile import generate_private_key
 from oceanfed.launcher import LocalFederation
+from oceanfed.netutil import free_ports
 
 from .conftest import convert, upstream_args
 

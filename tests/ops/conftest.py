@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from oceanfed.devnet.setup import free_ports
 from oceanfed.launcher import LocalFederation, set_table
+from oceanfed.netutil import free_ports
 
 #: seconds of node or peer silence before /health turns 503 in these tests
 UNHEALTHY_AFTER = 2.0

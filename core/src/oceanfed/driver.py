@@ -267,6 +267,9 @@ class Driver:
                     height=action.height, block_hex=action.block_hex, extras=action.extras
                 )
                 reason = next((v for v in vetoes if v), None)
+            except FatalError as exc:
+                self._fail(str(exc))
+                return
             except Exception as exc:
                 reason = f"hook-error: {exc}"
         self.inbox.put(E.Validated(action.height, action.block_hash, reason))

@@ -22,6 +22,8 @@ def register(sub: Any) -> None:
     p.add_argument("--signer", choices=("soft", "pkcs11"), default="soft",
                    help="pkcs11: two members sign on a SoftHSM2 token (needs softhsm2)")
     p.add_argument("--clients", type=int, default=2, help="wallets issuing and paying (default 2)")
+    p.add_argument("--inflation-period", type=int, default=10, metavar="BLOCKS",
+                   help="reissue the demo asset every BLOCKS blocks (0: off; default 10)")
     p.add_argument("--seed", type=int, default=None, help="seed for --chaos")
     p.add_argument("--dir", default=None, help="keep the federation in this directory")
     p.add_argument("--plain", action="store_true", help="plain lines even on a terminal")
@@ -40,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
             f"--threshold {args.threshold} of {args.members} is not a majority; use at least "
             f"{args.members // 2 + 1}"
         )
+    if args.inflation_period < 0:
+        raise ConfigError("--inflation-period must be 0 (off) or a number of blocks")
     if not 0 <= args.clients <= 16:
         raise ConfigError("--clients must be between 0 and 16")
     if args.blocks is not None and args.blocks < 1:
@@ -48,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         members=args.members, threshold=args.threshold, messenger=args.messenger,
         block_time=args.block_time, blocks=args.blocks, chaos=args.chaos, seed=args.seed,
         dir=args.dir, signer=args.signer, clients=args.clients,
+        inflation_period=args.inflation_period,
     )
     title = f"oceanfed demo {args.threshold}-of-{args.members} over {args.messenger}"
     view = PlainView() if args.plain or not sys.stdout.isatty() else RichView(title)

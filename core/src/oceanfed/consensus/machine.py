@@ -654,6 +654,13 @@ class Machine:
             self.counters["equivocation:proposal"] += 1
         if info.block_hash in h.blocks:
             h.proposal_frames.setdefault(info.block_hash, env.raw)
+            known = h.validity.get(info.block_hash)
+            if extras != h.extras.get(info.block_hash) and known is not None and info.block_hash in h.validity:
+                # the same block refused with other extras (e.g. a wrong reissuance): try these
+                h.extras[info.block_hash] = extras
+                h.proposal_frames[info.block_hash] = env.raw
+                del h.validity[info.block_hash]
+                self._validate(info)
             return
         self._notify("proposal_received", height=h.height, round=env.round, proposer=proposer,
                      block_hash=info.block_hash)

@@ -47,7 +47,7 @@ class DemoClients:
             address = self.rpc(payee).call("getnewaddress")
             if self.issued[payer] and self.rng.random() < 0.5:
                 asset = self.rng.choice(self.issued[payer])
-                amount = self.rng.choice([1, 5, 10])
+                amount: float = self.rng.choice([1, 5, 10])
                 self.rpc(payer).call("sendtoaddress", address, amount, "", "", False, asset)
                 what = f"{amount} of {asset[:12]}…"
             else:

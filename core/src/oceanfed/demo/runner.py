@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from oceanfed.demo.clients import DemoClients
+from oceanfed.demo.inflation import DemoInflation, inflation_available
 from oceanfed.demo.stats import BlockRecord, DemoStats
 from oceanfed.demo.view import PlainView
 from oceanfed.errors import OceanfedError, RPCError
@@ -34,6 +35,8 @@ class DemoOptions:
     clients: int = 2
     #: "pkcs11" puts the first two members on a SoftHSM2 token (python-pkcs11, PyKCS11)
     signer: str = "soft"
+    #: reissue an asset every this many blocks (0: no inflation)
+    inflation_period: int = 10
     dir: str | None = None
 
 
@@ -51,6 +54,7 @@ class Demo:
         self.fed: LocalFederation | None = None
         self.clients: DemoClients | None = None
         self.signers: dict[str, str] = {}
+        self.inflation: DemoInflation | None = None
         self.down: dict[str, float] = {}  # member -> restart time
 
     # ------------------------------------------------------------------ setup
@@ -95,6 +99,11 @@ class Demo:
             self.signers.update(dict(hsm))
             self.view.event("members " + ", ".join(f"{n} ({d})" for n, d in hsm)
                             + " sign on a SoftHSM2 token")
+        if opts.inflation_period and self.clients.names and inflation_available():
+            self.fed.start_devnet()
+            self.inflation = DemoInflation(self.fed, self.clients.names[0], self.view.event,
+                                           opts.inflation_period)
+            self.inflation.configure()
         self.fed.start()
         self.view.event(
             f"devnet and {opts.members} members started ({opts.threshold}-of-{opts.members}, "
@@ -131,6 +140,8 @@ class Demo:
                 tip = fed.height()
             except RPCError:
                 continue
+            if self.inflation is not None and seen < tip:
+                self.inflation.step()
             while seen < tip:
                 seen += 1
                 record = self._record(seen)
@@ -148,6 +159,7 @@ class Demo:
         block_hash = rpc.call("getblockhash", height)
         block = rpc.call("getblock", block_hash)
         txs = max(0, len(block.get("tx", [])) - 1)
+        reissued = self.inflation.reissuances(block) if self.inflation is not None and txs else 0
         info: dict[str, Any] | None = None
         deadline = time.monotonic() + 0.5
         while info is None and time.monotonic() < deadline:
@@ -168,6 +180,7 @@ class Demo:
             signers=list(info.get("signers", [])),
             latency=float(info.get("latency", 0.0)),
             txs=txs,
+            reissuances=reissued,
             catch_up=0 < float(info.get("interval", self.opts.block_time)) < self.opts.block_time,
         )
 

@@ -33,7 +33,6 @@ import errno
 import json
 import os
 import secrets
-import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -56,6 +55,7 @@ from oceanfed.keyfile import (
     write_private_key,
     write_secret_file,
 )
+from oceanfed.netutil import free_ports
 from oceanfed.ocean.address import p2pkh_of_pubkey
 from oceanfed.ocean.block import Block
 from oceanfed.ocean.coinbase import OP_RETURN, genesis_block
@@ -179,19 +179,6 @@ def _write_text(path: Path, text: str) -> None:
     finally:
         os.close(dfd)
 
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct TCP ports free on 127.0.0.1 right now."""
-    socks = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def create_devnet(

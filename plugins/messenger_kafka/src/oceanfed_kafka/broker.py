@@ -26,6 +26,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from oceanfed.errors import MessengerError
+from oceanfed.netutil import free_ports
 
 ENV_BINARY = "OCEANFED_TANSU"
 
@@ -59,9 +60,12 @@ def find_tansu() -> str:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+    """A free loopback port outside the ephemeral range, so a restart can rebind it."""
+    if host != "127.0.0.1":
+        with socket.socket() as s:
+            s.bind((host, 0))
+            return int(s.getsockname()[1])
+    return free_ports(1)[0]
 
 
 def _accepts(host: str, port: int) -> bool:
