@@ -6,7 +6,6 @@ mines blocks the way the federation does (propose, sign with M block keys, submi
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from oceanfed.devnet.wallet import Wallet
 from oceanfed.keyfile import read_private_key
 from oceanfed.ocean.block import Block
 from oceanfed.ocean.proof import build_solution
-from testsupport.vectors import VECTORS  # noqa: E402
+from testsupport import vectors
 
 
 class Net:
@@ -51,20 +50,17 @@ class Net:
 
 @pytest.fixture(scope="session")
 def vector_keys() -> list[bytes]:
-    data = json.loads((VECTORS / "keys.json").read_text())
-    return [bytes.fromhex(k["privkey_hex"]) for k in sorted(data["keys"], key=lambda k: k["index"])]
+    return vectors.block_keys()
 
 
 @pytest.fixture(scope="session")
 def vector_chain() -> list[str]:
-    return [p.read_text().strip() for p in sorted((VECTORS / "chain").glob("*.blockhex"))]
+    return vectors.chain_hexes()
 
 
 @pytest.fixture(scope="session")
 def transcripts() -> dict[str, list[dict]]:
-    return {
-        p.name: json.loads(p.read_text()) for p in sorted((VECTORS / "transcripts").glob("*.json"))
-    }
+    return vectors.transcripts()
 
 
 @pytest.fixture

@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -39,3 +41,22 @@ def oceanfed():
         )
 
     return run
+
+
+def install_hook_dist(site: Path, name: str, version: str, entry: str) -> None:
+    """Install a tiny distribution ``name`` into ``site``: its module is an ``oceanfed.hooks``
+    entry point ``entry`` whose ``validate_proposal`` vetoes heights above 10 ("too-tall")."""
+    module = name.replace("-", "_")
+    info = site / f"{module}-{version}.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+    (info / "entry_points.txt").write_text(f"[oceanfed.hooks]\n{entry} = {module}\n")
+    (site / f"{module}.py").write_text(
+        textwrap.dedent("""
+        from oceanfed.hookspecs import hookimpl
+
+        @hookimpl
+        def validate_proposal(height, block_hex, extras):
+            return "too-tall" if height > 10 else None
+    """)
+    )

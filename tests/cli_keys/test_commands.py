@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import stat
-import textwrap
 from importlib.metadata import version
 from pathlib import Path
 
 import zmq
 from oceanfed.crypto import parse_pubkey, pubkey_of
 from oceanfed.keyfile import read_private_key
+
+from .conftest import install_hook_dist
 
 
 def _one_line_error(proc, *needles: str) -> None:
@@ -137,19 +138,7 @@ def test_plugins_lists_installed_distributions(oceanfed) -> None:
 def test_plugins_shows_a_hook_distribution(oceanfed, tmp_path: Path) -> None:
     """A real (if tiny) installed distribution with an ``oceanfed.hooks`` entry point."""
     dist = tmp_path / "site"
-    info = dist / "audit_hooks-1.2.3.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: audit-hooks\nVersion: 1.2.3\n")
-    (info / "entry_points.txt").write_text("[oceanfed.hooks]\naudit = audit_hooks\n")
-    (dist / "audit_hooks.py").write_text(
-        textwrap.dedent("""
-        from oceanfed.hookspecs import hookimpl
-
-        @hookimpl
-        def validate_proposal(height, block_hex, extras):
-            return "too-tall" if height > 10 else None
-    """)
-    )
+    install_hook_dist(dist, "audit-hooks", "1.2.3", "audit")
     env = {"PYTHONPATH": str(dist)}
     proc = oceanfed("plugins", env=env)
     assert proc.returncode == 0, proc.stderr

@@ -15,6 +15,8 @@ from oceanfed.errors import ConfigError
 from oceanfed.interfaces import MemberInfo, PluginContext
 from oceanfed.keyfile import generate_private_key, write_private_key
 
+from .conftest import install_hook_dist
+
 
 def table(**options: object) -> PluginTable:
     return PluginTable.model_validate(options)
@@ -80,19 +82,7 @@ def test_messenger_option_errors_name_the_field(tmp_path: Path) -> None:
 
 def test_hook_manager_loads_entry_points(tmp_path: Path) -> None:
     site = tmp_path / "site"
-    info = site / "veto_hooks-0.3.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: veto-hooks\nVersion: 0.3\n")
-    (info / "entry_points.txt").write_text("[oceanfed.hooks]\nveto = veto_hooks\n")
-    (site / "veto_hooks.py").write_text(
-        textwrap.dedent("""
-        from oceanfed.hookspecs import hookimpl
-
-        @hookimpl
-        def validate_proposal(height, block_hex, extras):
-            return "too-tall" if height > 10 else None
-    """)
-    )
+    install_hook_dist(site, "veto-hooks", "0.3", "veto")
     code = textwrap.dedent("""
         from oceanfed.plugins import hook_manager
         pm = hook_manager()

@@ -16,7 +16,7 @@ import pytest
 from oceanfed.devnet.setup import DevnetLayout, create_devnet
 from oceanfed.keyfile import read_private_key
 from oceanfed.rpc import NodeClient
-from testsupport.vectors import VECTORS  # noqa: E402
+from testsupport import vectors
 
 
 class DevnetProcess:
@@ -78,34 +78,8 @@ def wait_ready(proc: subprocess.Popen[str], timeout: float) -> str:
     raise AssertionError(f"devnet did not become ready: {err}")
 
 
-@pytest.fixture
-def devnet(tmp_path: Path) -> Iterator[DevnetProcess]:
-    """A fresh 3-of-5 devnet, served."""
-    dn = DevnetProcess(create_devnet(tmp_path / "dn", members=5, threshold=3))
-    dn.start()
-    yield dn
-    if dn.proc is not None:
-        dn.stop()
-
-
-@pytest.fixture(scope="session")
-def vector_keys() -> list[bytes]:
-    data = json.loads((VECTORS / "keys.json").read_text())
-    return [bytes.fromhex(k["privkey_hex"]) for k in sorted(data["keys"], key=lambda k: k["index"])]
-
-
-@pytest.fixture(scope="session")
-def vector_chain() -> list[str]:
-    """Hex of the 20 blocks of the real chain, by height."""
-    return [p.read_text().strip() for p in sorted((VECTORS / "chain").glob("*.blockhex"))]
-
-
-@pytest.fixture
-def vector_devnet(tmp_path: Path, vector_keys, vector_chain) -> Iterator[DevnetProcess]:
-    """A 2-of-3 devnet on the vectors' genesis block, with keys.json's keys."""
-    layout = create_devnet(
-        tmp_path / "vec", threshold=2, genesis_hex=vector_chain[0], block_keys=vector_keys
-    )
+def served(layout: DevnetLayout) -> Iterator[DevnetProcess]:
+    """Serve ``layout`` for the duration of a fixture; stopped afterwards if still running."""
     dn = DevnetProcess(layout)
     dn.start()
     yield dn
@@ -113,23 +87,42 @@ def vector_devnet(tmp_path: Path, vector_keys, vector_chain) -> Iterator[DevnetP
         dn.stop()
 
 
+@pytest.fixture
+def devnet(tmp_path: Path) -> Iterator[DevnetProcess]:
+    """A fresh 3-of-5 devnet, served."""
+    yield from served(create_devnet(tmp_path / "dn", members=5, threshold=3))
+
+
+@pytest.fixture(scope="session")
+def vector_keys() -> list[bytes]:
+    return vectors.block_keys()
+
+
+@pytest.fixture(scope="session")
+def vector_chain() -> list[str]:
+    """Hex of the 20 blocks of the real chain, by height."""
+    return vectors.chain_hexes()
+
+
+@pytest.fixture
+def vector_devnet(tmp_path: Path, vector_keys, vector_chain) -> Iterator[DevnetProcess]:
+    """A 2-of-3 devnet on the vectors' genesis block, with keys.json's keys."""
+    yield from served(create_devnet(
+        tmp_path / "vec", threshold=2, genesis_hex=vector_chain[0], block_keys=vector_keys
+    ))
+
+
 @pytest.fixture(scope="session")
 def facts() -> dict:
-    return json.loads((VECTORS / "facts.json").read_text())
+    return json.loads((vectors.VECTORS / "facts.json").read_text())
 
 
 @pytest.fixture(scope="session")
 def transcripts() -> dict[str, list[dict]]:
-    return {
-        p.name: json.loads(p.read_text()) for p in sorted((VECTORS / "transcripts").glob("*.json"))
-    }
+    return vectors.transcripts()
 
 
 @pytest.fixture
 def devnet_2of3(tmp_path: Path) -> Iterator[DevnetProcess]:
     """A fresh 2-of-3 devnet, served; m0's wallet holds the initial free coins."""
-    dn = DevnetProcess(create_devnet(tmp_path / "dn3", members=3, threshold=2))
-    dn.start()
-    yield dn
-    if dn.proc is not None:
-        dn.stop()
+    yield from served(create_devnet(tmp_path / "dn3", members=3, threshold=2))

@@ -9,9 +9,6 @@ from dataclasses import replace
 import pytest
 
 from oceanfed.crypto import (
-    CURVE_ORDER,
-    decode_der_strict,
-    encode_der,
     pubkey_of,
     sign_digest,
     verify_digest,
@@ -21,6 +18,7 @@ from oceanfed.errors import RPCError
 from oceanfed.ocean.block import Block
 from oceanfed.ocean.encoding import push_data
 from oceanfed.ocean.proof import build_solution, check_header_proof
+from testsupport.signatures import high_s, padded_der
 
 
 def signed(block: Block, keys: list[bytes]) -> Block:
@@ -131,22 +129,8 @@ def _variants(keys: list[bytes], block: Block) -> dict[str, tuple[bytes, bool]]:
     sigs = [sign_digest(k, digest) for k in keys]
     m = len(keys) - 1
     use = sigs[:m]
-    high = [encode_der(r, CURVE_ORDER - s) for r, s in map(decode_der_strict, use)]
-    r0, s0 = decode_der_strict(use[0])
-    rb = b"\x00" + r0.to_bytes((r0.bit_length() + 7) // 8, "big")
-    rb = rb if rb[1] & 0x80 else b"\x00" + rb  # one zero byte more than strict DER wants
-    sb = s0.to_bytes((s0.bit_length() + 7) // 8, "big")
-    sb = b"\x00" + sb if sb[0] & 0x80 else sb
-    padded = (
-        b"\x30"
-        + bytes([4 + len(rb) + len(sb)])
-        + b"\x02"
-        + bytes([len(rb)])
-        + rb
-        + b"\x02"
-        + bytes([len(sb)])
-        + sb
-    )
+    high = [high_s(sig) for sig in use]
+    padded = padded_der(use[0])
     return {
         "high_s": (build_solution(high), True),
         "nonnull_dummy": (b"\x51" + b"".join(map(push_data, use)), True),

@@ -8,15 +8,9 @@ from pathlib import Path
 import pytest
 
 from oceanfed.launcher import LocalFederation
+from testsupport.federation import fast_rounds
 
-FAST_ROUNDS = {
-    "propose_timeout": 0.8,
-    "prevote_timeout": 0.4,
-    "precommit_timeout": 0.4,
-    "timeout_step": 0.2,
-    "gossip_interval": 0.2,
-    "tip_poll_interval": 0.2,
-}
+FAST_ROUNDS = fast_rounds(0.2)
 
 
 @pytest.fixture

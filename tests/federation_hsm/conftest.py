@@ -13,23 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import tomllib
 
 from oceanfed.audit import audit_chain
 from oceanfed.keyfile import read_private_key
 from oceanfed.launcher import LocalFederation
 from oceanfed.ocean.block import Block
-from oceanfed.ocean.proof import check_proof
 from oceanfed_pkcs11.softhsm import SoftHSMToken, unavailable_reason
+from testsupport.federation import fast_rounds
+from testsupport.federation import verify_chain as check_chain
 
-FAST_ROUNDS = {
-    "propose_timeout": 1.0,
-    "prevote_timeout": 0.5,
-    "precommit_timeout": 0.5,
-    "timeout_step": 0.25,
-    "gossip_interval": 0.25,
-    "tip_poll_interval": 0.2,
-}
+FAST_ROUNDS = fast_rounds(0.25)
 BLOCK_TIME = 0.3
 PIN_VAR = "OCEANFED_HSM_PIN"
 KEY_LABEL = "block"
@@ -107,29 +100,10 @@ def hsm_federation(
         fed.close()
 
 
-def signblockscript(fed: LocalFederation) -> bytes:
-    with open(fed.layout.fed_toml(fed.members[0]), "rb") as fh:
-        return bytes.fromhex(tomllib.load(fh)["federation"]["signblockscript"])
-
-
 def verify_chain(fed: LocalFederation) -> list[Block]:
     """The devnet's chain, checked block by block against the signblockscript, with no
     branch besides the active chain; then the members' sign-state audit against it."""
-    script = signblockscript(fed)
-    node = fed.rpc()
-    blocks = fed.blocks()
-    for height, block in enumerate(blocks):
-        header = block.header
-        assert header.height == height
-        assert node.call("getblockhash", height) == block.hash_hex()
-        assert header.challenge == script
-        if height:
-            assert header.prev_hash == blocks[height - 1].header.digest()
-            assert check_proof(script, header.solution, header.digest()), (
-                f"block {height}: solution does not satisfy the signblockscript"
-            )
-    tips = node.call("getchaintips")
-    assert [t["status"] for t in tips] == ["active"], f"the devnet knows other branches: {tips}"
+    blocks = check_chain(fed)
     tables = {name: fed.signed(name) for name in fed.members}
     assert audit_chain([b.header for b in blocks], fed.layout.threshold, tables, fed.members) == []
     return blocks

@@ -7,22 +7,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import tomllib
 
 from oceanfed.audit import audit_chain
 from oceanfed.launcher import LocalFederation
 from oceanfed.ocean.block import Block
-from oceanfed.ocean.proof import check_proof
 from oceanfed_kafka.broker import TansuBroker, find_tansu
+from testsupport.federation import fast_rounds
 
-FAST_ROUNDS = {
-    "propose_timeout": 1.0,
-    "prevote_timeout": 0.5,
-    "precommit_timeout": 0.5,
-    "timeout_step": 0.25,
-    "gossip_interval": 0.25,
-    "tip_poll_interval": 0.2,
-}
+FAST_ROUNDS = fast_rounds(0.25)
 BLOCK_TIME = 0.3
 
 
@@ -58,37 +50,6 @@ def kafka_federation(tmp_path: Path, broker: TansuBroker) -> Iterator[LocalFeder
         yield fed
     finally:
         fed.close()
-
-
-def signblockscript(fed: LocalFederation) -> bytes:
-    with open(fed.layout.fed_toml(fed.members[0]), "rb") as fh:
-        return bytes.fromhex(tomllib.load(fh)["federation"]["signblockscript"])
-
-
-def verify_chain(fed: LocalFederation) -> list[Block]:
-    """The devnet's whole chain, checked: one block per height, each building on the one
-    before, each carrying a proof that satisfies the federation's signblockscript, and no
-    block tree branch besides the active chain."""
-    script = signblockscript(fed)
-    node = fed.rpc()
-    blocks = fed.blocks()
-    assert blocks, "the devnet serves no chain"
-    for height, block in enumerate(blocks):
-        header = block.header
-        assert header.height == height, f"block at {height} says height {header.height}"
-        assert node.call("getblockhash", height) == block.hash_hex()
-        assert header.challenge == script, f"block {height}: challenge is not the signblockscript"
-        if height == 0:
-            continue
-        assert header.prev_hash == blocks[height - 1].header.digest(), f"block {height}: bad parent"
-        assert check_proof(script, header.solution, header.digest()), (
-            f"block {height}: solution does not satisfy the signblockscript"
-        )
-    tips = node.call("getchaintips")
-    assert tips == [
-        {"height": len(blocks) - 1, "hash": blocks[-1].hash_hex(), "branchlen": 0, "status": "active"}
-    ], f"the devnet knows other branches: {tips}"
-    return blocks
 
 
 def verify_sign_state(fed: LocalFederation, blocks: list[Block]) -> dict[str, dict[int, str]]:

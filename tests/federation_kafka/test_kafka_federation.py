@@ -10,8 +10,9 @@ import pytest
 
 from oceanfed.launcher import LocalFederation
 from oceanfed_kafka.broker import TansuBroker
+from testsupport.federation import verify_chain
 
-from .conftest import BLOCK_TIME, verify_chain, verify_sign_state
+from .conftest import BLOCK_TIME, verify_sign_state
 
 pytestmark = [pytest.mark.slow, pytest.mark.kafka]
 

@@ -27,15 +27,9 @@ from oceanfed.ocean.script import multisig_script
 from oceanfed.plugins import load_signer
 from oceanfed.rpc import NodeClient
 from oceanfed_inflation.engine import Inflation
+from testsupport.federation import fast_rounds
 
-FAST_ROUNDS = {
-    "propose_timeout": 0.8,
-    "prevote_timeout": 0.4,
-    "precommit_timeout": 0.4,
-    "timeout_step": 0.2,
-    "gossip_interval": 0.2,
-    "tip_poll_interval": 0.2,
-}
+FAST_ROUNDS = fast_rounds(0.2)
 #: a huge yearly rate, so that a 2.5 s period still reissues whole coins
 RATE = 1_000_000_000.0
 PERIOD = 5

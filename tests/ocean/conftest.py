@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from testsupport.vectors import VECTORS  # noqa: E402
+from testsupport.vectors import VECTORS, block_keys, chain_files, transcripts
 
 
 @dataclass(frozen=True)
@@ -20,19 +20,12 @@ class Round:
         return (self.path / file).read_text().strip()
 
 
-def chain_files() -> list[Path]:
-    return sorted((VECTORS / "chain").glob("*.blockhex"))
-
-
 def signing_rounds() -> list[Round]:
     return [Round(p.name, p) for p in sorted((VECTORS / "signing").iterdir()) if p.is_dir()]
 
 
 def transcript_calls() -> list[tuple[str, dict]]:
-    out = []
-    for f in sorted((VECTORS / "transcripts").glob("*.json")):
-        out += [(f.name, call) for call in json.loads(f.read_text())]
-    return out
+    return [(name, call) for name, calls in transcripts().items() for call in calls]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -79,8 +72,7 @@ def rounds() -> list[Round]:
 
 @pytest.fixture(scope="session")
 def keys() -> list[bytes]:
-    data = json.loads((VECTORS / "keys.json").read_text())
-    return [bytes.fromhex(k["privkey_hex"]) for k in sorted(data["keys"], key=lambda k: k["index"])]
+    return block_keys()
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,7 @@ from oceanfed.ocean.proof import (
     combine_scriptsigs,
     push_stack,
 )
+from testsupport.signatures import high_s, padded_der
 
 
 def test_signblock_outputs_reproduced(signing_round, keys) -> None:
@@ -82,26 +83,8 @@ def test_submitblock_transcripts_agree_on_proof(submit_call) -> None:
 def _variants(keys: list[bytes], digest: bytes) -> dict[str, tuple[bytes, bool]]:
     """The FACTS.md table: (solution, accepted by the node) for keys 1 and 2."""
     s1, s2, s3 = (sign_digest(k, digest) for k in keys)
-    high = [encode_der(r, CURVE_ORDER - s) for r, s in (decode_der_strict(x) for x in (s1, s2))]
-    r1, s1v = decode_der_strict(s1)
-    rb = (
-        b"\x00" + r1.to_bytes(32, "big").lstrip(b"\x00")
-        if r1 >> 255 == 0
-        else b"\x00\x00" + r1.to_bytes(32, "big")
-    )
-    sb = s1v.to_bytes((s1v.bit_length() + 7) // 8, "big")
-    if sb[0] & 0x80:
-        sb = b"\x00" + sb
-    padded = (
-        b"\x30"
-        + bytes([4 + len(rb) + len(sb)])
-        + b"\x02"
-        + bytes([len(rb)])
-        + rb
-        + b"\x02"
-        + bytes([len(sb)])
-        + sb
-    )
+    high = [high_s(s1), high_s(s2)]
+    padded = padded_der(s1)
     return {
         "canonical": (build_solution([s1, s2]), True),
         "high_s_one": (build_solution([high[0], s2]), True),

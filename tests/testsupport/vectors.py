@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -21,3 +22,26 @@ def find_vectors() -> Path:
 
 
 VECTORS = find_vectors()
+
+
+def block_keys() -> list[bytes]:
+    """keys.json's private keys, in member (index) order."""
+    data = json.loads((VECTORS / "keys.json").read_text())
+    return [bytes.fromhex(k["privkey_hex"]) for k in sorted(data["keys"], key=lambda k: k["index"])]
+
+
+def chain_files() -> list[Path]:
+    """The real chain's ``*.blockhex`` files, by height."""
+    return sorted((VECTORS / "chain").glob("*.blockhex"))
+
+
+def chain_hexes() -> list[str]:
+    """Hex of the real chain's blocks, by height."""
+    return [p.read_text().strip() for p in chain_files()]
+
+
+def transcripts() -> dict[str, list[dict]]:
+    """The recorded JSON-RPC transcripts, by file name."""
+    return {
+        p.name: json.loads(p.read_text()) for p in sorted((VECTORS / "transcripts").glob("*.json"))
+    }

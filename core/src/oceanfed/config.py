@@ -195,8 +195,14 @@ def load_config(path: str | os.PathLike[str]) -> FedConfig:
         raise ConfigError(f"{p}: cannot read config file ({exc.strerror})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: not valid TOML ({exc})") from None
-    raw["base_dir"] = str(p.resolve().parent)
+    return validate_config(raw, p, str(p))
+
+
+def validate_config(raw: dict[str, Any], path: Path, source: str) -> FedConfig:
+    """Validate the parsed TOML ``raw`` of a fed.toml at ``path`` (relative paths resolve
+    beside it); ConfigError naming ``source`` and the first bad field otherwise."""
+    raw["base_dir"] = str(path.resolve().parent)
     try:
         return FedConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(str(p), exc)) from None
+        raise ConfigError(format_validation_error(source, exc)) from None

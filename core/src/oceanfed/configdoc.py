@@ -20,6 +20,8 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
+from oceanfed.tomlwrite import toml_value
+
 #: the tables of fed.toml, in file order, with one line about each
 TABLES = {
     "federation": "Who the federation is: chain, members (in script order) and threshold.",
@@ -105,23 +107,6 @@ def _type_name(annotation: Any) -> str:
             annotation.__name__, annotation.__name__
         )
     return str(annotation).replace("typing.", "")
-
-
-def toml_value(value: Any) -> str:
-    """``value`` as TOML text (strings, numbers, booleans, lists, inline tables)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items()) + " }"
-    if isinstance(value, BaseModel):
-        return toml_value(value.model_dump())
-    raise TypeError(f"no TOML form for {type(value).__name__}")
 
 
 def _constraints(info: Any) -> str:

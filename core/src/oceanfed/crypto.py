@@ -153,6 +153,18 @@ def sign_digest(privkey: bytes, digest: bytes) -> bytes:
     return coincurve.PrivateKey(privkey).sign(digest, hasher=None)
 
 
+def lax_der_to_strict(der: bytes) -> bytes | None:
+    """A signature read as the node reads it (loose DER, S made low) and re-encoded as
+    strict DER; None when it does not parse or R or S is zero."""
+    parsed = decode_der_lax(der)
+    if parsed is None:
+        return None
+    r, s = normalize_s(*parsed)
+    if r == 0 or s == 0:
+        return None
+    return encode_der(r, s)
+
+
 def verify_digest(pubkey: bytes, digest: bytes, der: bytes, *, lax: bool = False) -> bool:
     """Verify a DER signature over a raw 32-byte digest.
 
@@ -160,13 +172,10 @@ def verify_digest(pubkey: bytes, digest: bytes, der: bytes, *, lax: bool = False
     check: loose DER with S normalised.
     """
     if lax:
-        parsed = decode_der_lax(der)
-        if parsed is None:
+        normalized = lax_der_to_strict(der)
+        if normalized is None:
             return False
-        r, s = normalize_s(*parsed)
-        if r == 0 or s == 0:
-            return False
-        der = encode_der(r, s)
+        der = normalized
     else:
         try:
             _, s = decode_der_strict(der)

@@ -12,16 +12,15 @@ the file and never contain its content.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import stat
-import tempfile
 from pathlib import Path
 
 import base58
 import coincurve
 
+from oceanfed.atomicfile import write_atomic
 from oceanfed.crypto import CURVE_ORDER
 from oceanfed.errors import ConfigError
 
@@ -80,51 +79,14 @@ def write_secret_file(path: str | os.PathLike[str], text: str, *, force: bool = 
     Refuses to replace an existing file unless ``force``; raises ConfigError naming the file.
     """
     p = Path(path)
-    directory = p.parent if str(p.parent) else Path(".")
     if not force and p.exists():
         raise ConfigError(f"{p}: file exists; refusing to overwrite a key (use --force)")
     try:
-        fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{p.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise ConfigError(f"{p}: cannot write key file ({_reason(exc)})") from None
-    tmp = Path(tmp_name)
-    try:
-        try:
-            os.fchmod(fd, 0o600)
-            os.write(fd, (text + "\n").encode("utf-8"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        if force:
-            os.replace(tmp, p)
-        else:
-            _link_no_clobber(tmp, p)
-        dfd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        write_atomic(p, (text + "\n").encode("utf-8"), mode=0o600, replace=force)
     except FileExistsError:
         raise ConfigError(f"{p}: file exists; refusing to overwrite a key (use --force)") from None
     except OSError as exc:
         raise ConfigError(f"{p}: cannot write key file ({_reason(exc)})") from None
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-
-
-def _link_no_clobber(src: Path, dst: Path) -> None:
-    """Move ``src`` to ``dst`` atomically, failing with FileExistsError if ``dst`` exists."""
-    try:
-        os.link(src, dst)
-    except FileExistsError:
-        raise
-    except OSError:  # a file system without hard links: check, then rename
-        if dst.exists():
-            raise FileExistsError(errno.EEXIST, "File exists", str(dst)) from None
-        os.rename(src, dst)
-    else:
-        os.unlink(src)
 
 
 def parse_private_key(text: str) -> bytes:

@@ -19,10 +19,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from oceanfed.devnet.setup import DevnetLayout, _toml_value, create_devnet
+from oceanfed.devnet.setup import DevnetLayout, create_devnet
 from oceanfed.errors import OceanfedError, RPCError
 from oceanfed.ocean.block import Block
 from oceanfed.rpc import NodeClient
+from oceanfed.tomlwrite import toml_value
 
 #: [rounds] settings that suit a single machine (loopback latencies of a millisecond)
 LOCAL_ROUNDS = {
@@ -35,20 +36,17 @@ LOCAL_ROUNDS = {
 }
 
 
-def _toml_scalar(value: Any) -> str:
-    """A TOML value for a bool, number, string or list of those (JSON is valid TOML here)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_scalar(v) for v in value) + "]"
-    return json.dumps(str(value))
+def _write_lines(fed_toml: Path, lines: list[str]) -> None:
+    tmp = fed_toml.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    os.replace(tmp, fed_toml)
 
 
 def set_table(fed_toml: Path, table: str, values: Mapping[str, Any]) -> None:
-    """Replace the scalar keys of ``[table]`` in a generated fed.toml (keeps everything else)."""
+    """Replace the keys of ``[table]`` named in ``values`` in a generated fed.toml (keeps
+    everything else); the table is appended if absent."""
     lines = fed_toml.read_text().splitlines()
+    body = [f"{k} = {toml_value(v)}" for k, v in values.items()]
     out: list[str] = []
     inside = False
     done = False
@@ -56,7 +54,7 @@ def set_table(fed_toml: Path, table: str, values: Mapping[str, Any]) -> None:
         stripped = line.strip()
         if stripped.startswith("["):
             if inside and not done:
-                out.extend(f"{k} = {_toml_scalar(v)}" for k, v in values.items())
+                out.extend(body)
                 out.append("")
                 done = True
             inside = stripped == f"[{table}]"
@@ -66,14 +64,12 @@ def set_table(fed_toml: Path, table: str, values: Mapping[str, Any]) -> None:
             continue
         out.append(line)
     if inside and not done:
-        out.extend(f"{k} = {_toml_scalar(v)}" for k, v in values.items())
+        out.extend(body)
         done = True
     if not done:
         out.append(f"[{table}]")
-        out.extend(f"{k} = {_toml_scalar(v)}" for k, v in values.items())
-    tmp = fed_toml.with_suffix(".tmp")
-    tmp.write_text("\n".join(out) + "\n")
-    os.replace(tmp, fed_toml)
+        out.extend(body)
+    _write_lines(fed_toml, out)
 
 
 def replace_table(fed_toml: Path, table: str, values: Mapping[str, Any]) -> None:
@@ -82,7 +78,7 @@ def replace_table(fed_toml: Path, table: str, values: Mapping[str, Any]) -> None
     out: list[str] = []
     inside = False
     written = False
-    body = [f"{k} = {_toml_value(v)}" for k, v in values.items()]
+    body = [f"{k} = {toml_value(v)}" for k, v in values.items()]
     for line in fed_toml.read_text().splitlines():
         stripped = line.strip()
         if stripped.startswith("["):
@@ -95,9 +91,7 @@ def replace_table(fed_toml: Path, table: str, values: Mapping[str, Any]) -> None
             out.append(line)
     if not written:
         out.extend([f"[{table}]", *body])
-    tmp = fed_toml.with_suffix(".tmp")
-    tmp.write_text("\n".join(out) + "\n")
-    os.replace(tmp, fed_toml)
+    _write_lines(fed_toml, out)
 
 
 def _oceanfed_cmd(*args: str) -> list[str]:

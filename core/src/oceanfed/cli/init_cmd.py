@@ -17,7 +17,6 @@ Example::
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -25,10 +24,12 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from oceanfed.config import FedConfig, format_validation_error
-from oceanfed.configdoc import CORE, TABLES, FieldDoc, core_fields, model_fields, toml_value
+from oceanfed.config import format_validation_error, validate_config
+from oceanfed.configdoc import CORE, TABLES, FieldDoc, core_fields, model_fields
 from oceanfed.errors import ConfigError
 from oceanfed.migrate.cli import add_from_upstream, run_from_upstream, wants_upstream
+from oceanfed.migrate.writer import write_new
+from oceanfed.tomlwrite import toml_value
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -254,13 +255,8 @@ def render(tables: dict[str, Any]) -> str:
 
 def validate(text: str, out: Path) -> None:
     """Refuse to write a file that would not load (names the field)."""
-    raw = tomllib.loads(text)
-    raw["base_dir"] = str(out.resolve().parent)
     source = f"init ({out})"
-    try:
-        cfg = FedConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(source, exc)) from None
+    cfg = validate_config(tomllib.loads(text), out, source)
     for name in ("messenger", "signer"):
         table = getattr(cfg, name)
         options = _plugin_options(name, table.driver)
@@ -270,20 +266,6 @@ def validate(text: str, out: Path) -> None:
             options.model_validate(table.options())
         except ValidationError as exc:
             raise ConfigError(format_validation_error(source, exc, prefix=f"{name}.")) from None
-
-
-def write_new(path: Path, text: str) -> None:
-    """Create ``path`` with ``text``, durably; never replace an existing file."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    except FileExistsError:
-        raise ConfigError(f"{path}: already exists; not overwriting (remove it or use --out)") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot create ({exc.strerror})") from None
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
 
 
 def run(args: argparse.Namespace, stdin_isatty: Callable[[], bool] = sys.stdin.isatty) -> int:

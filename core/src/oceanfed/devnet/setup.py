@@ -30,7 +30,6 @@ the vectors' genesis) the coins are wherever that block puts them; import the ke
 from __future__ import annotations
 
 import errno
-import json
 import os
 import secrets
 import sys
@@ -61,6 +60,7 @@ from oceanfed.ocean.block import Block
 from oceanfed.ocean.coinbase import OP_RETURN, genesis_block
 from oceanfed.ocean.script import multisig_script, parse_multisig
 from oceanfed.ocean.tx import merkle_root
+from oceanfed.tomlwrite import toml_value
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -140,27 +140,11 @@ class DevnetLayout:
         return read_secret_file(self.password_file(name), "RPC password")
 
 
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return (
-            "{ " + ", ".join(f"{json.dumps(k)} = {_toml_value(v)}" for k, v in value.items()) + " }"
-        )
-    raise TypeError(f"cannot write {type(value).__name__} to TOML")
-
-
 def _toml(tables: Sequence[tuple[str, dict[str, Any]]]) -> str:
     out = []
     for name, table in tables:
         out.append(f"[{name}]" if not name.startswith("[") else name)
-        out.extend(f"{k} = {_toml_value(v)}" for k, v in table.items() if v is not None)
+        out.extend(f"{k} = {toml_value(v)}" for k, v in table.items() if v is not None)
         out.append("")
     return "\n".join(out)
 

@@ -7,23 +7,19 @@ an existing file. Secrets are written to their own owner-only files, never to th
 
 from __future__ import annotations
 
-import contextlib
-import os
 import sys
-import tempfile
 import textwrap
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from oceanfed.config import FedConfig, PluginTable, format_validation_error
-from oceanfed.configdoc import toml_value
+from oceanfed.atomicfile import write_atomic
+from oceanfed.config import FedConfig, PluginTable, validate_config
 from oceanfed.errors import ConfigError
 from oceanfed.keyfile import read_secret_file, write_secret_file
 from oceanfed.plugins import MESSENGERS, SIGNERS, validate_options
+from oceanfed.tomlwrite import toml_value
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -77,13 +73,8 @@ def _plugin_class(group: str, driver: str) -> Any:
 
 def validate(text: str, out: Path) -> FedConfig:
     """Load ``text`` as ``oceanfed run`` would; ConfigError naming the field otherwise."""
-    raw = tomllib.loads(text)
-    raw["base_dir"] = str(out.resolve().parent)
     source = f"{out} (converted)"
-    try:
-        cfg = FedConfig.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(source, exc)) from None
+    cfg = validate_config(tomllib.loads(text), out, source)
     for kind, group in (("messenger", MESSENGERS), ("signer", SIGNERS)):
         table: PluginTable = getattr(cfg, kind)
         cls = _plugin_class(group, table.driver)
@@ -98,30 +89,12 @@ def validate(text: str, out: Path) -> FedConfig:
 
 def write_new(path: Path, text: str) -> None:
     """Create ``path`` atomically and durably; an existing file is never replaced."""
-    directory = path.parent
     try:
-        fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+        write_atomic(path, text.encode("utf-8"), mode=0o644, replace=False)
+    except FileExistsError:
+        raise ConfigError(f"{path}: already exists; not overwriting (remove it or use --out)") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot create ({exc.strerror})") from None
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            os.fchmod(fh.fileno(), 0o644)
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            raise ConfigError(f"{path}: already exists; not overwriting (remove it or use --out)") from None
-        dfd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
 
 
 def keep_or_write_secret(path: Path, text: str, what: str, flag: str) -> str:

@@ -18,13 +18,7 @@ from collections.abc import Callable
 
 import coincurve
 
-from oceanfed.crypto import (
-    HALF_ORDER,
-    decode_der_lax,
-    decode_der_strict,
-    encode_der,
-    normalize_s,
-)
+from oceanfed.crypto import HALF_ORDER, decode_der_strict, lax_der_to_strict
 from oceanfed.errors import DecodeError
 from oceanfed.ocean.encoding import dsha256, hash160, sha256
 from oceanfed.ocean.script import iter_ops
@@ -197,16 +191,12 @@ class TxChecker:
         if not sig:
             return False
         hashtype = sig[-1]
-        der = sig[:-1]
-        parsed = decode_der_lax(der)
-        if parsed is None:
-            return False
-        r, s = normalize_s(*parsed)
-        if r == 0 or s == 0:
+        der = lax_der_to_strict(sig[:-1])
+        if der is None:
             return False
         digest = legacy_sighash(self.tx, self.index, script_code, hashtype)
         try:
-            return coincurve.PublicKey(pubkey).verify(encode_der(r, s), digest, hasher=None)
+            return coincurve.PublicKey(pubkey).verify(der, digest, hasher=None)
         except (ValueError, TypeError):
             return False
 
