@@ -874,6 +874,13 @@ class Machine:
         if h.precommit_deadline is None and self._count(precommits) >= m:
             h.precommit_deadline = self._now + self._timeout(self.cfg.precommit_timeout, r)
 
+        # 5b. more than N - M nil precommits: no block can gather M in this round, so move on
+        # now rather than at the precommit timeout (a round change is always safe)
+        if h.decided is None and self._count(precommits, NIL) > self.cfg.n - m:
+            self.counters["round_ended:nil-precommits"] += 1
+            self._start_round(r + 1)
+            return True
+
         # 6. decide: M precommits for one block in any round
         if h.decided is None:
             for rr in h.precommits:
