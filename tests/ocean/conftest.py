@@ -1,4 +1,4 @@
-"""Fixtures over the real-node vectors in /work/shared/ocean/vectors."""
+"""Fixtures over the real-node vectors (shared/ocean/vectors beside the repository)."""
 
 from __future__ import annotations
 

@@ -13,7 +13,6 @@ def find_vectors() -> Path:
     candidates = [
         os.environ.get("OCEANFED_VECTORS", ""),
         str(REPO.parent / "shared" / "ocean" / "vectors"),
-        "/work/shared/ocean/vectors",
     ]
     for candidate in candidates:
         if candidate and (Path(candidate) / "keys.json").exists():
