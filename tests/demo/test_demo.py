@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -52,3 +55,39 @@ def test_demo_refuses_a_minority_threshold() -> None:
     assert proc.returncode != 0
     assert proc.stderr.startswith("oceanfed: error: --threshold 2 of 4 is not a majority")
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_demo_cleans_up_when_signalled(tmp_path: Path, sig: int) -> None:
+    """Stopped by a signal (a closed terminal, a service manager), nothing is left running."""
+    work = tmp_path / "demo"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "oceanfed.cli.main", "demo", "--plain", "--dir", str(work),
+         "--inflation-period", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 60
+    for line in proc.stdout:
+        if line.startswith("block ") or time.monotonic() > deadline:
+            break
+    children = [p for p in _processes_mentioning(str(work)) if p != proc.pid]
+    assert children, "the demo started no member processes"
+    proc.send_signal(sig)
+    proc.wait(timeout=60)
+    time.sleep(0.5)
+    assert _processes_mentioning(str(work)) == []
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline:
+            found.append(int(entry.name))
+    return found

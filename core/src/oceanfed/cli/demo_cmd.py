@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from typing import Any
 
@@ -57,6 +58,12 @@ def run(args: argparse.Namespace) -> int:
     title = f"oceanfed demo {args.threshold}-of-{args.members} over {args.messenger}"
     view = PlainView() if args.plain or not sys.stdout.isatty() else RichView(title)
     interrupted = False
+
+    def _stop(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt  # unwinds through Demo's cleanup: processes, tokens, files
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _stop)
     with Demo(opts, view) as demo, view:
         try:
             demo.run()
