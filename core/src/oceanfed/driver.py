@@ -192,9 +192,8 @@ class Driver:
             result = self.node.call(method, *params)
         except RPCError as exc:
             self.rpc_errors += 1
-            if exc.code is None:
-                raise
-            self.last_node_ok = self.clock()
+            if exc.code is not None:  # the node answered, with an error: it is reachable
+                self.last_node_ok = self.clock()
             raise
         self.last_node_ok = self.clock()
         return result

@@ -10,7 +10,7 @@ from oceanfed.config import FedConfig
 from oceanfed.consensus.auth import WireAuthenticator
 from oceanfed.consensus.machine import CoreConfig, Machine
 from oceanfed.driver import Driver
-from oceanfed.errors import ConfigError, RPCError
+from oceanfed.errors import ConfigError
 from oceanfed.interfaces import MemberInfo, PluginContext
 from oceanfed.keyfile import read_private_key
 from oceanfed.ocean.header import BlockHeader
@@ -102,10 +102,7 @@ def build_driver(cfg: FedConfig, **driver_kwargs: Any) -> Driver:
         log.warning("%s", warning)
     tkey = transport_key(cfg)
     node = from_config(cfg.node, cfg.base_dir)
-    try:
-        check_chain(cfg, node)
-    except RPCError:
-        raise
+    check_chain(cfg, node)
     context = plugin_context(cfg)
     signer = load_signer(cfg.signer, context)
     if signer.pubkey() != context.me.pubkey:

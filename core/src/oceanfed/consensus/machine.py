@@ -543,16 +543,17 @@ class Machine:
         self._notify("block_submitted", height=ev.height, block_hash=ev.block_hash, result=result)
         if result == "accepted":
             info = h.blocks.get(ev.block_hash)
+            seen = h.first_seen.get(ev.block_hash, h.started_at)
             self.last_block = {
                 "height": ev.height,
                 "hash": ev.block_hash,
                 "round": h.round,
                 "proposer": self.cfg.names[self.proposer(h.height, h.round)],
                 "signers": sorted(self.cfg.names[i] for i in h.sigs.get(ev.block_hash, {})),
-                "latency": self._now - h.first_seen.get(ev.block_hash, h.started_at),
+                "latency": self._now - seen,
                 "interval": h.interval,
                 "phases_ms": {
-                    k: round((t - h.first_seen.get(ev.block_hash, h.started_at)) * 1000, 2)
+                    k: round((t - seen) * 1000, 2)
                     for k, t in sorted(h.marks.items(), key=lambda kv: kv[1])
                 },
             }
