@@ -40,7 +40,11 @@ def _mutations(seeds: list[bytes]) -> st.SearchStrategy[bytes]:
             elif op == 2:
                 data[pos:pos] = bytes(rng.randrange(256) for _ in range(rng.randrange(1, 12)))
             else:
-                data[pos:pos + 1] = rng.choice([b"\xfd\xff\xff", b"\xfe\xff\xff\xff\xff", b"\xff" * 9])
+                # huge and over-long (non-canonical) CompactSizes, a negative int32
+                data[pos:pos + 1] = rng.choice([b"\xfd\xff\xff", b"\xfe\xff\xff\xff\xff", b"\xff" * 9,
+                                                b"\xfd" + data[pos:pos + 1] + b"\x00",
+                                                b"\xff" + data[pos:pos + 1] + bytes(7),
+                                                b"\xff\xff\xff\xff"])
         return bytes(data)
 
     return mutate()

@@ -19,7 +19,7 @@ from oceanfed.ocean.address import p2sh_of_redeem
 from oceanfed.ocean.encoding import dsha256
 from oceanfed.ocean.interpreter import STANDARD_FLAGS, ScriptFailure, verify_script
 from oceanfed.ocean.script import iter_ops, multisig_script
-from oceanfed.ocean.sighash import legacy_sighash
+from oceanfed.ocean.sighash import legacy_sighash, legacy_sighash_preimage
 from oceanfed.ocean.tx import (
     AssetIssuance,
     Transaction,
@@ -29,7 +29,7 @@ from oceanfed.ocean.tx import (
     explicit_value,
 )
 from oceanfed.plugins import load_signer
-from oceanfed_inflation.signing import SignerKey, combine, sighash_preimage
+from oceanfed_inflation.signing import SignerKey, combine
 from oceanfed_pkcs11.softhsm import unavailable_reason
 
 HERE = Path(__file__).parent
@@ -59,7 +59,7 @@ def sig_of(key: bytes, tx: Transaction, redeem: bytes) -> bytes:
 def test_preimage_hashes_to_the_sighash(keys: list[bytes]) -> None:
     redeem = multisig_script(2, [pubkey_of(k) for k in keys])
     tx = reissuance_tx(redeem)
-    assert dsha256(sighash_preimage(tx, 0, redeem)) == legacy_sighash(tx, 0, redeem, 1)
+    assert dsha256(legacy_sighash_preimage(tx, 0, redeem, 1)) == legacy_sighash(tx, 0, redeem, 1)
 
 
 def test_soft_block_signer_as_key_source(tmp_path: Path, keys: list[bytes]) -> None:

@@ -11,6 +11,7 @@ from oceanfed.errors import DecodeError
 from oceanfed.ocean.assets import issuance_entropy, issued_asset_id
 from oceanfed.ocean.block import Block
 from oceanfed.ocean.coinbase import coinbase_tx, finish_block, policy_asset_of, script_num
+from oceanfed.ocean.encoding import Reader
 from oceanfed.ocean.fastmerkle import sha256_compress
 from oceanfed.ocean.header import FIXED_SIZE, BlockHeader
 from oceanfed.ocean.tx import Transaction, explicit_value, value_amount
@@ -117,6 +118,30 @@ def test_decode_errors_are_one_line(chain_blocks) -> None:
         with pytest.raises(DecodeError) as info:
             Block.from_hex(bad)
         assert "\n" not in str(info.value)
+
+
+def test_negative_transaction_version_round_trips(chain_blocks) -> None:
+    # nVersion is a signed int32 on the wire; a negative one must re-serialize unchanged.
+    tx = Block.from_hex(chain_blocks[1].read_text().strip()).txs[0]
+    raw = b"\xfe\xff\xff\xff" + tx.serialize()[4:]
+    again = Transaction.from_bytes(raw)
+    assert again.version == -2 and again.serialize() == raw
+
+
+@pytest.mark.parametrize("marker, width", [(0xFD, 2), (0xFE, 4), (0xFF, 8)])
+def test_non_canonical_compact_size_is_refused(chain_blocks, marker: int, width: int) -> None:
+    # The node refuses an over-long CompactSize; accepting one would let two byte strings
+    # decode to one header, and the block we re-serialize would differ from the one we saw.
+    raw = Block.from_hex(chain_blocks[1].read_text().strip()).header.serialize()
+    length = raw[FIXED_SIZE]  # the challenge's length, one byte when canonical
+    assert length < 0xFD
+    padded = raw[:FIXED_SIZE] + bytes([marker]) + length.to_bytes(width, "little") + raw[FIXED_SIZE + 1:]
+    with pytest.raises(DecodeError, match=f"non-canonical CompactSize at offset {FIXED_SIZE}"):
+        BlockHeader.from_bytes(padded)
+    least = {2: 0xFD, 4: 0x10000, 8: 0x100000000}[width]  # the smallest value this width may carry
+    assert Reader(bytes([marker]) + least.to_bytes(width, "little")).compact_size() == least
+    with pytest.raises(DecodeError, match="non-canonical"):
+        Reader(bytes([marker]) + (least - 1).to_bytes(width, "little")).compact_size()
 
 
 def test_sha256_compress_matches_hashlib() -> None:

@@ -62,14 +62,16 @@ class Reader:
         return int.from_bytes(self.read(8), "little")
 
     def compact_size(self) -> int:
+        """Read a CompactSize; a non-canonical (over-long) encoding is refused, as the node does."""
+        at = self.pos
         first = self.u8()
         if first < 0xFD:
             return first
-        if first == 0xFD:
-            return int.from_bytes(self.read(2), "little")
-        if first == 0xFE:
-            return int.from_bytes(self.read(4), "little")
-        return int.from_bytes(self.read(8), "little")
+        width, least = {0xFD: (2, 0xFD), 0xFE: (4, 0x10000)}.get(first, (8, 0x100000000))
+        n = int.from_bytes(self.read(width), "little")
+        if n < least:
+            raise DecodeError(f"non-canonical CompactSize at offset {at}")
+        return n
 
     def var_bytes(self) -> bytes:
         return self.read(self.compact_size())

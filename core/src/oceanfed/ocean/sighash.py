@@ -29,10 +29,23 @@ def legacy_sighash(tx: Transaction, input_index: int, script_code: bytes, hashty
     """
     if not 0 <= input_index < len(tx.vin):
         raise ValueError(f"input index {input_index} out of range")
+    if hashtype & 0x1F == SIGHASH_SINGLE and input_index >= len(tx.vout):
+        return _ONE
+    return dsha256(legacy_sighash_preimage(tx, input_index, script_code, hashtype))
+
+
+def legacy_sighash_preimage(
+    tx: Transaction, input_index: int, script_code: bytes, hashtype: int
+) -> bytes:
+    """The bytes whose double SHA-256 is :func:`legacy_sighash`, for signers that hash the
+    message themselves (a PKCS#11 token offering only CKM_ECDSA_SHA256 signs their single
+    SHA-256). Not defined for SIGHASH_SINGLE without a matching output (no preimage)."""
+    if not 0 <= input_index < len(tx.vin):
+        raise ValueError(f"input index {input_index} out of range")
     base = hashtype & 0x1F
     anyone = bool(hashtype & SIGHASH_ANYONECANPAY)
     if base == SIGHASH_SINGLE and input_index >= len(tx.vout):
-        return _ONE
+        raise ValueError("SIGHASH_SINGLE without a matching output signs a constant, not a preimage")
     indices = [input_index] if anyone else list(range(len(tx.vin)))
     parts = [tx.version.to_bytes(4, "little", signed=True), compact_size(len(indices))]
     for i in indices:
@@ -62,4 +75,4 @@ def legacy_sighash(tx: Transaction, input_index: int, script_code: bytes, hashty
         outputs = [o.serialize() for o in tx.vout]
     parts += [compact_size(len(outputs)), *outputs]
     parts += [tx.locktime.to_bytes(4, "little"), (hashtype & 0xFFFFFFFF).to_bytes(4, "little")]
-    return dsha256(b"".join(parts))
+    return b"".join(parts)

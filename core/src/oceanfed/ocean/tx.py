@@ -291,7 +291,7 @@ class Transaction:
     def serialize(self, *, with_witness: bool = True) -> bytes:
         witness = with_witness and self.has_witness
         out = [
-            self.version.to_bytes(4, "little"),
+            self.version.to_bytes(4, "little", signed=True),
             b"\x01" if witness else b"\x00",
             compact_size(len(self.vin)),
             *(i.serialize() for i in self.vin),

@@ -18,33 +18,13 @@ from oceanfed.crypto import pubkey_of, to_low_s_der, verify_digest
 from oceanfed.errors import DecodeError, SignerError
 from oceanfed.interfaces import Signer, SignRequest
 from oceanfed.ocean.address import encode_wif
-from oceanfed.ocean.encoding import compact_size, dsha256, push_data
+from oceanfed.ocean.encoding import dsha256, push_data
 from oceanfed.ocean.interpreter import TxChecker
 from oceanfed.ocean.script import iter_ops, parse_multisig
-from oceanfed.ocean.sighash import SIGHASH_ALL, legacy_sighash
+from oceanfed.ocean.sighash import SIGHASH_ALL, legacy_sighash_preimage
 from oceanfed.ocean.tx import Transaction
 
 INPUT = 0
-
-
-def sighash_preimage(tx: Transaction, index: int, script_code: bytes) -> bytes:
-    """The SIGHASH_ALL legacy preimage whose double SHA-256 is the signed digest (for
-    tokens that hash the message themselves, CKM_ECDSA_SHA256)."""
-    parts = [tx.version.to_bytes(4, "little", signed=True), compact_size(len(tx.vin))]
-    for i, txin in enumerate(tx.vin):
-        script = script_code if i == index else b""
-        parts += [
-            txin.prev_txid, txin.prev_index.to_bytes(4, "little"), compact_size(len(script)),
-            script, txin.sequence.to_bytes(4, "little"),
-        ]
-        if txin.issuance is not None:
-            parts.append(txin.issuance.serialize())
-    parts += [compact_size(len(tx.vout)), *(o.serialize() for o in tx.vout)]
-    parts += [tx.locktime.to_bytes(4, "little"), SIGHASH_ALL.to_bytes(4, "little")]
-    preimage = b"".join(parts)
-    if dsha256(preimage) != legacy_sighash(tx, index, script_code, SIGHASH_ALL):
-        raise SignerError("reissuance sighash preimage does not match the legacy sighash")
-    return preimage
 
 
 def signature_valid(tx: Transaction, redeem: bytes, pubkey: bytes, sig: bytes) -> bool:
@@ -113,7 +93,7 @@ class SignerKey(ReissuanceKey):
             raise SignerError("its signature over a test digest does not verify")
 
     def sign(self, height: int, tx: Transaction, redeem: bytes, script_pubkey: bytes) -> bytes:
-        preimage = sighash_preimage(tx, INPUT, redeem)
+        preimage = legacy_sighash_preimage(tx, INPUT, redeem, SIGHASH_ALL)
         digest = dsha256(preimage)
         raw = self._signer.sign(SignRequest(height, digest, preimage, ""))
         try:
