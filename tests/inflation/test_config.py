@@ -31,10 +31,9 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InflationNet]
         n.fed.close()
 
 
-def run_with(net: InflationNet, tmp: Path, member: str, signer: dict[str, Any] | None = None,
-             **changes: Any) -> str:
-    """Run ``member`` from a copy of its directory with ``[inflation]`` changed; return
-    the one error line."""
+def copy_with(net: InflationNet, tmp: Path, member: str, signer: dict[str, Any] | None = None,
+              **changes: Any) -> Path:
+    """A copy of ``member``'s directory with ``[inflation]`` changed; its fed.toml."""
     src = net.fed.layout.member_dir(member)
     for name in FILES:
         if (src / name).exists():
@@ -44,8 +43,21 @@ def run_with(net: InflationNet, tmp: Path, member: str, signer: dict[str, Any] |
     replace_table(tmp / "fed.toml", "inflation", table)
     if signer is not None:
         replace_table(tmp / "fed.toml", "signer", signer)
+    return tmp / "fed.toml"
+
+
+def oceanfed(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "oceanfed.cli.main", *args],
+                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+
+
+def run_with(net: InflationNet, tmp: Path, member: str, signer: dict[str, Any] | None = None,
+             **changes: Any) -> str:
+    """Run ``member`` from a copy of its directory with ``[inflation]`` changed; return
+    the one error line."""
+    config = copy_with(net, tmp, member, signer, **changes)
     proc = subprocess.run(
-        [sys.executable, "-m", "oceanfed.cli.main", "run", "--config", str(tmp / "fed.toml")],
+        [sys.executable, "-m", "oceanfed.cli.main", "run", "--config", str(config)],
         capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
@@ -107,6 +119,33 @@ def test_address_of_another_chain(prepared: InflationNet, tmp_path: Path) -> Non
     # a valid base58check bitcoin mainnet address: the node does not accept it
     line = run_with(prepared, tmp_path, "m1", address="1BoatSLRHtKNngkdXEeobR76b53LETtpyT")
     assert "inflation.address: '1BoatSLRHtKNngkdXEeobR76b53LETtpyT' is not a valid address" in line
+
+
+def test_check_reports_the_inflation_table(prepared: InflationNet, tmp_path: Path) -> None:
+    proc = oceanfed("check", "--config", str(copy_with(prepared, tmp_path, "m1")))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("ok     inflation:"))
+    assert "policy fixed-rate, every" in line and "(2-of-3)" in line
+    assert "reissuance key from reissuance.key is in the script" in line
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"rate": -0.01}, "inflation.rate: must be >= 0"),
+        ({"policy": "no-such"}, "inflation.policy: unknown policy 'no-such'"),
+        ({"address": "1BoatSLRHtKNngkdXEeobR76b53LETtpyT"}, "is not a valid address on the node's chain"),
+        ({"key_file": None, "key_source": "signer"}, "inflation.key_source: the block signer's key"),
+    ],
+)
+def test_check_fails_on_a_bad_inflation_table(prepared: InflationNet, tmp_path: Path,
+                                              changes: dict[str, Any], expected: str) -> None:
+    proc = oceanfed("check", "--config", str(copy_with(prepared, tmp_path, "m1", **changes)))
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr + proc.stdout
+    failed = [x for x in proc.stdout.splitlines() if x.startswith("FAILED")]
+    assert len(failed) == 1 and failed[0].startswith("FAILED inflation: ") and expected in failed[0]
+    # the other checks still ran and passed
+    assert "ok     signer:" in proc.stdout and "ok     node:" in proc.stdout
 
 
 def test_options_model_defaults() -> None:

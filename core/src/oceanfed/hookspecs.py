@@ -131,6 +131,23 @@ def member_started(config: Any, context: Any, signer: Any) -> None:
 
 
 @hookspec
+def check_config(config: Any, context: Any) -> list[tuple[str, str, str]] | None:
+    """``oceanfed check``: this plugin's own checks of its settings, without side effects.
+
+    Return ``(name, status, detail)`` lines, status ``"ok"``, ``"warn"`` or ``"failed"``, or
+    None when the plugin is not configured. An exception is reported as one failed line
+    named after the plugin. Example::
+
+        @hookimpl
+        def check_config(config, context):
+            if config.inflation is None:
+                return None
+            opts = parse_options(config.inflation)  # raises ConfigError naming the field
+            return [("inflation", "ok", f"policy {opts.policy}, every {opts.period} blocks")]
+    """
+
+
+@hookspec
 def proposal_extras(height: int, block_hex: str) -> dict[str, Any] | None:
     """Proposer only: data to send along with a fresh proposal, keyed by plugin name.
 

@@ -14,7 +14,7 @@ from oceanfed.errors import ConfigError
 from oceanfed.interfaces import MemberInfo, PluginContext
 from oceanfed.keyfile import read_private_key
 from oceanfed.ocean.header import BlockHeader
-from oceanfed.plugins import hook_manager, load_messenger, load_signer
+from oceanfed.plugins import hook_manager, load_messenger, load_signer, require_table_plugins
 from oceanfed.rpc import NodeClient, from_config
 from oceanfed.statestore import StateStore
 
@@ -126,6 +126,7 @@ def build_driver(cfg: FedConfig, **driver_kwargs: Any) -> Driver:
     machine = Machine(core_config(cfg), auth, restored=store.load())
     hooks = hook_manager()
     try:
+        require_table_plugins(cfg, hooks)
         hooks.hook.member_started(config=cfg, context=context, signer=signer)
     except Exception:
         store.close()

@@ -92,6 +92,21 @@ def load_signer(table: PluginTable, context: PluginContext, *, source: str = "")
     return cls(validate_options(cls, table, "signer", source), context)
 
 
+#: tables of the config that a hooks plugin reads, and the plugin that must be installed
+TABLE_PLUGINS = {"inflation": ("inflation", "oceanfed[inflation]")}
+
+
+def require_table_plugins(config: Any, pm: pluggy.PluginManager) -> None:
+    """ConfigError when the config has a table (e.g. ``[inflation]``) whose plugin is not
+    installed: a member must not run as if the table were absent."""
+    for table, (plugin, extra) in TABLE_PLUGINS.items():
+        if getattr(config, table, None) is not None and not pm.has_plugin(plugin):
+            raise ConfigError(
+                f"{table}: the [{table}] table needs the {plugin!r} hooks plugin, which is not "
+                f"installed (pip install '{extra}')"
+            )
+
+
 def hook_manager() -> pluggy.PluginManager:
     """A pluggy manager with oceanfed's hook specs and every ``oceanfed.hooks`` plugin."""
     pm = pluggy.PluginManager(hookspecs.PROJECT)

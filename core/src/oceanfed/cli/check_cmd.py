@@ -2,7 +2,8 @@
 
 Each check prints one line, ``ok``, ``warn`` or ``FAILED``, naming what was checked: every
 config field, the transport key, the node (RPC auth, chain, signblockscript), the signer
-(its pubkey must be this member's), the messenger and the metrics address. The exit status
+(its pubkey must be this member's), the messenger, each hooks plugin's own settings (e.g.
+``[inflation]``) and the metrics address. The exit status
 is 1 when any check failed.
 """
 
@@ -177,9 +178,37 @@ def run_checks(path: Path) -> list[Result]:
             m.close()
 
     results.append(_attempt("messenger", messenger))
+    results += _plugin_checks(cfg, context)
 
     if cfg.metrics.listen:
         results.append(_attempt("metrics.listen", lambda: _check_listen(cfg.metrics.listen or "")))
+    return results
+
+
+def _plugin_checks(cfg: FedConfig, context: Any) -> list[Result]:
+    """The hooks plugins' own checks (``check_config``), e.g. of the ``[inflation]`` table."""
+    from oceanfed.plugins import hook_manager, require_table_plugins
+
+    pm = hook_manager()
+    try:
+        require_table_plugins(cfg, pm)
+    except OceanfedError as exc:
+        return [Result("plugins", "failed", str(exc))]
+    results = []
+    plugins = pm.list_name_plugin()
+    for name, plugin in plugins:
+        # one plugin at a time, so one plugin's exception does not hide the others' lines
+        only = pm.subset_hook_caller("check_config", [p for _, p in plugins if p is not plugin])
+        try:
+            answers = only(config=cfg, context=context)
+        except OceanfedError as exc:
+            results.append(Result(name, "failed", str(exc)))
+            continue
+        except Exception as exc:  # a plugin's own bug is a failed line, not a traceback
+            results.append(Result(name, "failed", f"{type(exc).__name__}: {exc}"))
+            continue
+        for lines in answers:
+            results += [Result(n, st if st in ("ok", "warn") else "failed", d) for n, st, d in lines or []]
     return results
 
 

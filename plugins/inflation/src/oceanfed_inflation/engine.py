@@ -111,14 +111,8 @@ class Inflation:
     def start(cls, config: Any, context: PluginContext, signer: Signer) -> Inflation:
         """Validate ``config.inflation``, check it against the node and import the key
         and the P2SH address into the node's wallet when missing."""
-        opts = parse_options(dict(config.inflation))
-        settings = PolicySettings(
-            rate=opts.rate, period=opts.period,
-            block_time=Decimal(repr(float(config.federation.block_time))),
-        )
-        policy = load_policy(opts, settings)
+        opts, policy = _options_and_policy(config)
         m, keys = parse_multisig(opts.script())
-        field = "key_source" if opts.key_source == "signer" else "key_file"
         key: ReissuanceKey
         privkey: bytes | None = None
         probe = _Probe(context)
@@ -129,19 +123,9 @@ class Inflation:
             except SignerError as exc:
                 raise ConfigError(f"inflation.key_source: the block signer is unusable here: {exc}") from None
         else:
-            assert opts.key_file is not None
-            path = config.path(opts.key_file)
-            try:
-                privkey = read_private_key(path)
-            except ConfigError as exc:
-                raise ConfigError(f"inflation.key_file: {exc}") from None
+            privkey = _read_key_file(config, opts)
             key = NodeKey(privkey, probe.call)
-        if key.pubkey not in keys:
-            what = "the block signer's key" if field == "key_source" else f"the key in {opts.key_file}"
-            raise ConfigError(
-                f"inflation.{field}: {what} (pubkey {key.pubkey.hex()}) is not one of the "
-                f"{len(keys)} keys of the {m}-of-{len(keys)} inflation.reissuance_script"
-            )
+        _require_in_script(opts, key.pubkey)
         p2sh_address, p2sh_script = _check_node(probe, opts)
         _import_missing(probe, opts, p2sh_address, privkey)
         engine = cls(opts, policy, key, context, p2sh_address=p2sh_address, p2sh_script=p2sh_script)
@@ -151,7 +135,7 @@ class Inflation:
             "inflation: policy %s, every %d blocks, to %s; tokens at %s (%d-of-%d); "
             "reissuance key %s from %s",
             opts.policy, opts.period, opts.address, p2sh_address, m, len(keys),
-            key.pubkey.hex(), "the block signer" if field == "key_source" else opts.key_file,
+            key.pubkey.hex(), "the block signer" if opts.key_source == "signer" else opts.key_file,
         )
         return engine
 
@@ -333,6 +317,54 @@ class Inflation:
                           proposed_amount(tx_hex))
 
 
+def check(config: Any, context: PluginContext) -> list[tuple[str, str, str]]:
+    """``oceanfed check`` of ``[inflation]``: the options, the policy, the reissuance key and
+    the node's view of the addresses. Read-only: unlike :meth:`Inflation.start` it imports
+    nothing into the node's wallet. The block signer's key is checked by ``check`` itself."""
+    opts, _policy = _options_and_policy(config)
+    m, keys = parse_multisig(opts.script())
+    pubkey = context.me.pubkey if opts.key_source == "signer" else pubkey_of(
+        _read_key_file(config, opts))
+    _require_in_script(opts, pubkey)
+    probe = _Probe(context)
+    try:
+        p2sh, _script = _check_node(probe, opts)
+    finally:
+        probe.close()
+    source = "the block signer" if opts.key_source == "signer" else opts.key_file
+    return [(PLUGIN, "ok", (
+        f"policy {opts.policy}, every {opts.period} blocks to {opts.address}; tokens at "
+        f"{p2sh} ({m}-of-{len(keys)}); reissuance key from {source} is in the script"))]
+
+
+def _options_and_policy(config: Any) -> tuple[InflationOptions, InflationPolicy]:
+    opts = parse_options(dict(config.inflation))
+    settings = PolicySettings(
+        rate=opts.rate, period=opts.period,
+        block_time=Decimal(repr(float(config.federation.block_time))),
+    )
+    return opts, load_policy(opts, settings)
+
+
+def _read_key_file(config: Any, opts: InflationOptions) -> bytes:
+    assert opts.key_file is not None  # InflationOptions requires key_file or key_source
+    try:
+        return read_private_key(config.path(opts.key_file))
+    except ConfigError as exc:
+        raise ConfigError(f"inflation.key_file: {exc}") from None
+
+
+def _require_in_script(opts: InflationOptions, pubkey: bytes) -> None:
+    m, keys = parse_multisig(opts.script())
+    if pubkey not in keys:
+        field, what = (("key_source", "the block signer's key") if opts.key_source == "signer"
+                       else ("key_file", f"the key in {opts.key_file}"))
+        raise ConfigError(
+            f"inflation.{field}: {what} (pubkey {pubkey.hex()}) is not one of the "
+            f"{len(keys)} keys of the {m}-of-{len(keys)} inflation.reissuance_script"
+        )
+
+
 class _Probe:
     """Node calls during start-up, from the starting thread."""
 
@@ -343,6 +375,9 @@ class _Probe:
 
     def call(self, method: str, *params: Any) -> Any:
         return self.client.call(method, *params)
+
+    def close(self) -> None:
+        self.client.close()
 
 
 def _check_node(probe: _Probe, opts: InflationOptions) -> tuple[str, bytes]:

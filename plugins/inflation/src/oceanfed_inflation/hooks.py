@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from oceanfed.hookspecs import hookimpl
-from oceanfed_inflation.engine import Inflation
+from oceanfed_inflation.engine import Inflation, check
 
 _engine: Inflation | None = None
 
@@ -23,6 +23,11 @@ def member_started(config: Any, context: Any, signer: Any) -> None:
     global _engine
     table = getattr(config, "inflation", None)
     _engine = None if table is None else Inflation.start(config, context, signer)
+
+
+@hookimpl
+def check_config(config: Any, context: Any) -> list[tuple[str, str, str]] | None:
+    return None if getattr(config, "inflation", None) is None else check(config, context)
 
 
 @hookimpl
