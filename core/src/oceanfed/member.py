@@ -10,10 +10,10 @@ from oceanfed.config import FedConfig
 from oceanfed.consensus.auth import WireAuthenticator
 from oceanfed.consensus.machine import CoreConfig, Machine
 from oceanfed.driver import Driver
-from oceanfed.errors import ConfigError
+from oceanfed.errors import ConfigError, DecodeError
 from oceanfed.interfaces import MemberInfo, PluginContext
 from oceanfed.keyfile import read_private_key
-from oceanfed.ocean.header import BlockHeader
+from oceanfed.nodechain import genesis_challenge
 from oceanfed.plugins import hook_manager, load_messenger, load_signer, require_table_plugins
 from oceanfed.rpc import NodeClient, from_config
 from oceanfed.statestore import StateStore
@@ -65,9 +65,10 @@ def transport_key(cfg: FedConfig) -> bytes:
 
 def check_chain(cfg: FedConfig, node: NodeClient) -> int:
     """Check that the node's chain is signed by our federation; return its height."""
-    genesis = node.call("getblockhash", 0)
-    header_hex = node.call("getblockheader", genesis, False)
-    challenge = BlockHeader.from_hex(header_hex).challenge
+    try:
+        challenge = genesis_challenge(node)
+    except DecodeError as exc:
+        raise ConfigError(f"node at {cfg.node.url}: cannot read the genesis header ({exc})") from None
     if challenge != cfg.federation.script():
         raise ConfigError(
             f"node at {cfg.node.url}: the chain's signblockscript does not match "

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from oceanfed.errors import DecodeError, OceanfedError, RPCError
-from oceanfed.ocean.header import BlockHeader
+from oceanfed.nodechain import genesis_challenge
 from oceanfed.ocean.script import parse_multisig
 from oceanfed.rpc import NodeClient
 
@@ -41,18 +41,16 @@ def read_chain(node: NodeClient, where: str) -> ChainInfo:
     """Read the chain through ``node``; ``where`` names the upstream flags in errors."""
     try:
         info = node.call("getblockchaininfo")
-        genesis = node.call("getblockhash", 0)
-        header_hex = node.call("getblockheader", genesis, False)
+        challenge = genesis_challenge(node)
         tip_hash = node.call("getbestblockhash")
         tip_height = int(node.call("getblockcount"))
     except RPCError as exc:
         raise OceanfedError(f"{where}: {exc}") from None
+    except DecodeError as exc:
+        raise OceanfedError(f"{where}: cannot read the genesis header ({exc})") from None
     if not isinstance(info, dict) or not isinstance(info.get("chain"), str):
         raise OceanfedError(f"{where}: getblockchaininfo did not name the chain")
-    if not isinstance(header_hex, str):
-        raise OceanfedError(f"{where}: getblockheader did not return the header in hex")
     try:
-        challenge = BlockHeader.from_hex(header_hex).challenge
         threshold, pubkeys = parse_multisig(challenge)
     except DecodeError as exc:
         raise OceanfedError(
