@@ -77,8 +77,12 @@ def test_broadcast_never_blocks_and_drops_by_rule_during_an_outage(
         request_timeout_ms=400,
         health_interval_ms=200,
     )
+    wait_until(lambda: m.connected, what="connected")
+    assert m.outage() == 0.0  # no peer has said a word, but the brokers answer: no outage
     broker.kill()
     wait_until(lambda: not m.connected, what="outage noticed")
+    noticed = m.outage()
+    assert noticed is not None and noticed > 0.0
     started = time.monotonic()
     for n in range(200):
         m.broadcast(fed.frame(0, 5, 0, "prevote", n=n))
@@ -87,8 +91,10 @@ def test_broadcast_never_blocks_and_drops_by_rule_during_an_outage(
     assert elapsed < 5, f"200 broadcasts took {elapsed:.1f} s during the outage"
     wait_until(lambda: m.stats()["dropped"] == 200, timeout=30, what="every frame dropped")
     assert m.stats()["sent"] == 0 and m.stats()["queued"] == 0
+    assert (m.outage() or 0.0) >= noticed + (time.monotonic() - started) - 0.05
     broker.start()
     wait_until(lambda: m.connected, timeout=30, what="reconnected")
+    assert m.outage() == 0.0
 
 
 def test_a_hung_broker_is_an_outage_too(

@@ -1,6 +1,7 @@
 """A running federation seen by an operator: status, /metrics, /health, SIGTERM, JSON logs.
 
-The tests share one federation and run in file order: start, observe, stop m0, stop the node.
+The tests share one federation and run in file order: start, observe, stop m0, cut m1 off
+from its peers, stop the node.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -104,6 +106,32 @@ def test_json_logs_hold_no_secret(ops_fed: OpsFederation) -> None:
     text = "\n".join(lines)
     for secret in secrets:
         assert secret and secret not in text
+
+
+def _health_until(ops_fed: OpsFederation, name: str, code: int, timeout: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    got, body = http_get(ops_fed.url(name, "/health"))
+    while got != code and time.monotonic() < deadline:
+        time.sleep(0.2)
+        got, body = http_get(ops_fed.url(name, "/health"))
+    assert got == code, body
+    return json.loads(body)
+
+
+def test_health_of_a_member_cut_off_from_every_peer(ops_fed: OpsFederation) -> None:
+    # Over ZMQ the peers are the transport: without a connection to any, the member's
+    # messenger is unreachable. Its node still answers.
+    fed = ops_fed.fed
+    for name in ("m0", "m2"):
+        if fed.running(name):
+            fed.stop(name)
+    details = _health_until(ops_fed, "m1", 503, UNHEALTHY_AFTER + 10)
+    assert any(r.startswith("messenger unreachable for ") for r in details["reasons"])
+    assert not any("node" in r for r in details["reasons"])
+    assert details["messenger_outage"] > UNHEALTHY_AFTER
+    fed.start(["m0", "m2"])
+    details = _health_until(ops_fed, "m1", 200, 30)
+    assert details["status"] == "ok" and details["messenger_outage"] == 0.0
 
 
 def test_health_turns_503_when_the_node_is_gone(ops_fed: OpsFederation) -> None:

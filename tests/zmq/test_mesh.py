@@ -272,3 +272,25 @@ def test_latency_figure(make_context, port) -> None:
         f"p99 {samples[int(len(samples) * 0.99)] * 1e6:.0f} us over {len(samples)} frames"
     )
     assert len(samples) == 300
+
+
+def test_outage_is_the_time_without_any_peer_connection(mesh, wait) -> None:
+    m = mesh(["a", "b", "c"])
+    a = m.start("a")
+    first = a.outage()
+    time.sleep(0.2)
+    assert first is not None and a.outage() >= first + 0.15  # alone since it started
+    m.start("b")
+    wait(lambda: a.outage() == 0.0, what="a connected to b")
+    m.start("c")
+    m.sync()
+    m.stop("b")
+    wait(lambda: "b" not in a.connected_peers(), what="a to notice b left")
+    assert a.outage() == 0.0  # c is still up
+    m.stop("c")
+    wait(lambda: (a.outage() or 0.0) > 0.0, what="a to notice it is alone")
+    alone = a.outage()
+    time.sleep(0.2)
+    assert alone is not None and (a.outage() or 0.0) >= alone + 0.15
+    m.start("c")
+    wait(lambda: a.outage() == 0.0, what="a reconnected to c")

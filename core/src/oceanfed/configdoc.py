@@ -69,7 +69,7 @@ CORE = {
     "log.level": "Least severe level logged: debug, info, warning or error.",
     "log.format": "text (human-readable lines) or json (one JSON object per line). --log-format overrides it.",
     "metrics.listen": "HOST:PORT to serve /metrics and /health on; unset: no HTTP listener.",
-    "metrics.unhealthy_after": "Seconds without an answer from the node, or a message from any peer, after which /health answers 503.",
+    "metrics.unhealthy_after": "Seconds the node, or the messenger's transport (Kafka brokers; for ZMQ, every peer connection), may stay unreachable before /health answers 503.",
 }
 
 

@@ -153,6 +153,20 @@ class Messenger(abc.ABC):
         """Counters such as ``reconnects``, exported as metrics."""
         return {}
 
+    def outage(self) -> float | None:
+        """Seconds this messenger has been cut off from its transport (its brokers, or every
+        peer connection), ``0.0`` while connected, or None if it cannot tell.
+
+        ``/health`` turns 503 once an outage outlasts ``[metrics] unhealthy_after``. For a
+        messenger that cannot tell, silence from every peer stands in for an outage.
+        Called from the metrics thread. Example::
+
+            def outage(self):
+                since = self._lost_at  # time.monotonic() when the link went down, or None
+                return 0.0 if since is None else time.monotonic() - since
+        """
+        return None
+
     @abc.abstractmethod
     def close(self) -> None:
         """Stop threads and close sockets."""

@@ -2,7 +2,9 @@
 
 ``GET /metrics`` answers in the Prometheus text format; ``GET /health`` answers 200 while
 the member's node and messenger are reachable and 503 (with the reason) once either has
-been silent for longer than ``[metrics] unhealthy_after`` seconds.
+been unreachable for longer than ``[metrics] unhealthy_after`` seconds. A messenger that
+cannot tell whether it is connected (``Messenger.outage()`` is None) is judged by the
+peers instead: silence from all of them for that long is an outage.
 
 Nothing is counted on the hot path: a custom collector reads the driver's counters at
 scrape time. Only round latency is observed as it happens (a histogram fed from the
@@ -78,10 +80,15 @@ class HealthPolicy:
         peers = machine.cfg.n - 1
         last_peer = max(seen.values(), default=self.started)
         peer_age = now - max(last_peer, self.started) if peers else 0.0
+        outage = _messenger_outage(d)
         reasons = []
         if node_age > self.unhealthy_after:
             reasons.append(f"node unreachable for {node_age:.1f}s")
-        if peers and peer_age > self.unhealthy_after:
+        if outage is not None:
+            # the messenger knows its link: silent peers alone mean waiting, not a fault
+            if outage > self.unhealthy_after:
+                reasons.append(f"messenger unreachable for {outage:.1f}s")
+        elif peers and peer_age > self.unhealthy_after:
             reasons.append(f"no message from any peer for {peer_age:.1f}s")
         if getattr(d, "_stop", None) is not None and d._stop.is_set():
             reasons.append("stopping")
@@ -93,9 +100,20 @@ class HealthPolicy:
             "signed_height": machine.sign_state.height,
             "node_age": round(node_age, 3),
             "peer_age": round(peer_age, 3),
+            "messenger_outage": None if outage is None else round(outage, 3),
             "unhealthy_after": self.unhealthy_after,
         }
         return not reasons, details
+
+
+def _messenger_outage(driver: Driver) -> float | None:
+    """The messenger's own view of its link; a plugin's failure here counts as "cannot tell"."""
+    try:
+        outage = driver.messenger.outage()
+    except Exception:  # noqa: BLE001 - a plugin bug must not break /health
+        log.debug("messenger.outage() failed", exc_info=True)
+        return None
+    return None if outage is None else max(0.0, float(outage))
 
 
 class DriverCollector(Collector):

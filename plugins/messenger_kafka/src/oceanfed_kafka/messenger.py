@@ -213,6 +213,12 @@ class KafkaMessenger(Messenger):
         out["queued"] = self._queue.qsize()
         return out
 
+    def outage(self) -> float | None:
+        """Seconds the brokers have been unreachable (as seen by the health checks), 0.0
+        while they answer. Silent peers alone are no outage: the member is waiting."""
+        since = self._outage_since
+        return 0.0 if since is None else time.monotonic() - since
+
     @property
     def connected(self) -> bool:
         """False while the brokers are unreachable (as seen by the last health check)."""

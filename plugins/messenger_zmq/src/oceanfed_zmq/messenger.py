@@ -16,6 +16,7 @@ import contextlib
 import itertools
 import os
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -81,6 +82,8 @@ class ZmqMessenger(Messenger):
         self._receiver: tuple[zmq.Socket[Any], ...] = ()
         self._ever_up: set[str] = set()
         self._up: set[str] = set()
+        #: time.monotonic() since when no peer connection has been up (None: some is up)
+        self._alone_since: float | None = None
         self._warned: set[str] = set()
         self._counts = {
             "sent": 0,
@@ -147,6 +150,7 @@ class ZmqMessenger(Messenger):
             raise MessengerError("messenger: already started")
         ctx: zmq.Context[Any] = zmq.Context(io_threads=1)
         self._ctx = ctx
+        self._alone_since = time.monotonic() if self._peers else None
         try:
             self._open(ctx, deliver)
         except BaseException:
@@ -311,10 +315,13 @@ class ZmqMessenger(Messenger):
                 self.log.info("connected to peer %s at %s", peer, endpoint)
             self._ever_up.add(peer)
             self._up.add(peer)
+            self._alone_since = None
             self._warned.discard(peer)
         elif kind == zmq.EVENT_DISCONNECTED:
             if peer in self._up:
                 self._up.discard(peer)
+                if not self._up:
+                    self._alone_since = time.monotonic()
                 self._counts["disconnects"] += 1
                 self.log.warning("lost connection to peer %s at %s", peer, endpoint)
         elif kind in _HANDSHAKE_FAILED:
@@ -333,6 +340,12 @@ class ZmqMessenger(Messenger):
 
     def stats(self) -> dict[str, int]:
         return {**self._counts, "peers_connected": len(self._up)}
+
+    def outage(self) -> float | None:
+        """Seconds without a connection to any peer (a mesh has no broker: its peers are
+        its transport), 0.0 while one is up."""
+        since = self._alone_since
+        return 0.0 if since is None else time.monotonic() - since
 
     def connected_peers(self) -> set[str]:
         """Names of the peers whose PUB this member is currently subscribed to."""
