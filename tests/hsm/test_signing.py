@@ -122,13 +122,17 @@ def test_finish_signature_normalises_high_s(hsm: HSM) -> None:
 @pytest.mark.parametrize("cls", DRIVERS, ids=lambda c: c.driver)
 def test_ecdsa_sha256_where_offered(cls, hsm: HSM, signer_for) -> None:
     """CKM_ECDSA_SHA256 over SHA-256(preimage). Debian's SoftHSM2 2.6.1 does not offer it;
-    there the signer must refuse to start, naming the mechanism (checked below)."""
+    there the signer must refuse to start, naming the mechanism (checked below).
+    tests/hsm/test_ecdsa_sha256_token.py signs with it on openCryptoki's soft token."""
     try:
         signer = signer_for(cls, mechanism="ecdsa-sha256")
     except SignerError as exc:
         assert "signer.mechanism" in str(exc) and "CKM_ECDSA_SHA256" in str(exc)
         assert "it offers CKM_ECDSA" in str(exc)
-        pytest.skip("this SoftHSM2 does not offer CKM_ECDSA_SHA256 (it refused cleanly)")
+        pytest.skip(
+            "this SoftHSM2 does not offer CKM_ECDSA_SHA256 (it refused cleanly); "
+            "tests/hsm/test_ecdsa_sha256_token.py signs with it on openCryptoki"
+        )
     req = request(b"sha256 mechanism" + bytes(262))
     assert verify_digest(hsm.member_pub, req.digest, signer.sign(req))
 
