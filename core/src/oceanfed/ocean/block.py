@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from oceanfed.errors import DecodeError
-from oceanfed.ocean.encoding import Reader, compact_size
+from oceanfed.ocean.encoding import Reader, compact_size, hex_bytes
 from oceanfed.ocean.fastmerkle import fast_merkle_root
 from oceanfed.ocean.header import BlockHeader
 from oceanfed.ocean.tx import Transaction, merkle_root
@@ -52,14 +52,9 @@ class Block:
         if count > len(data):
             raise DecodeError(f"block: implausible transaction count {count}")
         txs = tuple(Transaction.read(r) for _ in range(count))
-        if not r.at_end():
-            raise DecodeError(f"block: {len(data) - r.pos} trailing bytes")
+        r.expect_end("block")
         return cls(header, txs)
 
     @classmethod
     def from_hex(cls, text: str) -> Block:
-        try:
-            data = bytes.fromhex(text)
-        except ValueError:
-            raise DecodeError("block: not hex") from None
-        return cls.from_bytes(data)
+        return cls.from_bytes(hex_bytes(text, "block"))

@@ -79,6 +79,19 @@ class Reader:
     def at_end(self) -> bool:
         return self.pos == len(self.data)
 
+    def expect_end(self, what: str) -> None:
+        """DecodeError ``"<what>: N trailing bytes"`` unless every byte was read."""
+        if not self.at_end():
+            raise DecodeError(f"{what}: {len(self.data) - self.pos} trailing bytes")
+
+
+def hex_bytes(text: str, what: str) -> bytes:
+    """``bytes.fromhex(text)``, or DecodeError ``"<what>: not hex"``."""
+    try:
+        return bytes.fromhex(text)
+    except ValueError:
+        raise DecodeError(f"{what}: not hex") from None
+
 
 def push_data(data: bytes) -> bytes:
     """The minimal script push of ``data`` (OP_PUSHBYTES / PUSHDATA1/2/4)."""

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from oceanfed.errors import DecodeError
-from oceanfed.ocean.encoding import Reader, compact_size, dsha256
+from oceanfed.ocean.encoding import Reader, compact_size, dsha256, hex_bytes
 
 FIXED_SIZE = 172
 
@@ -94,14 +93,9 @@ class BlockHeader:
     def from_bytes(cls, data: bytes) -> BlockHeader:
         r = Reader(data)
         header = cls.read(r)
-        if not r.at_end():
-            raise DecodeError(f"block header: {len(data) - r.pos} trailing bytes")
+        r.expect_end("block header")
         return header
 
     @classmethod
     def from_hex(cls, text: str) -> BlockHeader:
-        try:
-            data = bytes.fromhex(text)
-        except ValueError:
-            raise DecodeError("block header: not hex") from None
-        return cls.from_bytes(data)
+        return cls.from_bytes(hex_bytes(text, "block header"))

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from oceanfed.errors import DecodeError
-from oceanfed.ocean.encoding import Reader, compact_size, dsha256
+from oceanfed.ocean.encoding import Reader, compact_size, dsha256, hex_bytes
 from oceanfed.ocean.fastmerkle import fast_merkle_root
 
 #: Outpoint index flags of an input (Elements).
@@ -358,17 +358,12 @@ class Transaction:
     def from_bytes(cls, data: bytes) -> Transaction:
         r = Reader(data)
         tx = cls.read(r)
-        if not r.at_end():
-            raise DecodeError(f"transaction: {len(data) - r.pos} trailing bytes")
+        r.expect_end("transaction")
         return tx
 
     @classmethod
     def from_hex(cls, text: str) -> Transaction:
-        try:
-            data = bytes.fromhex(text)
-        except ValueError:
-            raise DecodeError("transaction: not hex") from None
-        return cls.from_bytes(data)
+        return cls.from_bytes(hex_bytes(text, "transaction"))
 
 
 def merkle_root(hashes: Sequence[bytes]) -> bytes:
