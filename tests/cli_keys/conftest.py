@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from testsupport.cli import oceanfed as run_oceanfed
 from testsupport.vectors import VECTORS
 
 
@@ -28,19 +28,9 @@ def vector_script() -> str:
 
 
 @pytest.fixture
-def oceanfed():
+def oceanfed() -> Callable[..., subprocess.CompletedProcess[str]]:
     """Run the ``oceanfed`` command in a subprocess; returns the CompletedProcess."""
-
-    def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "oceanfed.cli.main", *args],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={**os.environ, **(env or {})},
-        )
-
-    return run
+    return run_oceanfed
 
 
 def install_hook_dist(site: Path, name: str, version: str, entry: str) -> None:

@@ -11,15 +11,7 @@ from pathlib import Path
 
 from oceanfed.config import load_config
 from oceanfed.devnet.setup import load_layout
-
-
-def oceanfed(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "oceanfed.cli.main", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+from testsupport.cli import oceanfed
 
 
 def test_create_writes_valid_member_configs(tmp_path: Path) -> None:

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ from oceanfed.keyfile import generate_private_key, write_private_key
 from oceanfed.launcher import replace_table
 from oceanfed.ocean.address import p2pkh_script, script_to_address
 from oceanfed_inflation.options import parse_options
+from testsupport.cli import oceanfed
 
 from .conftest import InflationNet, prepare
 
@@ -46,20 +45,11 @@ def copy_with(net: InflationNet, tmp: Path, member: str, signer: dict[str, Any] 
     return tmp / "fed.toml"
 
 
-def oceanfed(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "oceanfed.cli.main", *args],
-                          capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
-
-
 def run_with(net: InflationNet, tmp: Path, member: str, signer: dict[str, Any] | None = None,
              **changes: Any) -> str:
     """Run ``member`` from a copy of its directory with ``[inflation]`` changed; return
     the one error line."""
-    config = copy_with(net, tmp, member, signer, **changes)
-    proc = subprocess.run(
-        [sys.executable, "-m", "oceanfed.cli.main", "run", "--config", str(config)],
-        capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
-    )
+    proc = oceanfed("run", "--config", str(copy_with(net, tmp, member, signer, **changes)))
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr
     lines = [x for x in proc.stderr.splitlines() if x.startswith("oceanfed: error:")]

@@ -3,29 +3,17 @@ run ``oceanfed init --from-upstream`` and ``oceanfed check`` as real CLI subproc
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
-import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
 
 from oceanfed.launcher import LocalFederation
+from testsupport.cli import oceanfed
 
 CARD = re.compile(r"^member card: (\S+)$", re.M)
-
-
-def oceanfed(
-    *args: str, env: Mapping[str, str] | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    """Run the real CLI in a subprocess."""
-    return subprocess.run(
-        [sys.executable, "-m", "oceanfed.cli.main", *args],
-        capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
-        env={**os.environ, **(env or {})},
-    )
 
 
 def upstream_args(

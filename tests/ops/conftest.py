@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -15,17 +13,10 @@ import pytest
 
 from oceanfed.launcher import LocalFederation, set_table
 from oceanfed.netutil import free_ports
+from testsupport.cli import oceanfed
 
 #: seconds of node or peer silence before /health turns 503 in these tests
 UNHEALTHY_AFTER = 2.0
-
-
-def oceanfed(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """Run the real CLI in a subprocess."""
-    return subprocess.run(
-        [sys.executable, "-m", "oceanfed.cli.main", *args],
-        capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
-    )
 
 
 def http_get(url: str) -> tuple[int, str]:
