@@ -3,19 +3,34 @@
 Every field is checked at load time; errors name the file and the dotted field and say
 what was expected. Plugin tables (``[messenger]``, ``[signer]``, ``[inflation]``) are kept
 as raw tables here and validated by the chosen plugin's own ``Options`` model.
+
+The file carries its format version (``config_version``, 1 when absent). The values that
+differ per deployment can come from the environment instead (:data:`ENV_OVERRIDES`, and
+systemd's ``$STATE_DIRECTORY`` as the default ``state_dir``); :attr:`FedConfig.sources`
+says where each came from.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from oceanfed.crypto import parse_pubkey
 from oceanfed.errors import ConfigError, DecodeError
+from oceanfed.keyfile import SecretFile, SecretPath
 from oceanfed.ocean.script import multisig_script, parse_multisig
 
 if sys.version_info >= (3, 11):
@@ -79,13 +94,13 @@ class Federation(_Strict):
 class Member(_Strict):
     name: str
     state_dir: str = "state"
-    transport_key_file: str
+    transport_key_file: SecretFile
 
 
 class Node(_Strict):
     url: str = Field(pattern=r"^https?://")
     user: str | None = None
-    password_file: str | None = None
+    password_file: SecretFile | None = None
     password_env: str | None = None
     cookie_file: str | None = None
     timeout: float = Field(default=10.0, gt=0)
@@ -138,7 +153,24 @@ class PluginTable(BaseModel):
         return dict(self.model_extra or {})
 
 
+#: the fed.toml format this oceanfed reads and writes (``config_version``)
+CONFIG_VERSION = 1
+
+#: environment variables that override one fed.toml value each: ``{VAR: (table, key)}``
+ENV_OVERRIDES: dict[str, tuple[str, str]] = {
+    "OCEANFED_STATE_DIR": ("member", "state_dir"),
+    "OCEANFED_METRICS_LISTEN": ("metrics", "listen"),
+    "OCEANFED_LOG_FORMAT": ("log", "format"),
+    "OCEANFED_LOG_LEVEL": ("log", "level"),
+}
+
+#: systemd's ``StateDirectory=`` (absolute; the first of a colon-separated list): the
+#: ``state_dir`` when the file does not set one
+STATE_DIRECTORY_ENV = "STATE_DIRECTORY"
+
+
 class FedConfig(_Strict):
+    config_version: int = Field(default=CONFIG_VERSION, ge=1, le=CONFIG_VERSION)
     federation: Federation
     member: Member
     node: Node
@@ -151,6 +183,13 @@ class FedConfig(_Strict):
 
     #: directory of the file; relative paths resolve against it (not part of the TOML)
     base_dir: str = "."
+    _sources: dict[str, str] = PrivateAttr(default_factory=dict)
+
+    @property
+    def sources(self) -> dict[str, str]:
+        """Where the deployment values came from, by dotted field: ``file``, ``default``,
+        ``env VAR`` or ``$CREDENTIALS_DIRECTORY``."""
+        return dict(self._sources)
 
     @model_validator(mode="after")
     def _member_known(self) -> FedConfig:
@@ -183,26 +222,139 @@ def format_validation_error(source: str, exc: ValidationError, prefix: str = "")
     return f"{source}: {field}: {msg}{more}"
 
 
-def load_config(path: str | os.PathLike[str]) -> FedConfig:
-    """Read and validate a fed.toml; raise ConfigError with one clear line."""
+def load_config(
+    path: str | os.PathLike[str], environ: Mapping[str, str] | None = None
+) -> FedConfig:
+    """Read and validate a fed.toml, with the environment's overrides (``environ``, default
+    ``os.environ``); raise ConfigError with one clear line."""
     p = Path(path)
+    raw = read_toml(p)
+    return validate_config(raw, p, str(p), os.environ if environ is None else environ)
+
+
+def read_toml(p: Path) -> dict[str, Any]:
+    """The parsed TOML of config file ``p``; ConfigError with one line otherwise."""
     try:
         with open(p, "rb") as fh:
-            raw = tomllib.load(fh)
+            return tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(f"{p}: config file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{p}: is a directory, not a config file") from None
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read config file ({exc.strerror})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: not valid TOML ({exc})") from None
-    return validate_config(raw, p, str(p))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{p}: not valid TOML (not UTF-8 text)") from None
 
 
-def validate_config(raw: dict[str, Any], path: Path, source: str) -> FedConfig:
+def check_version(raw: Mapping[str, Any], source: str) -> None:
+    """Refuse a ``config_version`` this oceanfed does not know, in one line."""
+    version = raw.get("config_version", 1)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ConfigError(f"{source}: config_version: expected an integer, e.g. {CONFIG_VERSION}")
+    if version > CONFIG_VERSION:
+        from oceanfed import __version__
+
+        raise ConfigError(
+            f"{source}: config_version {version} is newer than oceanfed {__version__} "
+            f"understands (up to {CONFIG_VERSION}); upgrade oceanfed, or write the file for "
+            f"version {CONFIG_VERSION}"
+        )
+    if version < 1:
+        raise ConfigError(f"{source}: config_version {version}: expected 1 to {CONFIG_VERSION}")
+
+
+def apply_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> dict[str, str]:
+    """Put the environment's overrides into the parsed TOML ``raw``; return the source of
+    each overridable value by dotted field (``file``, ``default`` or ``env VAR``).
+
+    An empty variable counts as unset. ``OCEANFED_STATE_DIR`` is made absolute against the
+    working directory; ``$STATE_DIRECTORY`` applies only when the file sets no state_dir.
+    """
+    sources: dict[str, str] = {}
+    for var, (table, key) in ENV_OVERRIDES.items():
+        field = f"{table}.{key}"
+        section = raw.get(table)
+        in_file = isinstance(section, dict) and key in section
+        value = environ.get(var, "")
+        if not value and field == "member.state_dir" and not in_file:
+            value = environ.get(STATE_DIRECTORY_ENV, "").split(":")[0]
+            var = STATE_DIRECTORY_ENV
+        if value and (section is None or isinstance(section, dict)):
+            if var == "OCEANFED_STATE_DIR":
+                value = os.path.abspath(os.path.expanduser(value))
+            raw.setdefault(table, {})[key] = value
+            sources[field] = f"env {var}"
+        else:
+            sources[field] = "file" if in_file else "default"
+    return sources
+
+
+def _env_var(sources: Mapping[str, str], loc: tuple[Any, ...]) -> str | None:
+    field = ".".join(str(x) for x in loc[:2])
+    source = sources.get(field, "")
+    return source.removeprefix("env ") if source.startswith("env ") else None
+
+
+def validation_lines(
+    source: str, exc: ValidationError, sources: Mapping[str, str], raw: Mapping[str, Any]
+) -> list[str]:
+    """One line per bad field; a value from the environment names its variable."""
+    lines = []
+    for err in exc.errors():
+        var = _env_var(sources, tuple(err["loc"]))
+        if var is not None:
+            table, key = (str(x) for x in err["loc"][:2])
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            lines.append(f"{var} (environment): {msg}; got {raw[table][key]!r}")
+        else:
+            lines.append(format_validation_error(source, _OneError(err)))  # type: ignore[arg-type]
+    return lines
+
+
+class _OneError:
+    """One entry of a ValidationError, shaped for :func:`format_validation_error`."""
+
+    def __init__(self, err: Any):
+        self._err = err
+
+    def errors(self) -> list[Any]:
+        return [self._err]
+
+
+def validate_config(
+    raw: dict[str, Any], path: Path, source: str, environ: Mapping[str, str] | None = None
+) -> FedConfig:
     """Validate the parsed TOML ``raw`` of a fed.toml at ``path`` (relative paths resolve
-    beside it); ConfigError naming ``source`` and the first bad field otherwise."""
+    beside it), with the overrides of ``environ`` if given; ConfigError naming ``source``
+    (or the environment variable) and the first bad field otherwise."""
+    cfg, lines = config_problems(raw, path, source, environ)
+    if cfg is None:
+        more = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""
+        raise ConfigError(lines[0] + more)
+    return cfg
+
+
+def config_problems(
+    raw: dict[str, Any], path: Path, source: str, environ: Mapping[str, str] | None = None
+) -> tuple[FedConfig | None, list[str]]:
+    """Like :func:`validate_config`, but every problem as one line instead of raising."""
+    try:
+        check_version(raw, source)
+    except ConfigError as exc:
+        return None, [str(exc)]
+    sources = apply_environment(raw, environ) if environ is not None else {}
     raw["base_dir"] = str(path.resolve().parent)
     try:
-        return FedConfig.model_validate(raw)
+        cfg = FedConfig.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(source, exc)) from None
+        return None, validation_lines(source, exc, sources, raw)
+    for field in ("member.transport_key_file", "node.password_file"):
+        table, key = field.split(".")
+        value = getattr(getattr(cfg, table), key)
+        if isinstance(value, SecretPath):
+            sources[field] = "$CREDENTIALS_DIRECTORY" if value.credential else "file"
+    cfg._sources = sources
+    return cfg, []

@@ -28,7 +28,12 @@ TABLES = {
     "federation.members": "One ``[[federation.members]]`` entry per member, in signblockscript order.",
     "member": "Which member this daemon is, and where it keeps its state.",
     "node": "This member's own Ocean node (JSON-RPC).",
-    "rounds": "Consensus round timing (seconds). The defaults suit a LAN or a datacentre.",
+    "rounds": (
+        "Consensus round timing (seconds). The defaults suit a WAN as well as a LAN: a round "
+        "needs four one-way message delays (milliseconds on a LAN, well under a second between "
+        "continents), and a timeout runs out only when a member is silent, so it sets how soon "
+        "a silent proposer is skipped. On a LAN they may be lowered for faster failover."
+    ),
     "messenger": "How members exchange messages: ``driver`` names a messenger plugin.",
     "signer": "How this member signs blocks: ``driver`` names a signer plugin.",
     "inflation": "Optional scheduled reissuance: ``policy`` names an inflation plugin.",
@@ -38,6 +43,7 @@ TABLES = {
 
 #: one description per core field (dotted path); the test suite checks none is missing
 CORE = {
+    "config_version": "Format version of this file. Absent means 1; a version newer than this oceanfed knows is refused with one line.",
     "federation.chain": "Chain name; signed into every message, so federations on different chains never mix.",
     "federation.threshold": "Signatures needed per block (M of the M-of-N signblockscript). Must be more than half of the members unless allow_split_brain is set.",
     "federation.members": "Every member, in the order of the keys in the signblockscript.",
@@ -48,13 +54,13 @@ CORE = {
     "federation.members.pubkey": "The member's block-signing public key: 33-byte compressed secp256k1, hex.",
     "federation.members.transport_pubkey": "The member's message-signing public key (33-byte compressed, hex); a separate key from pubkey.",
     "member.name": "This member's name; must be one of federation.members.",
-    "member.state_dir": "Directory of the durable state (sign-state, votes, status.json), relative to this file. One process per directory.",
-    "member.transport_key_file": "File holding this member's transport private key (hex or WIF, mode 0600), relative to this file.",
+    "member.state_dir": "Directory of the durable state (sign-state, votes, status.json), relative to this file. One process per directory. OCEANFED_STATE_DIR overrides it; when unset here, systemd's $STATE_DIRECTORY is the default.",
+    "member.transport_key_file": "File holding this member's transport private key (hex or WIF, mode 0600), relative to this file; or { path = \"…\", allow_group_readable = true } (docs/security.md). A bare name is looked up in $CREDENTIALS_DIRECTORY first.",
     "node.url": "JSON-RPC URL of this member's node, http://host:port/.",
     "node.user": "RPC user name (not needed with cookie_file).",
-    "node.password_file": "File holding the RPC password (mode 0600). Give at most one of password_file, password_env, cookie_file.",
+    "node.password_file": "File holding the RPC password (mode 0600, or as docs/security.md allows). Give at most one of password_file, password_env, cookie_file.",
     "node.password_env": "Environment variable holding the RPC password.",
-    "node.cookie_file": "The node's .cookie file (user:password), re-read on every new connection.",
+    "node.cookie_file": "The node's .cookie file (user:password), re-read on every new connection; or the node's datadir, where <datadir>/<chain>/.cookie, else <datadir>/.cookie, is used.",
     "node.timeout": "Seconds to wait for one RPC answer.",
     "node.retries": "Retries of a call that cannot have reached the node, or of a read-only call; submitblock is never re-sent.",
     "rounds.propose_timeout": "Seconds to wait for the round's proposal before prevoting nil.",
@@ -66,10 +72,23 @@ CORE = {
     "messenger.driver": "Messenger plugin (entry point group oceanfed.messengers), e.g. zmq or kafka.",
     "signer.driver": "Signer plugin (entry point group oceanfed.signers), e.g. soft, pkcs11, pykcs11 or node.",
     "inflation": "Options of the inflation policy plugin; the table may be left out.",
-    "log.level": "Least severe level logged: debug, info, warning or error.",
-    "log.format": "text (human-readable lines) or json (one JSON object per line). --log-format overrides it.",
-    "metrics.listen": "HOST:PORT to serve /metrics and /health on; unset: no HTTP listener.",
+    "log.level": "Least severe level logged: debug, info, warning or error. OCEANFED_LOG_LEVEL, then --log-level, override it.",
+    "log.format": "text (human-readable lines) or json (one JSON object per line). OCEANFED_LOG_FORMAT, then --log-format, override it.",
+    "metrics.listen": "HOST:PORT to serve /metrics and /health on; unset: no HTTP listener. OCEANFED_METRICS_LISTEN overrides it.",
     "metrics.unhealthy_after": "Seconds the node, or the messenger's transport (Kafka brokers; for ZMQ, every peer connection), may stay unreachable before /health answers 503.",
+}
+
+
+#: example values (TOML text) of fields that have no default, for the commented lines of
+#: ``oceanfed init``; other fields without a default get a placeholder of their type
+EXAMPLES = {
+    "federation.signblockscript": '"5221…53ae"',
+    "node.user": '"oceanrpc"',
+    "node.password_file": '"rpc.password"',
+    "node.password_env": '"OCEANFED_RPC_PASSWORD"',
+    "node.cookie_file": '"/var/lib/ocean"',
+    "metrics.listen": '"127.0.0.1:9464"',
+    "messenger.curve_secret_key_file": '"curve.key"',
 }
 
 
@@ -82,6 +101,8 @@ class FieldDoc:
     default: str | None  # TOML text of the default; None when required
     constraints: str
     description: str
+    #: TOML text of an example value (always valid TOML)
+    example: str = '""'
 
     @property
     def required(self) -> bool:
@@ -161,15 +182,53 @@ def model_fields(
             default = ""
         else:
             default = toml_value(info.default)
-        out.append(FieldDoc(path, _type_name(info.annotation), default, _constraints(info), desc))
+        out.append(FieldDoc(path, _type_name(info.annotation), default, _constraints(info), desc,
+                            _example(path, info)))
     return out
+
+
+def _example(path: str, info: Any) -> str:
+    """TOML text of an example value of a field: :data:`EXAMPLES`, the field's own
+    ``examples``, or a placeholder of its type."""
+    if path in EXAMPLES:
+        return EXAMPLES[path]
+    if info.examples:
+        return toml_value(info.examples[0])
+    return _placeholder(info.annotation)
+
+
+def _placeholder(annotation: Any) -> str:
+    origin = typing.get_origin(annotation)
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if origin in (typing.Union, types.UnionType):
+        return _placeholder(args[0]) if args else '""'
+    if origin is typing.Literal:
+        return toml_value(args[0])
+    if origin in (list, tuple):
+        return "[]"
+    if origin is dict or (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        return "{}"
+    return {bool: "false", int: "0", float: "0.0"}.get(annotation, '""')
 
 
 def core_fields() -> list[FieldDoc]:
     """Every core field of fed.toml, table by table (plugin options excluded)."""
-    from oceanfed.config import Federation, Log, Member, MemberEntry, Metrics, Node, Rounds
+    from oceanfed.config import (
+        FedConfig,
+        Federation,
+        Log,
+        Member,
+        MemberEntry,
+        Metrics,
+        Node,
+        Rounds,
+    )
 
-    out: list[FieldDoc] = []
+    info = FedConfig.model_fields["config_version"]
+    out: list[FieldDoc] = [
+        FieldDoc("config_version", "integer", toml_value(info.default), _constraints(info),
+                 CORE["config_version"], toml_value(info.default))
+    ]
     for table, model in (("federation", Federation), ("federation.members", MemberEntry),
                          ("member", Member), ("node", Node), ("rounds", Rounds),
                          ("log", Log), ("metrics", Metrics)):
@@ -226,7 +285,20 @@ def markdown(include_plugins: tuple[str, ...] | None = None) -> str:
         "first wrong one with the form it expects. Relative paths resolve against the",
         "directory of the file. Unknown keys are errors.",
         "",
+        "A few values that differ per deployment may come from the environment instead, which",
+        "wins over the file: `OCEANFED_STATE_DIR`, `OCEANFED_METRICS_LISTEN`, `OCEANFED_LOG_FORMAT`,",
+        "`OCEANFED_LOG_LEVEL` (an empty variable counts as unset; `--log-format` and `--log-level`",
+        "win over both). systemd's `$STATE_DIRECTORY` is the `state_dir` when the file sets none, and",
+        "a secret file given by a bare name is looked up in `$CREDENTIALS_DIRECTORY` first.",
+        "`oceanfed check` prints where each of these came from. `--config` (before or after the",
+        "command) names the file; `$OCEANFED_CONFIG` is its default.",
+        "",
+        "## Top level",
+        "",
+        "Keys before the first table.",
+        "",
     ]
+    out += _table_md([f for f in fields if "." not in f.path], "") + [""]
     for table, about in TABLES.items():
         heading = f"[[{table}]]" if table == "federation.members" else f"[{table}]"
         out += [f"## `{heading}`", "", about.replace("``", "`"), ""]

@@ -12,7 +12,7 @@ from oceanfed.consensus.machine import CoreConfig, Machine
 from oceanfed.driver import Driver
 from oceanfed.errors import ConfigError, DecodeError
 from oceanfed.interfaces import MemberInfo, PluginContext
-from oceanfed.keyfile import read_private_key
+from oceanfed.keyfile import allows_group_readable, read_private_key
 from oceanfed.nodechain import genesis_challenge
 from oceanfed.plugins import hook_manager, load_messenger, load_signer, require_table_plugins
 from oceanfed.rpc import NodeClient, from_config
@@ -35,7 +35,7 @@ def plugin_context(cfg: FedConfig) -> PluginContext:
         threshold=cfg.federation.threshold,
         chain=cfg.federation.chain,
         base_dir=cfg.base_dir,
-        node_client=lambda: from_config(cfg.node, cfg.base_dir),
+        node_client=lambda: from_config(cfg.node, cfg.base_dir, cfg.federation.chain),
         logger=logging.getLogger("oceanfed.plugin"),
     )
 
@@ -53,7 +53,9 @@ def check_split_brain(cfg: FedConfig) -> str | None:
 
 def transport_key(cfg: FedConfig) -> bytes:
     path = cfg.path(cfg.member.transport_key_file)
-    key = read_private_key(path)
+    key = read_private_key(
+        path, allow_group_readable=allows_group_readable(cfg.member.transport_key_file)
+    )
     mine = cfg.federation.members[cfg.member_index].transport_pubkey
     if crypto.pubkey_of(key).hex() != mine:
         raise ConfigError(
@@ -102,7 +104,7 @@ def build_driver(cfg: FedConfig, **driver_kwargs: Any) -> Driver:
     if warning:
         log.warning("%s", warning)
     tkey = transport_key(cfg)
-    node = from_config(cfg.node, cfg.base_dir)
+    node = from_config(cfg.node, cfg.base_dir, cfg.federation.chain)
     check_chain(cfg, node)
     context = plugin_context(cfg)
     signer = load_signer(cfg.signer, context)

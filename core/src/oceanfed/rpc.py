@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from oceanfed.errors import ConfigError, RPCError
-from oceanfed.keyfile import read_secret_file
+from oceanfed.keyfile import allows_group_readable, read_secret_file
 
 log = logging.getLogger("oceanfed.rpc")
 
@@ -52,7 +52,9 @@ class NodeClient:
     """Calls JSON-RPC methods on one node.
 
     ``url`` is ``http://host:port/``; give ``user`` and ``password``, or a bitcoind
-    ``cookie_file`` (``user:password``, re-read on each new connection).
+    ``cookie_file`` (``user:password``, re-read on each new connection). ``cookie_file`` may
+    be the node's datadir: the cookie is then ``<datadir>/<chain>/.cookie``, else
+    ``<datadir>/.cookie``, looked up on every read (the node rewrites it when it restarts).
     """
 
     def __init__(
@@ -63,6 +65,7 @@ class NodeClient:
         cookie_file: str | os.PathLike[str] | None = None,
         timeout: float = 10.0,
         retries: int = 2,
+        chain: str | None = None,
     ):
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -79,6 +82,7 @@ class NodeClient:
         self.user = user
         self.__password = password
         self.cookie_file = Path(cookie_file) if cookie_file else None
+        self.chain = chain
         self.timeout = timeout
         self.retries = retries
         self._ids = itertools.count(1)
@@ -88,18 +92,34 @@ class NodeClient:
         return f"NodeClient(url={self.url!r}, user={self.user!r})"
 
     # -- auth -------------------------------------------------------------------------
+    def cookie_path(self) -> Path | None:
+        """The cookie file to read now: ``cookie_file``, or the ``.cookie`` for the chain
+        when ``cookie_file`` is the node's datadir (Bitcoin/Elements layout)."""
+        given = self.cookie_file
+        if given is None or not given.is_dir():
+            return given
+        candidates = ([given / self.chain / ".cookie"] if self.chain else []) + [given / ".cookie"]
+        for candidate in candidates:
+            if candidate.exists():
+                return candidate
+        raise RPCError(
+            f"node.cookie_file: no .cookie in the node's datadir {given} (looked for "
+            f"{' and '.join(str(c) for c in candidates)}); is the node running with cookie auth?"
+        )
+
     def _credentials(self) -> tuple[str | None, str | None]:
-        if self.cookie_file is None:
+        cookie = self.cookie_path()
+        if cookie is None:
             return self.user, self.__password
         try:
-            text = self.cookie_file.read_text().strip()
+            text = cookie.read_text().strip()
         except OSError as exc:
-            raise RPCError(
-                f"cannot read RPC cookie file {self.cookie_file} ({exc.strerror})"
-            ) from None
+            raise RPCError(f"cannot read RPC cookie file {cookie} ({exc.strerror})") from None
+        except UnicodeDecodeError:
+            raise RPCError(f"RPC cookie file {cookie}: not text") from None
         user, sep, password = text.partition(":")
         if not sep:
-            raise RPCError(f"RPC cookie file {self.cookie_file}: expected user:password")
+            raise RPCError(f"RPC cookie file {cookie}: expected user:password")
         self.user = user
         return user, password
 
@@ -211,10 +231,14 @@ def _reason(exc: BaseException) -> str:
     return type(exc).__name__ if not str(exc) else str(exc)
 
 
-def from_config(node: Any, base_dir: str | os.PathLike[str] = ".") -> NodeClient:
+def from_config(
+    node: Any, base_dir: str | os.PathLike[str] = ".", chain: str | None = None
+) -> NodeClient:
     """A NodeClient for a ``[node]`` table (:class:`oceanfed.config.Node`).
 
-    Relative paths resolve against ``base_dir``. ``password_file`` must be mode 0600.
+    Relative paths resolve against ``base_dir``. ``password_file`` is read under the rules
+    of :func:`oceanfed.keyfile.read_secret_file`; ``chain`` (``federation.chain``) picks
+    the cookie when ``cookie_file`` is the node's datadir.
     """
 
     def resolve(value: str) -> Path:
@@ -224,7 +248,10 @@ def from_config(node: Any, base_dir: str | os.PathLike[str] = ".") -> NodeClient
     password: str | None = None
     cookie: Path | None = None
     if node.password_file:
-        password = read_secret_file(resolve(node.password_file), "RPC password")
+        password = read_secret_file(
+            resolve(node.password_file), "RPC password",
+            allow_group_readable=allows_group_readable(node.password_file),
+        )
         if not password:
             raise ConfigError(f"{resolve(node.password_file)}: RPC password file is empty")
     elif node.password_env:
@@ -242,4 +269,5 @@ def from_config(node: Any, base_dir: str | os.PathLike[str] = ".") -> NodeClient
         cookie_file=cookie,
         timeout=node.timeout,
         retries=node.retries,
+        chain=chain,
     )

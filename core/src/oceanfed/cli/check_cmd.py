@@ -3,42 +3,40 @@
 Each check prints one line, ``ok``, ``warn`` or ``FAILED``, naming what was checked: every
 config field, the transport key, the node (RPC auth, chain, signblockscript), the signer
 (its pubkey must be this member's), the messenger, each hooks plugin's own settings (e.g.
-``[inflation]``) and the metrics address. The exit status
-is 1 when any check failed.
+``[inflation]``) and the metrics address. ``info`` lines say where the config file and
+each value that differs per deployment came from: the file, the environment
+(``OCEANFED_*``, ``$STATE_DIRECTORY``, ``$CREDENTIALS_DIRECTORY``) or the default. The exit
+status is 1 when any check failed.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from pydantic import ValidationError
-
-from oceanfed.config import FedConfig, format_validation_error
-from oceanfed.errors import OceanfedError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from oceanfed.cli.common import add_config_argument, config_path, config_source
+from oceanfed.config import FedConfig, config_problems, read_toml
+from oceanfed.errors import ConfigError, OceanfedError
 
 
 @dataclass
 class Result:
-    """One check's outcome: ``ok``, ``warn``, ``failed`` or ``skipped``."""
+    """One check's outcome: ``ok``, ``warn``, ``failed`` or ``skipped``; or ``info``, which
+    is not a check (where a value came from)."""
 
     name: str
     status: str
     detail: str
 
     def line(self) -> str:
-        label = {"ok": "ok", "warn": "warn", "failed": "FAILED", "skipped": "skip"}[self.status]
+        label = {"ok": "ok", "warn": "warn", "failed": "FAILED", "skipped": "skip",
+                 "info": "info"}[self.status]
         return f"{label:<7}{self.name}: {self.detail}"
 
 
@@ -48,40 +46,40 @@ def register(subparsers: Any) -> None:
         help="check a fed.toml, the node, the signer and the messenger",
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
     )
-    p.add_argument("--config", required=True, help="the member's fed.toml")
+    add_config_argument(p)
     p.add_argument("--json", action="store_true", help="print the results as JSON")
     p.set_defaults(func=run)
 
 
 def config_errors(path: Path) -> tuple[FedConfig | None, list[str]]:
-    """Load ``path``; on failure, one line per bad field (not only the first)."""
+    """Load ``path`` with the environment's overrides; on failure, one line per bad field
+    (not only the first)."""
     try:
-        with open(path, "rb") as fh:
-            raw = tomllib.load(fh)
-    except FileNotFoundError:
-        return None, [f"{path}: config file not found"]
-    except OSError as exc:
-        return None, [f"{path}: cannot read config file ({exc.strerror})"]
-    except tomllib.TOMLDecodeError as exc:
-        return None, [f"{path}: not valid TOML ({exc})"]
-    raw["base_dir"] = str(path.resolve().parent)
-    try:
-        return FedConfig.model_validate(raw), []
-    except ValidationError as exc:
-        return None, [
-            format_validation_error(str(path), cast(ValidationError, _OneError(err)))
-            for err in exc.errors()
-        ]
+        raw = read_toml(path)
+    except ConfigError as exc:
+        return None, [str(exc)]
+    return config_problems(raw, path, str(path), os.environ)
 
 
-class _OneError:
-    """One entry of a ValidationError, shaped for :func:`format_validation_error`."""
+def _value(cfg: FedConfig, field: str) -> str:
+    table, key = field.split(".")
+    value = getattr(getattr(cfg, table), key)
+    if value is None:
+        return "unset"
+    if key.endswith("_file") or key == "state_dir":
+        return str(cfg.path(value))
+    return str(value)
 
-    def __init__(self, err: Any):
-        self._err = err
 
-    def errors(self) -> list[Any]:
-        return [self._err]
+def source_lines(cfg: FedConfig, path: Path, origin: str) -> list[Result]:
+    """Where the config file and each per-deployment value came from (``info`` lines)."""
+    out = [Result("config file", "info", f"{path} (from {origin}), config_version {cfg.config_version}")]
+    for field, source in cfg.sources.items():
+        where = {"file": f"from {path.name}", "default": "default"}.get(
+            source, f"from ${source.removeprefix('env ')}"
+        )
+        out.append(Result(field, "info", f"{_value(cfg, field)} ({where})"))
+    return out
 
 
 def _attempt(name: str, fn: Callable[[], str | tuple[str, str]]) -> Result:
@@ -97,7 +95,7 @@ def _attempt(name: str, fn: Callable[[], str | tuple[str, str]]) -> Result:
     return Result(name, "ok", out)
 
 
-def run_checks(path: Path) -> list[Result]:
+def run_checks(path: Path, origin: str = "--config") -> list[Result]:
     """Every check of ``oceanfed check``, in order; later ones are skipped if they cannot run."""
     from oceanfed import member as M
     from oceanfed.plugins import load_messenger, load_signer
@@ -115,6 +113,7 @@ def run_checks(path: Path) -> list[Result]:
             f"member {cfg.member.name}",
         )
     ]
+    results += source_lines(cfg, path, origin)
     warning = M.check_split_brain(cfg)
     if warning:
         if fed.allow_split_brain:
@@ -135,7 +134,7 @@ def run_checks(path: Path) -> list[Result]:
     results.append(_attempt("transport key", transport))
 
     def node() -> str:
-        client = from_config(cfg.node, cfg.base_dir)
+        client = from_config(cfg.node, cfg.base_dir, cfg.federation.chain)
         try:
             info = client.call("getblockchaininfo")
             chain = info.get("chain") if isinstance(info, dict) else None
@@ -233,13 +232,15 @@ def _check_listen(listen: str) -> tuple[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    results = run_checks(Path(args.config))
+    path = config_path(args)
+    results = run_checks(Path(path), (config_source(args) or (path, "--config"))[1])
     if args.json:
         print(json.dumps([r.__dict__ for r in results], indent=2))
     else:
         for r in results:
             print(r.line())
     failed = sum(r.status == "failed" for r in results)
+    checks = sum(r.status != "info" for r in results)
     if not args.json:
-        print(f"{failed} of {len(results)} checks failed" if failed else "all checks passed")
+        print(f"{failed} of {checks} checks failed" if failed else "all checks passed")
     return 1 if failed else 0

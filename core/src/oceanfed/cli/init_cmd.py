@@ -1,8 +1,11 @@
 """``oceanfed init``: write a fully commented fed.toml for one member.
 
 Every field is written with its description; optional ones are left commented out at
-their defaults. Values come from flags; a required value missing from the flags is asked
-for on a terminal, and is an error otherwise. An existing file is never overwritten.
+their defaults (or, with no default, at an example marked as such), and every commented
+line is valid TOML once uncommented. The file starts with its format version
+(``config_version``). Values come from flags; a required value missing from the flags is
+asked for on a terminal, and is an error otherwise. An existing file is never overwritten.
+The file is --out, else --config (or $OCEANFED_CONFIG), else fed.toml.
 
 Example::
 
@@ -24,7 +27,8 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from oceanfed.config import format_validation_error, validate_config
+from oceanfed.cli.common import add_config_argument, config_source
+from oceanfed.config import CONFIG_VERSION, format_validation_error, validate_config
 from oceanfed.configdoc import CORE, TABLES, FieldDoc, core_fields, model_fields
 from oceanfed.errors import ConfigError
 from oceanfed.migrate.cli import add_from_upstream, run_from_upstream, wants_upstream
@@ -37,6 +41,10 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 WIDTH = 88
+#: the trailing comment of a commented line that shows an example, not the default
+EXAMPLE = "# example; unset by default"
+#: the trailing comment of a commented line of a required key (init refuses to write one)
+REQUIRED = "# required"
 
 
 def register(subparsers: Any) -> None:
@@ -46,7 +54,8 @@ def register(subparsers: Any) -> None:
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--out", default="fed.toml", help="file to write (default fed.toml)")
+    p.add_argument("--out", help="file to write (default: --config, $OCEANFED_CONFIG or fed.toml)")
+    add_config_argument(p, help="file to write, as --out")
     p.add_argument("--name", help="this member's name")
     p.add_argument(
         "--member", action="append", default=[], metavar="NAME:PUBKEY:TRANSPORT_PUBKEY",
@@ -58,7 +67,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--signblockscript", help="the chain's signblockscript hex (checked)")
     p.add_argument("--allow-split-brain", action="store_true",
                    help="allow a threshold of at most half the members")
-    p.add_argument("--state-dir", default="state")
+    p.add_argument("--state-dir", help="state directory (default: $STATE_DIRECTORY under "
+                   "systemd, else 'state' beside the file)")
     p.add_argument("--transport-key-file", default="transport.key")
     p.add_argument("--node-url", help="JSON-RPC URL of this member's node")
     p.add_argument("--node-user", help="RPC user")
@@ -160,8 +170,8 @@ def gather(args: argparse.Namespace, interactive: bool) -> dict[str, Any]:
     tables: dict[str, Any] = {
         "federation": federation,
         "federation.members": entries,
-        "member": {"name": name, "state_dir": args.state_dir,
-                   "transport_key_file": args.transport_key_file},
+        "member": {"name": name, "transport_key_file": args.transport_key_file,
+                   **({"state_dir": args.state_dir} if args.state_dir else {})},
         "node": node,
         "messenger": messenger,
         "signer": signer,
@@ -183,11 +193,11 @@ def _field_lines(f: FieldDoc, key: str, values: dict[str, Any]) -> list[str]:
     if key in values:
         lines.append(f"{key} = {toml_value(values[key])}")
     elif f.required:
-        lines.append(f"# {key} = (required)")
+        lines.append(f"# {key} = {f.example}  {REQUIRED}")
     elif f.default:
         lines.append(f"# {key} = {f.default}")
     else:
-        lines.append(f"# {key} =")
+        lines.append(f"# {key} = {f.example}  {EXAMPLE}")
     return lines
 
 
@@ -215,6 +225,9 @@ def render(tables: dict[str, Any]) -> str:
         "# oceanfed member configuration, written by 'oceanfed init'.",
         "# Check it with: oceanfed check --config <this file>",
         "# Reference: docs/configuration.md. Relative paths are relative to this file.",
+        "",
+        *_comment(CORE["config_version"]),
+        f"config_version = {CONFIG_VERSION}",
         "",
     ]
     for table, about in TABLES.items():
@@ -269,6 +282,7 @@ def validate(text: str, out: Path) -> None:
 
 
 def run(args: argparse.Namespace, stdin_isatty: Callable[[], bool] = sys.stdin.isatty) -> int:
+    args.out = args.out or (config_source(args) or ("fed.toml", ""))[0]
     if wants_upstream(args):
         return run_from_upstream(args)
     out = Path(args.out)

@@ -4,6 +4,9 @@ Each sub-command lives in its own module ``oceanfed.cli.<name>_cmd`` exposing
 ``register(subparsers)``, which adds a parser whose ``func`` default runs it and returns an
 exit status. Plugins add commands through the entry point group ``oceanfed.commands``
 (a callable taking the subparsers object), e.g. ``oceanfed hsm`` from the PKCS#11 plugin.
+
+``--config`` (default ``$OCEANFED_CONFIG``) may come before or after the command
+(:mod:`oceanfed.cli.common`); given before no command, it runs the member.
 """
 
 from __future__ import annotations
@@ -29,7 +32,11 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="oceanfed", description="Federated block signing for Ocean sidechains.")
     parser.add_argument("--version", action="version", version=f"oceanfed {__version__}")
-    parser.add_argument("--config", help="run a member with this fed.toml (same as 'run')")
+    parser.add_argument(
+        "--config", metavar="FILE", default=None,
+        help="the member's fed.toml, for any command (default: $OCEANFED_CONFIG); "
+        "without a command, run the member (same as 'run')",
+    )
     parser.add_argument("--log-format", choices=("text", "json"), default=None)
     parser.add_argument("--log-level", choices=("debug", "info", "warning", "error"), default=None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)

@@ -8,6 +8,7 @@ import signal
 import sys
 from typing import Any
 
+from oceanfed.cli.common import add_config_argument, config_path
 from oceanfed.config import load_config
 from oceanfed.errors import FatalError
 from oceanfed.logsetup import setup_logging
@@ -15,7 +16,7 @@ from oceanfed.logsetup import setup_logging
 
 def register(sub: Any) -> None:
     p = sub.add_parser("run", help="run a federation member")
-    p.add_argument("--config", required=True, help="the member's fed.toml")
+    add_config_argument(p)
     # also accepted after the sub-command; SUPPRESS keeps a value given before it
     p.add_argument("--log-format", choices=("text", "json"), default=argparse.SUPPRESS)
     p.add_argument(
@@ -27,7 +28,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     from oceanfed.member import build_driver
 
-    cfg = load_config(args.config)
+    cfg = load_config(config_path(args))
     setup_logging(
         getattr(args, "log_level", None) or cfg.log.level,
         getattr(args, "log_format", None) or cfg.log.format,

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from oceanfed.cli.common import add_config_argument, config_path
 from oceanfed.config import FedConfig, load_config
 from oceanfed.errors import OceanfedError
 
@@ -27,7 +28,7 @@ def register(subparsers: Any) -> None:
         "status", help="show a member's tip, sign-state, round and peers",
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
     )
-    p.add_argument("--config", required=True, help="the member's fed.toml")
+    add_config_argument(p)
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=run)
 
@@ -85,7 +86,7 @@ def node_tip(cfg: FedConfig) -> dict[str, Any]:
     from oceanfed.rpc import from_config
 
     try:
-        client = from_config(cfg.node, cfg.base_dir)
+        client = from_config(cfg.node, cfg.base_dir, cfg.federation.chain)
         client.timeout, client.retries = min(cfg.node.timeout, 5.0), 0
         try:
             best = client.call("getbestblockhash")
@@ -190,7 +191,7 @@ def render(s: dict[str, Any]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config)
+    cfg = load_config(config_path(args))
     s = collect(cfg)
     if args.json:
         print(json.dumps(s, indent=2))

@@ -28,7 +28,7 @@ from oceanfed.errors import (
     SignerError,
 )
 from oceanfed.interfaces import PluginContext, Signer
-from oceanfed.keyfile import read_private_key
+from oceanfed.keyfile import allows_group_readable, read_private_key
 from oceanfed.ocean.address import encode_wif, p2pkh_of_pubkey, script_to_address
 from oceanfed.ocean.script import parse_multisig
 from oceanfed.ocean.tx import Transaction
@@ -349,7 +349,10 @@ def _options_and_policy(config: Any) -> tuple[InflationOptions, InflationPolicy]
 def _read_key_file(config: Any, opts: InflationOptions) -> bytes:
     assert opts.key_file is not None  # InflationOptions requires key_file or key_source
     try:
-        return read_private_key(config.path(opts.key_file))
+        return read_private_key(
+            config.path(opts.key_file),
+            allow_group_readable=allows_group_readable(opts.key_file),
+        )
     except ConfigError as exc:
         raise ConfigError(f"inflation.key_file: {exc}") from None
 

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from oceanfed.config import format_validation_error
 from oceanfed.errors import ConfigError, DecodeError
+from oceanfed.keyfile import SecretFile
 from oceanfed.ocean.script import parse_multisig
 
 TABLE = "inflation"
@@ -37,7 +38,7 @@ class InflationOptions(BaseModel):
     #: hex of the M-of-N CHECKMULTISIG reissuance script whose P2SH address holds the tokens
     reissuance_script: str
     #: file (mode 0600) holding this member's reissuance private key, hex or WIF
-    key_file: str | None = None
+    key_file: SecretFile | None = None
     #: ``"signer"``: sign reissuances with the block signer (its key must be in the script)
     key_source: Literal["file", "signer"] | None = None
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from kafka import errors as kerr
 from oceanfed.errors import ConfigError, MessengerError
+from oceanfed.keyfile import allows_group_readable, read_secret_file
 from oceanfed_kafka.options import KafkaOptions, parse_hostport
 
 
@@ -31,9 +32,15 @@ def _path(base_dir: str, name: str, value: str) -> str:
 
 
 def _secret_file(base_dir: str, name: str, value: str) -> str:
-    path = _path(base_dir, name, value)
-    with open(path, encoding="utf-8") as fh:
-        secret = fh.read().strip()
+    path = Path(os.path.expanduser(value))
+    if not path.is_absolute():
+        path = Path(base_dir) / path
+    try:
+        secret = read_secret_file(
+            path, "password", allow_group_readable=allows_group_readable(value)
+        )
+    except ConfigError as exc:
+        raise ConfigError(f"messenger.{name}: {exc}") from None
     if not secret:
         raise ConfigError(f"messenger.{name}: file is empty: {path}")
     return secret

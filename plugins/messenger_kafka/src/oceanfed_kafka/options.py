@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from oceanfed.interfaces import PluginOptions
+from oceanfed.keyfile import SecretFile
 
 _HOSTPORT = re.compile(
     r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9._-]+)):(?P<port>\d{1,5})$"
@@ -45,11 +46,11 @@ class KafkaOptions(PluginOptions):
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
     #: file holding the password of ``ssl_keyfile``, if it is encrypted
-    ssl_password_file: str | None = None
+    ssl_password_file: SecretFile | None = None
     ssl_check_hostname: bool = True
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
-    sasl_password_file: str | None = None
+    sasl_password_file: SecretFile | None = None
     sasl_password_env: str | None = None
 
     #: producer acknowledgements: 0, 1 (leader) or "all" (in-sync replicas)

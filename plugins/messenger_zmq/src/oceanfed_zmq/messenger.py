@@ -26,7 +26,7 @@ from zmq.utils.monitor import recv_monitor_message
 import zmq
 from oceanfed.errors import ConfigError, MessengerError
 from oceanfed.interfaces import Deliver, Messenger, PluginContext, PluginOptions
-from oceanfed.keyfile import read_secret_file
+from oceanfed.keyfile import allows_group_readable, read_secret_file
 
 from .options import ZmqOptions, curve_public_of, decode_curve_key
 
@@ -129,7 +129,10 @@ class ZmqMessenger(Messenger):
                 f"messenger.curve_public_keys: missing member(s) {', '.join(map(repr, missing))}"
             )
         path = os.path.join(context.base_dir, os.path.expanduser(options.curve_secret_key_file))
-        text = read_secret_file(path, "CURVE secret key")
+        text = read_secret_file(
+            path, "CURVE secret key",
+            allow_group_readable=allows_group_readable(options.curve_secret_key_file),
+        )
         try:
             decode_curve_key(text)
         except ValueError as exc:

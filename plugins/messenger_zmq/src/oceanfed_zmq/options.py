@@ -9,6 +9,7 @@ from zmq.utils import z85
 
 import zmq
 from oceanfed.interfaces import PluginOptions
+from oceanfed.keyfile import SecretFile
 from oceanfed.wire import MAX_FRAME
 
 _TCP = re.compile(r"^tcp://(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-_]+|\*):(\d{1,5})$")
@@ -66,7 +67,7 @@ class ZmqOptions(PluginOptions):
     #: every other member's PUB address, by member name
     peers: dict[str, str] = Field(default_factory=dict)
     #: this member's Z85 CURVE secret key file (mode 0600), relative to the config file
-    curve_secret_key_file: str | None = None
+    curve_secret_key_file: SecretFile | None = None
     #: every member's Z85 CURVE public key, by member name
     curve_public_keys: dict[str, str] | None = None
     reconnect_ivl_ms: int = Field(default=100, ge=1)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-import stat
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from oceanfed.errors import SignerError
+from oceanfed.errors import ConfigError, SignerError
 from oceanfed.interfaces import PluginOptions
+from oceanfed.keyfile import SecretFile, allows_group_readable, read_secret_file
 
 
 class Pkcs11Options(PluginOptions):
@@ -37,7 +37,8 @@ class Pkcs11Options(PluginOptions):
     #: CKM_ECDSA_SHA256 over the single SHA-256 of the header; ``auto``: the first offered
     mechanism: Literal["ecdsa", "ecdsa-sha256", "auto"] = "ecdsa"
     pin_env: str | None = None
-    pin_file: str | None = None
+    #: file holding the user PIN (mode 0600, or as docs/security.md allows)
+    pin_file: SecretFile | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -98,7 +99,12 @@ def read_pin(
     env_field: str = "signer.pin_env",
     file_field: str = "signer.pin_file",
 ) -> Secret:
-    """The user PIN from an environment variable or from a file of mode 0600 (or stricter)."""
+    """The user PIN from an environment variable or from a secret file.
+
+    The file is read by :func:`oceanfed.keyfile.read_secret_file` under the rules of every
+    secret file (owner-only by default; see docs/security.md); only the trailing line break
+    is removed, so a PIN may begin or end with spaces.
+    """
     if pin_env is not None:
         value = os.environ.get(pin_env)
         if not value:
@@ -112,22 +118,11 @@ def read_pin(
     if not path.is_absolute():
         path = Path(base_dir) / path
     try:
-        st = path.stat()
-    except FileNotFoundError:
-        raise SignerError(f"{file_field}: {path}: no such file") from None
-    except OSError as exc:
-        raise SignerError(f"{file_field}: {path}: cannot read ({exc.strerror})") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise SignerError(f"{file_field}: {path} is not a regular file")
-    mode = stat.S_IMODE(st.st_mode)
-    if mode & 0o077:
-        raise SignerError(
-            f"{file_field}: {path} is open to group or others (mode {mode:04o}); chmod 600 it"
+        value = read_secret_file(
+            path, "PIN", allow_group_readable=allows_group_readable(pin_file), pin=True
         )
-    try:
-        value = path.read_text(encoding="utf-8").rstrip("\r\n")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SignerError(f"{file_field}: {path}: cannot read ({exc})") from None
+    except ConfigError as exc:
+        raise SignerError(f"{file_field}: {exc}") from None
     if not value:
         raise SignerError(f"{file_field}: {path} is empty (it must hold the user PIN)")
     return Secret(value)

@@ -22,7 +22,7 @@ from ecdsa.util import sigencode_der_canonize
 
 from oceanfed.errors import SignerError
 from oceanfed.interfaces import PluginContext, PluginOptions, Signer, SignRequest
-from oceanfed.keyfile import read_private_key
+from oceanfed.keyfile import SecretFile, allows_group_readable, read_private_key
 
 try:
     import coincurve
@@ -37,8 +37,9 @@ Backend = Literal["auto", "coincurve", "ecdsa"]
 class SoftOptions(PluginOptions):
     """``[signer]`` options of the ``soft`` driver."""
 
-    #: private key file (hex or WIF, mode 0600/0400), relative to the config file
-    key_file: str
+    #: private key file (hex or WIF, mode 0600/0400), relative to the config file; or
+    #: ``{ path = "…", allow_group_readable = true }`` (docs/security.md)
+    key_file: SecretFile
     #: ``auto`` prefers coincurve (libsecp256k1) and falls back to ``ecdsa``
     backend: Backend = "auto"
 
@@ -94,7 +95,12 @@ class SoftSigner(Signer):
         super().__init__(options, context)
         assert isinstance(options, SoftOptions)
         self._path = context_path(context, options.key_file)
-        impl = _backend(options.backend, read_private_key(self._path))
+        impl = _backend(
+            options.backend,
+            read_private_key(
+                self._path, allow_group_readable=allows_group_readable(options.key_file)
+            ),
+        )
         self._backend_name = impl.name
         self._pubkey = impl.pubkey()
         self._impl: _CoincurveKey | _EcdsaKey | None = impl
