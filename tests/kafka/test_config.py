@@ -131,7 +131,19 @@ def test_tls_files_that_load(tmp_path: Path) -> None:
 def test_sasl_password_is_read_and_never_shown(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "kafka.pw").write_text("s3cret-pw\n")
+    pw = tmp_path / "kafka.pw"
+    pw.write_text("s3cret-pw\n")
+    pw.chmod(0o644)  # a password file others can read is refused, like every secret file
+    with pytest.raises(ConfigError, match=r"^messenger\.sasl_password_file: .*kafka.pw: password file has mode 0644") as exc:
+        build(
+            tmp_path,
+            security_protocol="SASL_SSL",
+            sasl_mechanism="SCRAM-SHA-256",
+            sasl_username="fed",
+            sasl_password_file="kafka.pw",
+        )
+    assert "s3cret" not in str(exc.value)
+    pw.chmod(0o600)
     m = build(
         tmp_path,
         security_protocol="SASL_SSL",

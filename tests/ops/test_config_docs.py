@@ -29,7 +29,7 @@ def test_configuration_reference_is_current() -> None:
     assert out.returncode == 0, out.stderr
     text = (ROOT / "docs" / "configuration.md").read_text()
     for f in core_fields():
-        assert f"`{f.path.rsplit('.', 1)[1]}`" in text
+        assert f"`{f.path.rsplit('.', 1)[-1]}`" in text
 
 
 def test_plugin_guide_covers_every_hook_and_interface() -> None:

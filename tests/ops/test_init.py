@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from oceanfed.cli.init_cmd import EXAMPLE, REQUIRED
 from oceanfed.config import load_config
 from oceanfed.configdoc import core_fields
 from oceanfed.crypto import pubkey_of
@@ -42,17 +43,18 @@ def test_init_writes_a_commented_config_that_loads(tmp_path: Path) -> None:
     # every core field appears, set or commented out, under its description
     fields = [f for f in core_fields() if not f.path.endswith(".members")]
     for f in fields:
-        key = f.path.rsplit(".", 1)[1]
+        key = f.path.rsplit(".", 1)[-1]
         assert f"\n{key} = " in text or f"\n# {key} =" in text, key
         assert f.description.split(";")[0][:40] in " ".join(text.replace("\n# ", " ").split())
     # optional zmq options are offered, commented out at their defaults
     assert "# heartbeat_ivl_ms = 1000" in text
     # uncommenting every offered default changes nothing: the comments tell the truth
-    known = {f.path.rsplit(".", 1)[1] for f in fields} | {"heartbeat_ivl_ms", "sndhwm", "backend"}
+    known = {f.path.rsplit(".", 1)[-1] for f in fields} | {"heartbeat_ivl_ms", "sndhwm", "backend"}
     lines = []
     for line in text.splitlines():
         m = re.match(r"# (\w+) = (.+)$", line)
-        lines.append(line[2:] if m and m.group(1) in known and "(required)" not in line else line)
+        default = m and m.group(1) in known and not line.endswith((EXAMPLE, REQUIRED))
+        lines.append(line[2:] if default else line)
     uncommented = tmp_path / "uncommented.toml"
     uncommented.write_text("\n".join(lines))
     again = load_config(uncommented)

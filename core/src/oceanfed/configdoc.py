@@ -55,7 +55,7 @@ CORE = {
     "federation.members.transport_pubkey": "The member's message-signing public key (33-byte compressed, hex); a separate key from pubkey.",
     "member.name": "This member's name; must be one of federation.members.",
     "member.state_dir": "Directory of the durable state (sign-state, votes, status.json), relative to this file. One process per directory. OCEANFED_STATE_DIR overrides it; when unset here, systemd's $STATE_DIRECTORY is the default.",
-    "member.transport_key_file": "File holding this member's transport private key (hex or WIF, mode 0600), relative to this file; or { path = \"…\", allow_group_readable = true } (docs/security.md). A bare name is looked up in $CREDENTIALS_DIRECTORY first.",
+    "member.transport_key_file": "File holding this member's transport private key (hex or WIF, mode 0600), relative to this file.",
     "node.url": "JSON-RPC URL of this member's node, http://host:port/.",
     "node.user": "RPC user name (not needed with cookie_file).",
     "node.password_file": "File holding the RPC password (mode 0600, or as docs/security.md allows). Give at most one of password_file, password_env, cookie_file.",
@@ -109,9 +109,15 @@ class FieldDoc:
         return self.default is None
 
 
+def _is_secret_file(metadata: Any) -> bool:
+    return any(getattr(getattr(m, "func", None), "__name__", "") == "_secret_path" for m in metadata)
+
+
 def _type_name(annotation: Any) -> str:
     origin = typing.get_origin(annotation)
     args = typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return "secret file" if _is_secret_file(annotation.__metadata__) else _type_name(args[0])
     if origin in (typing.Union, types.UnionType):
         names = [_type_name(a) for a in args if a is not type(None)]
         return " | ".join(names) + (" (optional)" if type(None) in args else "")
@@ -182,8 +188,8 @@ def model_fields(
             default = ""
         else:
             default = toml_value(info.default)
-        out.append(FieldDoc(path, _type_name(info.annotation), default, _constraints(info), desc,
-                            _example(path, info)))
+        typ = "secret file" if _is_secret_file(info.metadata) else _type_name(info.annotation)
+        out.append(FieldDoc(path, typ, default, _constraints(info), desc, _example(path, info)))
     return out
 
 
@@ -290,8 +296,14 @@ def markdown(include_plugins: tuple[str, ...] | None = None) -> str:
         "`OCEANFED_LOG_LEVEL` (an empty variable counts as unset; `--log-format` and `--log-level`",
         "win over both). systemd's `$STATE_DIRECTORY` is the `state_dir` when the file sets none, and",
         "a secret file given by a bare name is looked up in `$CREDENTIALS_DIRECTORY` first.",
-        "`oceanfed check` prints where each of these came from. `--config` (before or after the",
+        "`oceanfed check` prints where each of these came from; a bad value gets one line naming",
+        "the variable. `--config` (before or after the",
         "command) names the file; `$OCEANFED_CONFIG` is its default.",
+        "",
+        "A *secret file* is a path, or a table `{ path = \"…\", allow_group_readable = true }`",
+        "for a secret others may read (Docker Swarm's 0444); docs/security.md says which files",
+        "are accepted (owner-only, a symbolic link to an owner-only file of the member's user,",
+        "or a file under `$CREDENTIALS_DIRECTORY`).",
         "",
         "## Top level",
         "",

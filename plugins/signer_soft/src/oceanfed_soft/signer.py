@@ -37,8 +37,7 @@ Backend = Literal["auto", "coincurve", "ecdsa"]
 class SoftOptions(PluginOptions):
     """``[signer]`` options of the ``soft`` driver."""
 
-    #: private key file (hex or WIF, mode 0600/0400), relative to the config file; or
-    #: ``{ path = "…", allow_group_readable = true }`` (docs/security.md)
+    #: private key file (hex or WIF, mode 0600/0400), relative to the config file
     key_file: SecretFile
     #: ``auto`` prefers coincurve (libsecp256k1) and falls back to ``ecdsa``
     backend: Backend = "auto"
