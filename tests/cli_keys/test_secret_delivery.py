@@ -213,7 +213,7 @@ def test_credentials_directory_is_searched_by_name_and_trusted(
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
     cfg = load_config(cfg_path)
     assert cfg.member.transport_key_file == str(creds / "transport.key")
-    assert cfg.sources["member.transport_key_file"] == "$CREDENTIALS_DIRECTORY"
+    assert cfg.sources["member.transport_key_file"] == "env CREDENTIALS_DIRECTORY"
     assert transport_key(cfg) == key
     # the same 0440 file outside the credentials directory is refused
     outside = _put(tmp_path / "etc" / "copy.key", key.hex(), 0o440)

@@ -188,7 +188,7 @@ class FedConfig(_Strict):
     @property
     def sources(self) -> dict[str, str]:
         """Where the deployment values came from, by dotted field: ``file``, ``default``,
-        ``env VAR`` or ``$CREDENTIALS_DIRECTORY``."""
+        or ``env VAR`` (``env CREDENTIALS_DIRECTORY`` for a secret found there)."""
         return dict(self._sources)
 
     @model_validator(mode="after")
@@ -355,6 +355,6 @@ def config_problems(
         table, key = field.split(".")
         value = getattr(getattr(cfg, table), key)
         if isinstance(value, SecretPath):
-            sources[field] = "$CREDENTIALS_DIRECTORY" if value.credential else "file"
+            sources[field] = "env CREDENTIALS_DIRECTORY" if value.credential else "file"
     cfg._sources = sources
     return cfg, []

@@ -33,7 +33,7 @@ def config_source(args: argparse.Namespace) -> tuple[str, str] | None:
         return given, "--config"
     env = os.environ.get(CONFIG_ENV, "")
     if env:
-        return env, CONFIG_ENV
+        return env, f"${CONFIG_ENV}"
     return None
 
 
