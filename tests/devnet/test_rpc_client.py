@@ -116,3 +116,37 @@ def test_retries_only_read_only_calls(method: str, expected: int) -> None:
 def test_bad_url_is_an_error() -> None:
     with pytest.raises(RPCError, match="expected http://host:port/"):
         NodeClient("localhost:1234")
+
+
+def test_cookie_file_may_be_the_node_datadir(devnet, tmp_path: Path) -> None:
+    """As bitcoin-cli's -datadir: ``<datadir>/<chain>/.cookie``, else ``<datadir>/.cookie``,
+    found again on every read (the node rewrites it when it restarts)."""
+    cfg = load_config(devnet.layout.fed_toml("m0"), environ={})
+    chain = cfg.federation.chain
+    good = f"m0:{devnet.layout.password('m0')}"
+    datadir = tmp_path / "datadir"
+    datadir.mkdir()
+    node = cfg.node.model_copy(
+        update={"password_file": None, "cookie_file": str(datadir), "user": None}
+    )
+    client = from_config(node, cfg.base_dir, chain)
+    with pytest.raises(RPCError) as info:
+        client.call("getblockcount")
+    msg = str(info.value)
+    assert msg.startswith(f"node.cookie_file: no .cookie in the node's datadir {datadir}")
+    assert str(datadir / chain / ".cookie") in msg and str(datadir / ".cookie") in msg
+    (datadir / ".cookie").write_text(good)  # a node on its main chain keeps it at the top
+    assert client.call("getblockcount") == 0
+    # the chain's own directory wins: a wrong cookie at the top is not used
+    (datadir / ".cookie").write_text("m0:wrong-cookie-password")
+    (datadir / chain).mkdir()
+    (datadir / chain / ".cookie").write_text(good)
+    client.close()
+    assert client.call("getblockcount") == 0
+    assert client.cookie_path() == datadir / chain / ".cookie"
+    # and through fed.toml, with a relative datadir
+    toml = devnet.layout.fed_toml("m0")
+    text = toml.read_text().replace('password_file = "rpc.password"', f'cookie_file = "{os.path.relpath(datadir, toml.parent)}"')
+    toml.write_text(text.replace('user = "m0"\n', ""))
+    cfg = load_config(toml, environ={})
+    assert from_config(cfg.node, cfg.base_dir, cfg.federation.chain).call("getblockcount") == 0
