@@ -27,8 +27,6 @@ from oceanfed.launcher import LocalFederation, replace_table, set_table
 from oceanfed.netutil import free_ports
 from testsupport.waiting import wait_until
 
-from .conftest import oceanfed
-
 #: every built-in command that reads a member's fed.toml
 CONFIG_COMMANDS = ("run", "check", "status")
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
+import pytest
+
 from oceanfed.cli.init_cmd import EXAMPLE, REQUIRED
-from oceanfed.config import load_config
+from oceanfed.config import CONFIG_VERSION, Rounds, load_config
 from oceanfed.configdoc import core_fields
 from oceanfed.crypto import pubkey_of
 from oceanfed.keyfile import generate_private_key
@@ -14,6 +17,11 @@ from oceanfed_soft.signer import SoftOptions
 from oceanfed_zmq.options import ZmqOptions
 
 from .conftest import oceanfed
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 
 def _members(n: int) -> list[str]:
@@ -92,3 +100,69 @@ def test_init_names_a_bad_value(tmp_path: Path) -> None:
     out = oceanfed(*_init(path, "--signer", "soft", "--signer-opt", "backend=fast"))
     assert out.returncode == 1 and "signer.backend" in out.stderr
     assert not path.exists()
+
+
+#: a commented line that is a TOML key or table, not prose
+_EXAMPLE_LINE = re.compile(r"# (\[\[?[\w.]+\]\]?|[A-Za-z_][\w-]* = .*)$")
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        (),
+        ("--messenger", "kafka", "--bootstrap", "127.0.0.1:9092", "--signer", "pkcs11",
+         "--signer-opt", "library=/usr/lib/softhsm/libsofthsm2.so",
+         "--signer-opt", "token_label=oceanfed", "--signer-opt", "key_label=m1",
+         "--signer-opt", "pin_env=OCEANFED_HSM_PIN"),
+    ],
+    ids=["zmq-soft", "kafka-pkcs11"],
+)
+def test_every_commented_line_is_valid_toml_when_uncommented(
+    tmp_path: Path, extra: tuple[str, ...]
+) -> None:
+    path = tmp_path / "fed.toml"
+    args = _init(path, *extra)
+    if extra:  # kafka takes no zmq flags
+        for flag in ("--bind", "--peer", "--peer"):
+            i = args.index(flag)
+            del args[i:i + 2]
+    out = oceanfed(*args)
+    assert out.returncode == 0, out.stderr
+    lines = path.read_text().splitlines()
+    examples = [i for i, line in enumerate(lines) if _EXAMPLE_LINE.match(line)]
+    assert len(examples) >= 20
+    for i in examples:
+        text = "\n".join(lines[:i] + [lines[i][2:]] + lines[i + 1:])
+        try:
+            tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise AssertionError(f"line {i + 1} {lines[i]!r} uncommented: {exc}") from None
+    # prose never looks like a half-written key: every '# key =' line is a full example
+    for line in lines:
+        if re.match(r"# [A-Za-z_][\w-]* =", line):
+            assert _EXAMPLE_LINE.match(line) and not line.rstrip().endswith("="), line
+
+
+def test_the_file_starts_with_its_format_version(tmp_path: Path) -> None:
+    path = tmp_path / "fed.toml"
+    assert oceanfed(*_init(path)).returncode == 0
+    keys = [line for line in path.read_text().splitlines() if line and not line.startswith("#")]
+    assert keys[0] == f"config_version = {CONFIG_VERSION}"
+    assert tomllib.loads(path.read_text())["config_version"] == CONFIG_VERSION
+
+
+def test_init_and_the_readme_say_the_same_about_round_defaults(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    sample = re.search(r"```toml\n(.*?)```", readme[readme.index("## Configuration"):], re.S)
+    assert sample is not None
+    rounds_line = next(x for x in sample.group(1).splitlines() if x.startswith("[rounds]"))
+    claim = rounds_line.split("#", 1)[1].split(";")[0].strip()  # "the defaults suit …"
+    assert "WAN" in claim and "LAN" in claim
+    path = tmp_path / "fed.toml"
+    assert oceanfed(*_init(path)).returncode == 0
+    prose = " ".join(x[2:] for x in path.read_text().splitlines() if x.startswith("# "))
+    assert claim[0].upper() + claim[1:] in prose
+    # the README's sample shows the real defaults, and so does the file
+    readme_rounds = tomllib.loads(sample.group(1).replace("…", ""))["rounds"]
+    assert readme_rounds == {k: v for k, v in Rounds().model_dump().items() if k in readme_rounds}
+    assert "config_version" in tomllib.loads(sample.group(1).replace("…", ""))
