@@ -64,7 +64,8 @@ def test_loads_soft_signer_with_relative_key(tmp_path: Path) -> None:
     [
         ({"driver": "soft"}, "signer.key_file: missing required key"),
         ({"driver": "soft", "key_file": "k", "colour": "red"}, "signer.colour: unknown key"),
-        ({"driver": "soft", "key_file": 5}, "signer.key_file: Input should be a valid string"),
+        ({"driver": "soft", "key_file": 5},
+         "signer.key_file: expected a file path, or a table { path = \"FILE\", allow_group_readable = true }"),
     ],
 )
 def test_signer_option_errors_name_the_field(tmp_path: Path, table: dict, expected: str) -> None:
