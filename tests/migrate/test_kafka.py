@@ -56,6 +56,8 @@ def test_kafka_keeps_the_fixed_broker_explicitly(kafka_config: tuple[Path, str])
     assert cfg.messenger.driver == "kafka"
     assert cfg.messenger.options()["bootstrap_servers"] == ["kafka:9092"]
     assert 'bootstrap_servers = ["kafka:9092"]' in path.read_text()
+    assert path.read_text().count("\nconfig_version = 1  #") == 1  # the file's format, on top
+    assert cfg.config_version == 1
     assert "kafka with kafka:9092 as bootstrap server" in report
     assert "edit messenger.bootstrap_servers" in report
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from oceanfed.atomicfile import write_atomic
-from oceanfed.config import FedConfig, PluginTable, validate_config
+from oceanfed.config import CONFIG_VERSION, FedConfig, PluginTable, validate_config
 from oceanfed.errors import ConfigError
 from oceanfed.keyfile import read_secret_file, write_secret_file
 from oceanfed.plugins import MESSENGERS, SIGNERS, validate_options
@@ -54,7 +54,7 @@ def _comment(text: str) -> list[str]:
 def render(header: list[str], tables: list[Table]) -> str:
     """The fed.toml text: ``header`` comment lines, then every table with its comments."""
     out = [f"# {line}" if line else "#" for line in header]
-    out.append("")
+    out += ["", f"config_version = {CONFIG_VERSION}  # the format of this file", ""]
     for table in tables:
         out += _comment(table.about)
         out.append(f"[[{table.name}]]" if table.array else f"[{table.name}]")
