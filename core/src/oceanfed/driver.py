@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from oceanfed import crypto
 from oceanfed.consensus import actions as A
 from oceanfed.consensus import events as E
 from oceanfed.consensus.machine import Machine
-from oceanfed.errors import FatalError, OceanfedError, RPCError
+from oceanfed.errors import BlockComplete, FatalError, OceanfedError, RPCError
 from oceanfed.interfaces import Messenger, Signer, SignRequest
 from oceanfed.statestore import StateStore, write_json_atomic
 
@@ -31,6 +32,86 @@ log = logging.getLogger("oceanfed.driver")
 STATUS_INTERVAL = 0.25
 #: RPC error code of a block that the node refuses in ``testproposedblock``
 RPC_VERIFY_ERROR = -25
+#: RPC error code of a node still loading its chain (bitcoind's RPC_IN_WARMUP)
+RPC_IN_WARMUP = -28
+#: pause after the first failed node call of an outage, and the longest pause (seconds);
+#: each pause doubles, and is drawn between half and all of its value (jitter)
+NODE_BACKOFF = (0.25, 4.0)
+
+
+class NodeOutage:
+    """One outage of the node (unreachable, garbage answers, or warming up).
+
+    The first failure is logged once, and once more when the node answers again, with the
+    count of failed calls; meanwhile calls are spaced out with exponential backoff and
+    jitter (:meth:`gate` refuses a call, without sending it, until the next try is due).
+    Thread-safe: the driver's RPC threads share one.
+    """
+
+    def __init__(self, url: str, clock: Callable[[], float] = time.monotonic):
+        self.url = url
+        self.clock = clock
+        self._lock = threading.Lock()
+        #: when the outage began (``clock``), or None while the node answers
+        self.since: float | None = None
+        #: "unusable" or "starting" during an outage
+        self.kind: str | None = None
+        self.failures = 0
+        #: calls refused without being sent, over the life of the driver
+        self.deferred = 0
+        self._next_try = 0.0
+
+    @property
+    def starting(self) -> bool:
+        return self.since is not None and self.kind == "starting"
+
+    def gate(self, method: str) -> None:
+        """Raise RPCError (code None, nothing sent) while waiting for the next try."""
+        with self._lock:
+            wait = self._next_try - self.clock()
+            if self.since is None or wait <= 0:
+                return
+            self.deferred += 1
+            state = "is starting" if self.kind == "starting" else "does not answer usefully"
+        raise RPCError(
+            f"node at {self.url} {state}: {method} waits {wait:.1f}s for the next try", None, method
+        )
+
+    def failed(self, reason: str, starting: bool = False) -> None:
+        """A call failed without a usable answer; ``starting``: the node is warming up."""
+        kind = "starting" if starting else "unusable"
+        with self._lock:
+            now = self.clock()
+            if self.since is None:
+                self.since = now
+                self.failures = 0
+            self.failures += 1
+            pause = min(NODE_BACKOFF[1], NODE_BACKOFF[0] * 2 ** min(self.failures - 1, 16))
+            self._next_try = now + pause * random.uniform(0.5, 1.0)
+            changed, self.kind = kind != self.kind, kind
+        if not changed:
+            log.debug("node at %s: %s (failure %d of this outage)", self.url, reason, self.failures)
+        elif starting:
+            log.warning("node at %s is starting: waiting (%s)", self.url, reason)
+        else:
+            log.warning(  # ``reason`` names the node's URL
+                "%s; retrying with backoff (pauses up to %gs) until the node answers",
+                reason, NODE_BACKOFF[1],
+            )
+
+    def ok(self) -> None:
+        """A call got a usable answer: end the outage, if there was one."""
+        if self.since is None:
+            return
+        with self._lock:
+            since, failures = self.since, self.failures
+            if since is None:
+                return
+            self.since, self.kind, self.failures, self._next_try = None, None, 0, 0.0
+        log.info(
+            "node at %s answers again after %.1fs (%d failed call(s) meanwhile)",
+            self.url, self.clock() - since, failures,
+        )
 
 
 class Driver:
@@ -65,6 +146,7 @@ class Driver:
         #: why a plugin stopped the member, if one did
         self.fatal: str | None = None
         self.rpc_errors = 0
+        self.node_outage = NodeOutage(str(getattr(node, "url", "node")))
         self.messages_received = 0
         self.status_path = Path(status_path) if status_path is not None else None
         self._next_status = 0.0
@@ -187,36 +269,62 @@ class Driver:
         except Exception as exc:  # an observer must not stop the federation
             log.warning("hook %s failed: %s", action.hook, exc)
 
-    def _call(self, method: str, *params: Any) -> Any:
+    def _call(self, method: str, *params: Any, expect: Callable[[Any], bool] | None = None) -> Any:
+        """Call the node; an answer failing ``expect`` is a failure like no answer at all.
+
+        Failures without a usable answer (no connection, garbage, warm-up) belong to the
+        :class:`NodeOutage`, which logs them once and spaces out the calls that follow.
+        """
+        self.node_outage.gate(method)
         try:
             result = self.node.call(method, *params)
         except RPCError as exc:
             self.rpc_errors += 1
-            if exc.code is not None:  # the node answered, with an error: it is reachable
+            if exc.code == RPC_IN_WARMUP:  # reachable, but not usable yet: not "ok"
+                self.node_outage.failed(warmup_message(exc), starting=True)
+            elif exc.code is None:
+                self.node_outage.failed(str(exc))
+            else:  # the node answered, with an error: it is reachable
+                self.node_outage.ok()
                 self.last_node_ok = self.clock()
             raise
+        if expect is not None and not expect(result):
+            self.rpc_errors += 1
+            bad = RPCError(
+                f"node at {self.node_outage.url} answered {method} with {_brief(result)}",
+                None, method,
+            )
+            self.node_outage.failed(str(bad))
+            raise bad
+        self.node_outage.ok()
         self.last_node_ok = self.clock()
         return result
 
     def _post_failure(self, what: str, height: int, exc: Exception) -> None:
-        log.warning("node call for %s failed: %s", what, exc)
+        if isinstance(exc, RPCError) and exc.code in (None, RPC_IN_WARMUP):
+            log.debug("node call for %s failed: %s", what, exc)  # logged once per outage
+        else:
+            log.warning("node call for %s failed: %s", what, exc)
         self.inbox.put(E.NodeFailed(what, height, str(exc)))
 
     def _query_tip(self) -> None:
         try:
-            best = self._call("getbestblockhash")
-            header = self._call("getblockheader", best)
+            best = self._call("getbestblockhash", expect=_is_hash)
+            header = self._call("getblockheader", best, expect=_is_header)
             anchor = self.machine.anchor_time
             if anchor is None and header["height"] >= 1:
-                h1 = self._call("getblockheader", self._call("getblockhash", 1))
+                h1 = self._call(
+                    "getblockheader", self._call("getblockhash", 1, expect=_is_hash),
+                    expect=_is_header,
+                )
                 anchor = int(h1["time"])
             self.inbox.put(E.NodeTip(int(header["height"]), best, anchor))
-        except (RPCError, KeyError, TypeError) as exc:
+        except (RPCError, KeyError, TypeError, ValueError) as exc:
             self._post_failure("tip", -1, exc)
 
     def _build(self, action: A.BuildProposal) -> None:
         try:
-            block_hex = self._call("getnewblockhex")
+            block_hex = self._call("getnewblockhex", expect=_is_hex)
         except RPCError as exc:
             self._post_failure("build", action.height, exc)
             return
@@ -277,6 +385,14 @@ class Driver:
         request = SignRequest(action.height, action.digest, action.preimage, action.block_hex)
         try:
             der = crypto.to_low_s_der(self.signer.sign(request))
+        except BlockComplete as exc:
+            # the others completed the block first: the normal end of this height for a
+            # slower signer. The node's tip moves the machine on; only if it has not moved
+            # does the failure below reach the machine (which retries).
+            log.info("height %d: %s; moving on", action.height, exc)
+            self._query_tip()
+            self.inbox.put(E.Signed(action.height, action.block_hash, None, str(exc)))
+            return
         except Exception as exc:  # any signer failure is reported, never raised into the loop
             self.inbox.put(E.Signed(action.height, action.block_hash, None, str(exc)))
             return
@@ -288,7 +404,7 @@ class Driver:
 
     def _submit(self, action: A.Submit) -> None:
         try:
-            result = self._call("submitblock", action.block_hex)
+            result = self._call("submitblock", action.block_hex, expect=_is_submit_answer)
         except RPCError as exc:
             self._post_failure("submit", action.height, exc)
             return
@@ -303,6 +419,45 @@ class Driver:
             except Exception as exc:
                 log.error("hook block_complete failed: %s", exc)
         self.inbox.put(E.Submitted(action.height, action.block_hash, result))
+
+
+def warmup_message(exc: RPCError) -> str:
+    """The node's own words in a warm-up error (``Loading block index...``)."""
+    text = str(exc)
+    if exc.method and text.startswith(f"{exc.method}: "):
+        text = text[len(exc.method) + 2 :]
+    return text.removesuffix(f" (code {exc.code})")
+
+
+def _is_hex(value: Any) -> bool:
+    return isinstance(value, str) and len(value) % 2 == 0 and all(c in "0123456789abcdefABCDEF" for c in value)
+
+
+def _is_hash(value: Any) -> bool:
+    return _is_hex(value) and len(value) == 64
+
+
+def _is_header(value: Any) -> bool:
+    if not isinstance(value, dict):
+        return False
+    height, when = value.get("height"), value.get("time")
+    return (
+        isinstance(height, int) and not isinstance(height, bool) and height >= 0
+        and isinstance(when, int) and not isinstance(when, bool)
+    )
+
+
+def _is_submit_answer(value: Any) -> bool:
+    """``submitblock`` answers null when accepted, else a short reason string."""
+    return value is None or isinstance(value, str)
+
+
+def _brief(value: Any) -> str:
+    """A short description of an unusable answer, for the log."""
+    if value is None:
+        return "null"
+    text = repr(value)
+    return f"{type(value).__name__} {text[:40]}{'…' if len(text) > 40 else ''}"
 
 
 def _slug(message: str) -> str:

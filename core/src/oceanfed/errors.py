@@ -39,3 +39,10 @@ class MessengerError(OceanfedError):
 
 class FatalError(OceanfedError):
     """A plugin found a state in which the member must stop (e.g. a half-done reissuance)."""
+
+
+class BlockComplete(SignerError):
+    """The node already has the block to be signed: the others completed it first.
+
+    For a slower signer this is the normal end of a height, not a failure.
+    """

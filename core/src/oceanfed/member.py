@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+import random
+import time
+from collections.abc import Callable
 from typing import Any
 
 from oceanfed import crypto
 from oceanfed.config import FedConfig
 from oceanfed.consensus.auth import WireAuthenticator
 from oceanfed.consensus.machine import CoreConfig, Machine
-from oceanfed.driver import Driver
-from oceanfed.errors import ConfigError, DecodeError
+from oceanfed.driver import NODE_BACKOFF, RPC_IN_WARMUP, Driver, warmup_message
+from oceanfed.errors import ConfigError, DecodeError, RPCError
 from oceanfed.interfaces import MemberInfo, PluginContext
 from oceanfed.keyfile import allows_group_readable, read_private_key
 from oceanfed.nodechain import genesis_challenge
@@ -79,6 +82,30 @@ def check_chain(cfg: FedConfig, node: NodeClient) -> int:
     return int(node.call("getblockcount"))
 
 
+def wait_while_starting(node: NodeClient, sleep: Callable[[float], None] = time.sleep) -> None:
+    """Wait, with backoff, while the node answers that it is still starting (code -28).
+
+    Logged once when the wait begins and once when it ends; any other answer or failure
+    returns at once, for the checks that follow to report.
+    """
+    pause, since = NODE_BACKOFF[0], None
+    while True:
+        try:
+            node.call("getblockcount")
+        except RPCError as exc:
+            if exc.code != RPC_IN_WARMUP:
+                return
+            if since is None:
+                since = time.monotonic()
+                log.warning("node at %s is starting: waiting (%s)", node.url, warmup_message(exc))
+            sleep(pause * random.uniform(0.5, 1.0))
+            pause = min(NODE_BACKOFF[1], pause * 2)
+            continue
+        if since is not None:
+            log.info("node at %s has started, after %.1fs", node.url, time.monotonic() - since)
+        return
+
+
 def core_config(cfg: FedConfig) -> CoreConfig:
     r = cfg.rounds
     return CoreConfig(
@@ -105,6 +132,7 @@ def build_driver(cfg: FedConfig, **driver_kwargs: Any) -> Driver:
         log.warning("%s", warning)
     tkey = transport_key(cfg)
     node = from_config(cfg.node, cfg.base_dir, cfg.federation.chain)
+    wait_while_starting(node)
     check_chain(cfg, node)
     context = plugin_context(cfg)
     signer = load_signer(cfg.signer, context)

@@ -2,7 +2,8 @@
 
 ``GET /metrics`` answers in the Prometheus text format; ``GET /health`` answers 200 while
 the member's node and messenger are reachable and 503 (with the reason) once either has
-been unreachable for longer than ``[metrics] unhealthy_after`` seconds. A messenger that
+been unreachable (or, for the node, still starting) for longer than
+``[metrics] unhealthy_after`` seconds. A messenger that
 cannot tell whether it is connected (``Messenger.outage()`` is None) is judged by the
 peers instead: silence from all of them for that long is an outage.
 
@@ -18,6 +19,7 @@ import json
 import logging
 import socketserver
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -83,7 +85,11 @@ class HealthPolicy:
         outage = _messenger_outage(d)
         reasons = []
         if node_age > self.unhealthy_after:
-            reasons.append(f"node unreachable for {node_age:.1f}s")
+            node_outage = getattr(d, "node_outage", None)
+            if node_outage is not None and node_outage.starting:
+                reasons.append(f"node is starting (warm-up) for {node_age:.1f}s")
+            else:
+                reasons.append(f"node unreachable for {node_age:.1f}s")
         if outage is not None:
             # the messenger knows its link: silent peers alone mean waiting, not a fault
             if outage > self.unhealthy_after:
@@ -176,6 +182,12 @@ class DriverCollector(Collector):
         c = CounterMetricFamily("oceanfed_rpc_errors", "Failed JSON-RPC calls to the node")
         c.add_metric([], d.rpc_errors)
         yield c
+        c = CounterMetricFamily(
+            "oceanfed_node_calls_deferred",
+            "Node calls not sent while backing off during a node outage",
+        )
+        c.add_metric([], d.node_outage.deferred)
+        yield c
         c = CounterMetricFamily("oceanfed_messages_received", "Frames the messenger delivered")
         c.add_metric([], d.messages_received)
         yield c
@@ -245,6 +257,7 @@ class MetricsServer:
         self.health: HealthPolicy | None = None
         self._server: _ThreadingServer | None = None
         self._thread: threading.Thread | None = None
+        self._started = time.monotonic()
 
     # -- wiring -------------------------------------------------------------------------
     def observe_block(self, block: dict[str, Any]) -> None:
@@ -263,8 +276,12 @@ class MetricsServer:
         def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
             path = environ.get("PATH_INFO", "/")
             if path == "/health":
-                if self.health is None:
-                    ok, details = False, {"status": "starting", "reasons": ["starting"]}
+                if self.health is None:  # the member is starting (its node may be warming up)
+                    age = time.monotonic() - self._started
+                    ok = age <= self.unhealthy_after
+                    details = {"status": "starting" if ok else "unhealthy",
+                               "reasons": [] if ok else [f"still starting after {age:.1f}s"],
+                               "unhealthy_after": self.unhealthy_after}
                 else:
                     ok, details = self.health.check()
                 body = (json.dumps(details) + "\n").encode()
@@ -294,6 +311,7 @@ class MetricsServer:
             why = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
             raise ConfigError(f"metrics.listen: cannot listen on {self.listen} ({why})") from None
         self._server = server
+        self._started = time.monotonic()
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="metrics", daemon=True
         )

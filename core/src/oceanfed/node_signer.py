@@ -3,14 +3,20 @@
 Configured as ``[signer] driver = "node"`` (optionally ``pubkey = "<hex>"``, default the
 member's pubkey from ``[federation]``). It calls ``signblock <block_hex>``; the node answers
 with a scriptSig ``OP_0 push(DER)``, or with ``"00"`` when its wallet holds no federation
-key, which is an error here, never a signature.
+key, which is an error here, never a signature. ``signblock`` first tests the block as
+``testproposedblock`` does, so once the other members have completed the block the node
+answers "already have block": :class:`~oceanfed.errors.BlockComplete`, the normal end of a
+height for a signer slower than the others.
 """
 
 from __future__ import annotations
 
 from oceanfed.crypto import parse_pubkey, unwrap_scriptsig
-from oceanfed.errors import DecodeError, RPCError, SignerError
+from oceanfed.errors import BlockComplete, DecodeError, RPCError, SignerError
 from oceanfed.interfaces import PluginContext, PluginOptions, Signer, SignRequest
+
+#: RPC error code of a block the node refuses (or already has)
+RPC_VERIFY_ERROR = -25
 
 
 class NodeSignerOptions(PluginOptions):
@@ -41,6 +47,10 @@ class NodeSigner(Signer):
         try:
             answer = self._client.call("signblock", request.block_hex)
         except RPCError as exc:
+            if exc.code == RPC_VERIFY_ERROR and "already have block" in str(exc).lower():
+                raise BlockComplete(
+                    f"the node already has block {request.height} (completed by the others)"
+                ) from None
             raise SignerError(f"signblock at height {request.height} failed: {exc}") from None
         if not isinstance(answer, str):
             raise SignerError(

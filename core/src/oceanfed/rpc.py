@@ -1,20 +1,25 @@
 """A JSON-RPC client for an Ocean node (bitcoind-style HTTP POST, basic auth or cookie).
 
-Each thread keeps its own keep-alive connection. A call is retried, with a short backoff,
-only when it cannot have reached the node (the connection was refused or could not be set
-up), or when it may have reached the node but the method is read-only (:data:`READ_ONLY`):
-a ``submitblock`` is never sent twice. Errors are :class:`~oceanfed.errors.RPCError` with
-one line that names the node's URL or the method; the password never appears in them.
+Each thread keeps its own keep-alive connection. ``timeout`` is a deadline on the whole
+call (connecting, sending, every byte of the answer, and any retries): a node that answers
+one byte at a time cannot hold a thread longer than that. A call is retried, with a short
+backoff with jitter, only when it cannot have reached the node (the connection was refused
+or could not be set up), or when it may have reached the node but the method is read-only
+(:data:`READ_ONLY`): a ``submitblock`` is never sent twice. Errors are
+:class:`~oceanfed.errors.RPCError` with one line that names the node's URL or the method;
+the password never appears in them.
 """
 
 from __future__ import annotations
 
 import base64
 import http.client
+import io
 import itertools
 import json
 import logging
 import os
+import random
 import select
 import socket
 import threading
@@ -40,12 +45,77 @@ READ_ONLY = frozenset(
     }
 )  # fmt: skip
 
-#: Seconds to wait before each retry.
+#: Seconds to wait before each retry (each drawn between half and all of it: jitter).
 BACKOFF = (0.05, 0.2, 0.5, 1.0)
 
 
 class _NotSent(Exception):
     """The request never left this process (connect failed)."""
+
+
+class _DeadlineSocket:
+    """A connected socket whose every send and receive ends by ``deadline`` (monotonic).
+
+    http.client reads an answer through many ``recv`` calls, each with the socket's own
+    timeout; here each one gets only what is left of the call's deadline instead.
+    """
+
+    def __init__(self, sock: socket.socket):
+        self._sock = sock
+        self.deadline = float("inf")
+        self._readers = 0  # open makefile() readers: the socket closes after the last one
+        self._closed = False
+
+    def _arm(self) -> None:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("deadline passed")
+        self._sock.settimeout(left)
+
+    def sendall(self, data: bytes) -> None:
+        self._arm()
+        self._sock.sendall(data)
+
+    def recv_into(self, buffer: Any, nbytes: int = 0) -> int:
+        self._arm()
+        return self._sock.recv_into(buffer, nbytes)
+
+    def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> io.BufferedReader:
+        self._readers += 1
+        return io.BufferedReader(_DeadlineReader(self))
+
+    def release(self) -> None:
+        self._readers -= 1
+        if self._closed and self._readers <= 0:
+            self._sock.close()
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def setsockopt(self, *args: Any) -> None:
+        self._sock.setsockopt(*args)
+
+    def close(self) -> None:
+        # as socket.close() does: an answer still being read keeps the connection open
+        self._closed = True
+        if self._readers <= 0:
+            self._sock.close()
+
+
+class _DeadlineReader(io.RawIOBase):
+    def __init__(self, sock: _DeadlineSocket):
+        self._dsock = sock
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        return self._dsock.recv_into(buffer)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._dsock.release()
+        super().close()
 
 
 class NodeClient:
@@ -131,7 +201,7 @@ class NodeClient:
         return {"Authorization": f"Basic {token}"}
 
     # -- connection -------------------------------------------------------------------
-    def _connection(self) -> http.client.HTTPConnection:
+    def _connection(self, deadline: float) -> http.client.HTTPConnection:
         conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
         if conn is not None and conn.sock is not None:
             # An idle keep-alive socket the server has closed reads as ready (EOF).
@@ -143,18 +213,29 @@ class NodeClient:
                 conn.close()
                 conn = None
         if conn is None or conn.sock is None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise _NotSent(self._late())
             cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-            conn = cls(self._host, self._port, timeout=self.timeout)
+            conn = cls(self._host, self._port, timeout=left)
+            conn.auto_open = 0  # never reconnect behind our back, without the deadline
             try:
                 conn.connect()
             except OSError as exc:
                 conn.close()
                 self._local.conn = None
                 raise _NotSent(_reason(exc)) from None
-            if conn.sock is not None:
-                conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock = conn.sock
+            if sock is not None:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                conn.sock = _DeadlineSocket(sock)
             self._local.conn = conn
+        if isinstance(conn.sock, _DeadlineSocket):
+            conn.sock.deadline = deadline
         return conn
+
+    def _late(self) -> str:
+        return f"no complete answer within node.timeout = {self.timeout:g}s"
 
     def _drop(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -172,27 +253,34 @@ class NodeClient:
         body = json.dumps(
             {"jsonrpc": "1.0", "id": next(self._ids), "method": method, "params": list(params)}
         ).encode()
+        deadline = time.monotonic() + self.timeout
         attempt = 0
         while True:
             try:
-                return self._once(method, body)
+                return self._once(method, body, deadline)
             except _NotSent as exc:
                 reason, sent = str(exc), False
             except (OSError, http.client.HTTPException) as exc:
                 self._drop()
-                reason, sent = _reason(exc), True
-            if attempt >= self.retries or (sent and method not in READ_ONLY):
+                late = isinstance(exc, TimeoutError) and time.monotonic() >= deadline
+                reason, sent = (self._late() if late else _reason(exc)), True
+            pause = BACKOFF[min(attempt, len(BACKOFF) - 1)] * random.uniform(0.5, 1.0)
+            if (
+                attempt >= self.retries
+                or (sent and method not in READ_ONLY)
+                or time.monotonic() + pause >= deadline
+            ):
                 what = "lost connection to" if sent else "cannot reach"
                 raise RPCError(
                     f"{what} node at {self.url} during {method} ({reason})", None, method
                 )
             log.debug("rpc %s to %s failed (%s); retrying", method, self.url, reason)
-            time.sleep(BACKOFF[min(attempt, len(BACKOFF) - 1)])
+            time.sleep(pause)
             attempt += 1
 
-    def _once(self, method: str, body: bytes) -> Any:
+    def _once(self, method: str, body: bytes, deadline: float) -> Any:
         headers = {"Content-Type": "application/json", **self._auth_header()}
-        conn = self._connection()
+        conn = self._connection(deadline)
         conn.request("POST", self._path, body=body, headers=headers)
         resp = conn.getresponse()
         data = resp.read()

@@ -37,15 +37,15 @@ def run(args: argparse.Namespace) -> int:
     if cfg.metrics.listen:
         from oceanfed.metrics import MetricsServer
 
+        # served from the start: /health says "starting" while the node warms up
         metrics = MetricsServer(cfg.metrics.listen, cfg.metrics.unhealthy_after)
-        driver = build_driver(cfg, on_block=metrics.observe_block)
-        metrics.attach(driver)
+        metrics.start()
         try:
-            metrics.start()
+            driver = build_driver(cfg, on_block=metrics.observe_block)
         except BaseException:
-            driver.close()
-            driver.store.close()
+            metrics.stop()
             raise
+        metrics.attach(driver)
     else:
         driver = build_driver(cfg)
     # The loop thread hands work to RPC, signer and messenger threads and back; the default

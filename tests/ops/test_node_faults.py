@@ -1,0 +1,241 @@
+"""A node that trickles, answers garbage or ``null``, or is still starting; a node signer
+that is slower than the others. The node is a real loopback HTTP endpoint
+(:class:`testsupport.nodes.FaultyNode`) in front of a real devnet; the member is a real
+driver (1-of-1 over ZMQ) running in this process, or a real ``oceanfed run`` process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from oceanfed import member as M
+from oceanfed.config import load_config
+from oceanfed.consensus import actions as A
+from oceanfed.consensus import events as E
+from oceanfed.devnet.server import DevnetServer
+from oceanfed.devnet.setup import DevnetLayout, create_devnet, start_devnet
+from oceanfed.driver import Driver
+from oceanfed.errors import BlockComplete, RPCError
+from oceanfed.interfaces import SignRequest
+from oceanfed.launcher import set_table
+from oceanfed.metrics import HealthPolicy
+from oceanfed.netutil import free_ports
+from oceanfed.node_signer import NodeSigner, NodeSignerOptions
+from oceanfed.ocean.block import Block
+from oceanfed.rpc import NodeClient
+from testsupport.nodes import WARMUP_MESSAGE, FaultyNode
+from testsupport.waiting import wait_until
+
+from .conftest import http_get
+
+
+@dataclass
+class Solo:
+    """A served 1-of-1 devnet whose member m0 reaches its node through a FaultyNode."""
+
+    layout: DevnetLayout
+    server: DevnetServer
+    node: FaultyNode
+
+    def height(self) -> int:
+        return self.server.chain.height
+
+    def client(self) -> NodeClient:
+        return NodeClient(self.layout.url("m0"), "m0", self.layout.password("m0"))
+
+
+@pytest.fixture
+def solo(tmp_path: Path) -> Iterator[Solo]:
+    layout = create_devnet(tmp_path / "dn", members=1, threshold=1, block_time=0)
+    _, server = start_devnet(layout.dir)
+    node = FaultyNode(layout.port("m0"))
+    fed = layout.fed_toml("m0")
+    set_table(fed, "node", {"url": node.url})
+    set_table(fed, "rounds", {"tip_poll_interval": 0.05, "gossip_interval": 0.1})
+    try:
+        yield Solo(layout, server, node)
+    finally:
+        node.close()
+        server.stop()
+
+
+@pytest.fixture
+def driver(solo: Solo) -> Iterator[Driver]:
+    """m0's driver, running in a thread."""
+    d = M.build_driver(load_config(solo.layout.fed_toml("m0")))
+    thread = threading.Thread(target=d.run, daemon=True)
+    thread.start()
+    try:
+        yield d
+    finally:
+        d.stop()
+        thread.join(timeout=20)
+        d.store.close()
+
+
+def _driver_records(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
+    return [
+        r.getMessage() for r in caplog.records
+        if r.name.startswith("oceanfed") and r.levelno >= level
+    ]
+
+
+# ---------------------------------------------------------------- node.timeout is a deadline
+
+
+def test_timeout_is_a_deadline_on_the_whole_call() -> None:
+    """A node trickling a valid answer one byte at a time gets cut off at node.timeout,
+    though each byte arrives well within it; the call is not sent again."""
+    node = FaultyNode(mode="trickle")
+    node.trickle_interval = 0.1  # ~100 bytes: ten seconds for the whole answer
+    client = NodeClient(node.url, "u", "p", timeout=1.0, retries=2)
+    try:
+        with pytest.raises(RPCError) as raised:
+            client.call("getblockcount")
+        assert "no complete answer within node.timeout = 1s" in str(raised.value)
+        assert raised.value.code is None
+        wait_until(lambda: node.aborted == 1, timeout=30, what="the client to hang up")
+        assert node.completed == 0
+        assert node.requests["getblockcount"] == 1  # read-only, but the deadline had passed
+    finally:
+        client.close()
+        node.close()
+
+
+# ---------------------------------------------------------------- outages: backoff, one line
+
+
+@pytest.mark.parametrize("mode", ["garbage", "null"])
+def test_an_unusable_node_is_retried_with_backoff_and_logged_once(
+    solo: Solo, driver: Driver, caplog: pytest.LogCaptureFixture, mode: str
+) -> None:
+    caplog.set_level(logging.INFO, logger="oceanfed")
+    wait_until(lambda: solo.height() >= 2, timeout=60, what="the first blocks")
+    counters = driver.machine.counters
+    failed_before = counters["node_failed:tip"]
+    caplog.clear()
+    solo.node.mode = mode
+    sent_before = solo.node.count()
+    # the machine asks for the tip every 50 ms: let it ask 40 times
+    wait_until(lambda: counters["node_failed:tip"] - failed_before >= 40, timeout=120,
+               what="40 failed tip queries")
+    sent = solo.node.count() - sent_before
+    warnings = _driver_records(caplog, logging.WARNING)
+    # backoff (0.25 s doubling to 4 s, with jitter): a handful of requests, not 40
+    assert sent <= 15, f"{sent} requests for 40 tip queries"
+    assert len(warnings) == 1, warnings
+    what = "HTTP 200 and no JSON" if mode == "garbage" else "null"
+    assert re.match(rf"node at {solo.node.url} answered \w+ with {what}; ", warnings[0])
+    assert warnings[0].endswith("; retrying with backoff (pauses up to 4s) until the node answers")
+    assert driver.node_outage.deferred >= 40 - sent
+    height = solo.height()
+    solo.node.mode = "pass"
+    wait_until(lambda: solo.height() > height, timeout=60, what="blocks after the outage")
+    infos = [m for m in _driver_records(caplog, logging.INFO) if "answers again after" in m]
+    assert len(infos) == 1, infos
+    failed_calls = int(infos[0].split("(")[1].split()[0])
+    assert 1 <= failed_calls <= solo.node.count() - sent_before
+    assert len(_driver_records(caplog, logging.WARNING)) == 1
+
+
+def test_a_starting_node_gets_its_own_line_and_health_waits_for_unhealthy_after(
+    solo: Solo, driver: Driver, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="oceanfed")
+    wait_until(lambda: solo.height() >= 1, timeout=60, what="the first block")
+    caplog.clear()
+    patient, strict = HealthPolicy(driver, 600.0), HealthPolicy(driver, 0.5)
+    solo.node.mode = "warmup"
+    counters = driver.machine.counters
+    wait_until(lambda: counters["node_failed:tip"] >= 10, timeout=60, what="tip queries")
+    warnings = _driver_records(caplog, logging.WARNING)
+    assert warnings == [
+        f"node at {solo.node.url} is starting: waiting ({WARMUP_MESSAGE})"
+    ]
+    assert patient.check()[0]  # within unhealthy_after: healthy
+    # a node that keeps loading is not "ok": past unhealthy_after the member is unhealthy
+    wait_until(lambda: not strict.check()[0], timeout=30, what="unhealthy after 0.5 s")
+    reasons = strict.check()[1]["reasons"]
+    assert len(reasons) == 1 and reasons[0].startswith("node is starting (warm-up) for ")
+    solo.node.mode = "pass"
+    wait_until(lambda: strict.check()[0], timeout=30, what="healthy again")
+
+
+def test_a_member_started_with_a_loading_node_waits_for_it(solo: Solo, tmp_path: Path) -> None:
+    """``oceanfed run`` against a node still loading its block index: one line, /health
+    answers 200 meanwhile, and blocks come once the node is up."""
+    port = free_ports(1)[0]
+    fed = solo.layout.fed_toml("m0")
+    set_table(fed, "metrics", {"listen": f"127.0.0.1:{port}", "unhealthy_after": 600})
+    solo.node.mode = "warmup"
+    log_path = tmp_path / "m0.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "oceanfed.cli.main", "run", "--config", str(fed)],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    try:
+        wait_until(lambda: "is starting: waiting" in log_path.read_text() or proc.poll() is not None,
+                   timeout=60, what="the waiting line")
+        assert proc.poll() is None, log_path.read_text()
+        wait_until(lambda: solo.node.requests["getblockcount"] >= 3, timeout=60, what="retries")
+        status, body = http_get(f"http://127.0.0.1:{port}/health")
+        assert status == 200 and json.loads(body)["status"] == "starting", body
+        solo.node.mode = "pass"
+        wait_until(lambda: solo.height() >= 2 or proc.poll() is not None, timeout=60,
+                   what="blocks once the node is up")
+        assert proc.poll() is None, log_path.read_text()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+    text = log_path.read_text()
+    assert text.count("is starting: waiting") == 1, text
+    assert "Traceback" not in text and "error" not in text.lower(), text
+
+
+# ---------------------------------------------------------------- a slower node signer
+
+
+def test_a_node_signer_finding_the_block_complete_is_the_end_of_the_height(
+    solo: Solo, driver: Driver, caplog: pytest.LogCaptureFixture
+) -> None:
+    wait_until(lambda: solo.height() >= 2, timeout=60, what="the first blocks")
+    driver.stop()  # the loop is not needed: this checks what _sign hands to it
+    driver._rpc_pool.shutdown(wait=True)
+    driver._sign_pool.shutdown(wait=True)
+    caplog.set_level(logging.INFO, logger="oceanfed")
+    cfg = load_config(solo.layout.fed_toml("m0"))
+    signer = NodeSigner(NodeSignerOptions(), M.plugin_context(cfg))
+    rpc = solo.client()
+    try:
+        block = Block.from_hex(rpc.call("getblock", rpc.call("getblockhash", 1), 0))
+        request_hex = block.block_hex()
+        with pytest.raises(BlockComplete, match="already has block 1"):
+            signer.sign(SignRequest(1, block.header.digest(), b"", request_hex))
+        # the driver turns it into the node's new tip first, then the (ignored) failure
+        while not driver.inbox.empty():
+            driver.inbox.get_nowait()
+        driver.signer = signer
+        caplog.clear()
+        driver._sign(A.Sign(1, block.hash_hex(), block.header.digest(), b"", request_hex))
+        first, second = driver.inbox.get_nowait(), driver.inbox.get_nowait()
+        assert isinstance(first, E.NodeTip) and first.height >= 1
+        assert isinstance(second, E.Signed) and second.der is None
+        assert _driver_records(caplog, logging.WARNING) == []
+        assert any("already has block 1" in m for m in _driver_records(caplog, logging.INFO))
+    finally:
+        signer.close()
+        rpc.close()
