@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from oceanfed.devnet.setup import DevnetLayout, create_devnet
+from oceanfed.config import load_config
+from oceanfed.devnet.setup import DevnetLayout, create_devnet, load_layout
 from oceanfed.launcher import LocalFederation, set_table
 
 from .conftest import oceanfed
@@ -153,3 +154,39 @@ def test_a_table_whose_plugin_is_missing_is_refused(served: LocalFederation, tmp
                        r"'inflation' hooks plugin, which is not installed \(pip install "):
         require_table_plugins(cfg, without)
     require_table_plugins(cfg, hook_manager())  # installed here: accepted
+
+
+def test_a_shared_transport_key_is_refused_naming_both_members(tmp_path: Path) -> None:
+    layout = create_devnet(tmp_path / "d", 3, 2)
+    path = layout.fed_toml("m0")
+    keys = re.findall(r'^transport_pubkey = "([0-9a-f]{66})"', path.read_text(), re.M)
+    path.write_text(path.read_text().replace(keys[2], keys[0]))
+    expected = (f"{path}: federation: members 'm0' and 'm2' have the same transport_pubkey; "
+                "each member needs its own transport key")
+    out = oceanfed("check", "--config", str(path))
+    assert out.returncode == 1
+    assert out.stdout.splitlines()[0] == f"FAILED config: {expected}"
+    run = oceanfed("run", "--config", str(path))
+    assert run.returncode == 1
+    assert run.stderr == f"oceanfed: error: {expected}\n"
+
+
+@pytest.mark.parametrize("curve", [True, False])
+def test_devnet_turns_curve_on_and_check_warns_without_it(tmp_path: Path, curve: bool) -> None:
+    d = tmp_path / "d"
+    out = oceanfed("devnet", "--members", "3", "--threshold", "2", "--dir", str(d),
+                   *([] if curve else ["--no-curve"]))
+    assert out.returncode == 0, out.stderr
+    layout = load_layout(d)
+    check = oceanfed("check", "--config", str(layout.fed_toml("m1")))
+    line = next(x for x in check.stdout.splitlines() if "messenger:" in x)
+    if curve:
+        options = load_config(layout.fed_toml("m1")).messenger.options()
+        assert sorted(options["curve_public_keys"]) == ["m0", "m1", "m2"]
+        assert layout.curve_key_file("m1").stat().st_mode & 0o777 == 0o600
+        assert _lines(check.stdout)["messenger"] == "ok", line
+        assert line.endswith(", CURVE")
+    else:
+        assert not layout.curve_key_file("m1").exists()
+        assert _lines(check.stdout)["messenger"] == "warn", line
+        assert "CURVE is off: anyone who can reach this member's port reads every vote" in line

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import zmq
 
 from oceanfed.cli.init_cmd import EXAMPLE, REQUIRED
 from oceanfed.config import CONFIG_VERSION, Rounds, load_config
@@ -14,7 +15,7 @@ from oceanfed.configdoc import core_fields
 from oceanfed.crypto import pubkey_of
 from oceanfed.keyfile import generate_private_key
 from oceanfed_soft.signer import SoftOptions
-from oceanfed_zmq.options import ZmqOptions
+from oceanfed_zmq.options import ZmqOptions, curve_public_of
 
 from .conftest import oceanfed
 
@@ -32,11 +33,20 @@ def _members(n: int) -> list[str]:
     return out
 
 
-def _init(path: Path, *extra: str) -> list[str]:
+def _curve_keys(*names: str) -> list[str]:
+    out = []
+    for name in names:
+        public, _ = zmq.curve_keypair()
+        out += ["--curve-key", f"{name}={public.decode()}"]
+    return out
+
+
+def _init(path: Path, *extra: str, curve: bool = True) -> list[str]:
     return ["init", "--out", str(path), "--name", "m1", *_members(3),
             "--node-url", "http://127.0.0.1:7041/", "--node-user", "m1",
             "--bind", "tcp://0.0.0.0:7001", "--peer", "m0=tcp://10.0.0.1:7000",
-            "--peer", "m2=tcp://10.0.0.3:7000", *extra]
+            "--peer", "m2=tcp://10.0.0.3:7000",
+            *(_curve_keys("m0", "m2") if curve else ["--no-curve"]), *extra]
 
 
 def test_init_writes_a_commented_config_that_loads(tmp_path: Path) -> None:
@@ -166,3 +176,41 @@ def test_init_and_the_readme_say_the_same_about_round_defaults(tmp_path: Path) -
     readme_rounds = tomllib.loads(sample.group(1).replace("…", ""))["rounds"]
     assert readme_rounds == {k: v for k, v in Rounds().model_dump().items() if k in readme_rounds}
     assert "config_version" in tomllib.loads(sample.group(1).replace("…", ""))
+
+
+def test_init_turns_curve_on(tmp_path: Path) -> None:
+    """The member's CURVE key is generated beside the config (0600) and every member's
+    public key is listed; the others' keys are required, or --no-curve."""
+    path = tmp_path / "fed.toml"
+    out = oceanfed(*_init(path))
+    assert out.returncode == 0, out.stderr
+    options = load_config(path).messenger.options()
+    key_file = tmp_path / "curve.key"
+    assert options["curve_secret_key_file"] == "curve.key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    public = curve_public_of(key_file.read_text().strip().encode()).decode()
+    assert options["curve_public_keys"]["m1"] == public
+    assert sorted(options["curve_public_keys"]) == ["m0", "m1", "m2"]
+    assert f"CURVE public key of m1: {public}" in out.stdout
+    # a second config for the same member reuses the key file
+    again = tmp_path / "again.toml"
+    assert oceanfed(*_init(again)).returncode == 0
+    assert load_config(again).messenger.options()["curve_public_keys"]["m1"] == public
+
+    missing = tmp_path / "missing.toml"
+    args = _init(missing, curve=False)
+    args.remove("--no-curve")
+    out = oceanfed(*args, *_curve_keys("m0"))
+    assert out.returncode == 1
+    assert out.stderr == (
+        "oceanfed: error: init: --curve-key NAME=KEY is required for member(s) m2 (their "
+        "'oceanfed keygen --curve' public key), or --no-curve to run unencrypted\n"
+    )
+    assert not missing.exists()
+
+    plain = tmp_path / "plain" / "fed.toml"
+    plain.parent.mkdir()
+    out = oceanfed(*_init(plain, curve=False))
+    assert out.returncode == 0, out.stderr
+    assert "curve_public_keys" not in load_config(plain).messenger.options()
+    assert not (plain.parent / "curve.key").exists()

@@ -75,6 +75,14 @@ class Federation(_Strict):
             raise ValueError("member names must be unique")
         if len({m.pubkey for m in self.members}) != n:
             raise ValueError("member pubkeys must be unique")
+        holders: dict[str, str] = {}
+        for entry in self.members:
+            other = holders.setdefault(entry.transport_pubkey, entry.name)
+            if other != entry.name:
+                raise ValueError(
+                    f"members {other!r} and {entry.name!r} have the same transport_pubkey; "
+                    "each member needs its own transport key"
+                )
         if self.signblockscript is not None:
             try:
                 script = bytes.fromhex(self.signblockscript)
@@ -245,8 +253,14 @@ def read_toml(p: Path) -> dict[str, Any]:
         raise ConfigError(f"{p}: cannot read config file ({exc.strerror})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{p}: not valid TOML ({exc})") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{p}: not valid TOML (not UTF-8 text)") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(not_utf8(p, exc)) from None
+
+
+def not_utf8(path: Path, exc: UnicodeDecodeError) -> str:
+    """One line for a config file that is not UTF-8 text."""
+    byte = exc.object[exc.start : exc.start + 1].hex()
+    return f"{path}: not a UTF-8 text file (byte 0x{byte} at offset {exc.start}); save it as UTF-8"
 
 
 def check_version(raw: Mapping[str, Any], source: str) -> None:

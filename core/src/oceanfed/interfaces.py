@@ -149,6 +149,10 @@ class Messenger(abc.ABC):
         """A one-line description for ``oceanfed check``; raise MessengerError if unusable."""
         return type(self).__name__
 
+    def check_warning(self) -> str | None:
+        """A weakness ``oceanfed check`` warns about (e.g. no encryption), or None."""
+        return None
+
     def stats(self) -> dict[str, int]:
         """Counters such as ``reconnects``, exported as metrics."""
         return {}

@@ -169,12 +169,14 @@ def run_checks(path: Path, origin: str = "--config") -> list[Result]:
 
     results.append(_attempt("signer", signer))
 
-    def messenger() -> str:
+    def messenger() -> str | tuple[str, str]:
         m = load_messenger(cfg.messenger, context, source=str(path))
         try:
-            return f"{cfg.messenger.driver}: {m.check()}"
+            detail = f"{cfg.messenger.driver}: {m.check()}"
+            warning = m.check_warning()
         finally:
             m.close()
+        return ("warn", f"{detail}; {warning}") if warning else detail
 
     results.append(_attempt("messenger", messenger))
     results += _plugin_checks(cfg, context)

@@ -58,6 +58,12 @@ def register(subparsers: Any) -> None:
         default=0,
         help="non-member endpoints c0… with their own wallets, sharing the initial free coins",
     )
+    p.add_argument(
+        "--no-curve",
+        dest="curve",
+        action="store_false",
+        help="zmq: leave messages unencrypted (default: CURVE keys are generated and used)",
+    )
     p.set_defaults(func=run)
 
 
@@ -87,6 +93,7 @@ def _create(args: argparse.Namespace) -> int:
         messenger=args.messenger,
         chain=args.chain,
         clients=args.clients,
+        curve=args.curve,
     )
     if layout.clients:
         print("clients: " + ", ".join(f"{c} on port {layout.port(c)}" for c in layout.clients))

@@ -7,6 +7,11 @@ line is valid TOML once uncommented. The file starts with its format version
 asked for on a terminal, and is an error otherwise. An existing file is never overwritten.
 The file is --out, else --config (or $OCEANFED_CONFIG), else fed.toml.
 
+With the zmq messenger, CURVE encryption is on: this member's CURVE secret key is read from
+--curve-key-file (default curve.key beside the config), or generated there, and every
+other member's CURVE public key is given with --curve-key NAME=KEY (their 'oceanfed keygen
+--curve' output). --no-curve leaves messages unencrypted.
+
 Example::
 
     oceanfed init --out fed.toml --name alice --threshold 2 \\
@@ -14,6 +19,7 @@ Example::
         --node-url http://127.0.0.1:7041/ --node-user alice \\
         --messenger zmq --bind tcp://0.0.0.0:7000 \\
         --peer bob=tcp://10.0.0.2:7000 --peer carol=tcp://10.0.0.3:7000 \\
+        --curve-key bob=<Z85> --curve-key carol=<Z85> \\
         --signer soft --signer-opt key_file=block.key
 """
 
@@ -82,6 +88,13 @@ def register(subparsers: Any) -> None:
                    help="zmq: a peer's PUB address (repeat)")
     p.add_argument("--bootstrap", action="append", default=[], metavar="HOST:PORT",
                    help="kafka: a bootstrap server (repeat)")
+    p.add_argument("--curve-key", action="append", default=[], metavar="NAME=KEY",
+                   help="zmq: a member's CURVE public key (Z85; repeat for every other member)")
+    p.add_argument("--curve-key-file", default="curve.key",
+                   help="zmq: this member's CURVE secret key file, generated if absent "
+                        "(default curve.key)")
+    p.add_argument("--no-curve", dest="curve", action="store_false",
+                   help="zmq: leave messages unencrypted (not recommended)")
     p.add_argument("--messenger-opt", action="append", default=[], metavar="KEY=VALUE",
                    help="any other [messenger] option; VALUE is TOML or a bare string")
     p.add_argument("--signer", default="soft", help="signer driver (default soft)")
@@ -160,6 +173,11 @@ def gather(args: argparse.Namespace, interactive: bool) -> dict[str, Any]:
         messenger["peers"] = _pairs(args.peer, "--peer")
         for peer in messenger["peers"]:
             messenger["peers"][peer] = str(messenger["peers"][peer])
+        if args.curve:
+            messenger["curve_secret_key_file"] = args.curve_key_file
+            messenger["curve_public_keys"] = _curve_keys(
+                args, [e["name"] for e in entries], name, interactive
+            )
     elif args.messenger == "kafka":
         messenger["bootstrap_servers"] = args.bootstrap or ["127.0.0.1:9092"]
     messenger.update(_pairs(args.messenger_opt, "--messenger-opt"))
@@ -179,6 +197,75 @@ def gather(args: argparse.Namespace, interactive: bool) -> dict[str, Any]:
         "log": {"format": args.init_log_format} if args.init_log_format else {},
     }
     return tables
+
+
+class _CurveSecret:
+    """This member's CURVE secret key: read from its file, or generated (written by run)."""
+
+    def __init__(self, path: Path):
+        try:
+            import zmq
+            from oceanfed_zmq.options import curve_public_of, decode_curve_key
+        except ImportError:
+            raise ConfigError(
+                "init: CURVE keys need the zmq messenger plugin (pip install oceanfed[zmq]); "
+                "or give --no-curve"
+            ) from None
+        self.path = path
+        self.new: str | None = None
+        if path.exists():
+            from oceanfed.keyfile import read_secret_file
+
+            secret = read_secret_file(path, "CURVE secret key")
+            try:
+                decode_curve_key(secret)
+            except ValueError as exc:
+                raise ConfigError(f"{path}: malformed CURVE secret key file: {exc}") from None
+            self.public = curve_public_of(secret.encode("ascii")).decode("ascii")
+        else:
+            public, secret_raw = zmq.curve_keypair()
+            self.new, self.public = secret_raw.decode("ascii"), public.decode("ascii")
+
+
+def _curve_keys(
+    args: argparse.Namespace, names: list[str], me: str, interactive: bool
+) -> dict[str, str]:
+    """Every member's CURVE public key, by name (this member's from its secret key)."""
+    from oceanfed_zmq.options import decode_curve_key
+
+    given: dict[str, str] = {}
+    for item in args.curve_key:
+        who, ok, key = item.partition("=")
+        if not ok or not who.strip() or not key.strip():
+            raise ConfigError(f"init --curve-key: expected NAME=KEY, got {item!r}")
+        who, key = who.strip(), key.strip()
+        if who not in names:
+            raise ConfigError(f"init --curve-key {who}: not one of the --member names")
+        try:
+            decode_curve_key(key)
+        except ValueError as exc:
+            raise ConfigError(f"init --curve-key {who}: {exc}") from None
+        given[who] = key
+    secret = _CurveSecret(Path(args.out).parent / args.curve_key_file)
+    args.curve_secret = secret
+    if given.setdefault(me, secret.public) != secret.public:
+        raise ConfigError(
+            f"init --curve-key {me}: does not match this member's key in {secret.path}"
+        )
+    missing = [n for n in names if n not in given]
+    if missing and not interactive:
+        raise ConfigError(
+            f"init: --curve-key NAME=KEY is required for member(s) {', '.join(missing)} "
+            "(their 'oceanfed keygen --curve' public key), or --no-curve to run unencrypted"
+        )
+    for who in missing:
+        key = _ask("--curve-key", f"CURVE public key of member {who} (Z85)", interactive)
+        try:
+            decode_curve_key(key)
+        except ValueError as exc:
+            raise ConfigError(f"init --curve-key {who}: {exc}") from None
+        given[who] = key
+    return {n: given[n] for n in names}
 
 
 def _comment(text: str, indent: str = "") -> list[str]:
@@ -288,9 +375,20 @@ def run(args: argparse.Namespace, stdin_isatty: Callable[[], bool] = sys.stdin.i
     out = Path(args.out)
     if out.exists():
         raise ConfigError(f"{out}: already exists; not overwriting (remove it or use --out)")
+    args.curve_secret = None
     tables = gather(args, interactive=stdin_isatty())
     text = render(tables)
     validate(text, out)
+    secret: _CurveSecret | None = args.curve_secret
+    if secret is not None and secret.new is not None:
+        from oceanfed.keyfile import write_secret_file
+
+        write_secret_file(secret.path, secret.new)
+        print(f"wrote CURVE secret key {secret.path}")
     write_new(out, text)
     print(f"wrote {out}; check it with: oceanfed check --config {out}")
+    if secret is not None:
+        name = tables["member"]["name"]
+        print(f"CURVE public key of {name}: {secret.public} "
+              f"(the others give it as --curve-key {name}={secret.public})")
     return 0

@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
+import signal
 import sys
 from collections.abc import Sequence
 from importlib.metadata import entry_points
@@ -69,12 +71,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.print_help()
             return 2
     try:
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # here, so that a closed pipe is caught below
+        return status
+    except BrokenPipeError:
+        return _closed_pipe()
     except OceanfedError as exc:
         print(f"oceanfed: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _closed_pipe() -> int:
+    """The reader of our output went away (``oceanfed check --json | head``): stop quietly.
+
+    Standard output is pointed at /dev/null so that the interpreter's last flush at exit
+    cannot fail again; the status is the shell's for a process ended by SIGPIPE.
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+    return 128 + signal.SIGPIPE
 
 
 if __name__ == "__main__":

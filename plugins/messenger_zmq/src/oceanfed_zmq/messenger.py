@@ -357,3 +357,11 @@ class ZmqMessenger(Messenger):
     def check(self) -> str:
         curve = "CURVE" if self._curve else "no encryption"
         return f"zmq bind {self.opts.bind}, {len(self._peers)} peer(s), {curve}"
+
+    def check_warning(self) -> str | None:
+        if self._curve is not None:
+            return None
+        return (
+            "CURVE is off: anyone who can reach this member's port reads every vote and "
+            "proposal; set curve_secret_key_file and curve_public_keys in [messenger]"
+        )
