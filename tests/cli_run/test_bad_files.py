@@ -30,7 +30,7 @@ def test_output_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     with open(err, "wb") as stderr:
         proc = subprocess.Popen(
             [sys.executable, "-m", "oceanfed.cli.main", "check", "--json", "--config", str(config)],
-            stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL,  # read end closed at once
         )
     assert proc.stdout is not None
     proc.stdout.close()  # long before the command has anything to print

@@ -6,10 +6,12 @@ import json
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from testsupport.processes import Spawned, oceanfed_args
+from testsupport.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -61,22 +63,21 @@ def test_demo_refuses_a_minority_threshold() -> None:
 def test_demo_cleans_up_when_signalled(tmp_path: Path, sig: int) -> None:
     """Stopped by a signal (a closed terminal, a service manager), nothing is left running."""
     work = tmp_path / "demo"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "oceanfed.cli.main", "demo", "--plain", "--dir", str(work),
-         "--inflation-period", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
+    demo = Spawned(
+        oceanfed_args("demo", "--plain", "--dir", str(work), "--inflation-period", "0"),
+        tmp_path / "output", "demo",
     )
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 60
-    for line in proc.stdout:
-        if line.startswith("block ") or time.monotonic() > deadline:
-            break
-    children = [p for p in _processes_mentioning(str(work)) if p != proc.pid]
-    assert children, "the demo started no member processes"
-    proc.send_signal(sig)
-    proc.wait(timeout=60)
-    time.sleep(0.5)
-    assert _processes_mentioning(str(work)) == []
+    try:
+        demo.wait_for_line(lambda line: line.startswith("block "), timeout=120,
+                           what="the demo's first block")
+        children = [p for p in _processes_mentioning(str(work)) if p != demo.pid]
+        assert children, "the demo started no member processes"
+        demo.proc.send_signal(sig)
+        demo.proc.wait(timeout=60)
+    finally:
+        demo.stop(signal.SIGKILL)
+    wait_until(lambda: _processes_mentioning(str(work)) == [], timeout=30,
+               what="every process of the demo to end")
 
 
 def _processes_mentioning(text: str) -> list[int]:

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import select
 import signal
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,19 +14,30 @@ from oceanfed.devnet.setup import DevnetLayout, create_devnet
 from oceanfed.keyfile import read_private_key
 from oceanfed.rpc import NodeClient
 from testsupport import vectors
+from testsupport.processes import Spawned, oceanfed_args
 
 
 class DevnetProcess:
-    """A devnet directory and the server process serving it."""
+    """A devnet directory and the server process serving it (output in DIR-logs)."""
 
     def __init__(self, layout: DevnetLayout):
         self.layout = layout
-        self.proc: subprocess.Popen[str] | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
         self.ready_line = ""
+        self._starts = 0
 
     def start(self, timeout: float = 20.0) -> None:
-        self.proc = serve_process(self.layout.dir)
-        self.ready_line = wait_ready(self.proc, timeout)
+        self._starts += 1
+        serve = serve_process(self.layout.dir, f"devnet-{self._starts}")
+        self.proc = serve.proc
+        try:
+            self.ready_line = serve.wait_for_line(
+                lambda line: line.startswith("devnet ready:"), timeout, "devnet ready"
+            ) + "\n"
+        except AssertionError as exc:
+            serve.stop(signal.SIGKILL)
+            self.proc = None
+            raise AssertionError(f"devnet did not become ready: {exc}") from None
 
     def stop(self) -> int:
         assert self.proc is not None
@@ -52,30 +60,11 @@ class DevnetProcess:
         return read_private_key(self.layout.block_key_file(name))
 
 
-def serve_process(directory: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "oceanfed.cli.main", "devnet", "serve", "--dir", str(directory)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def wait_ready(proc: subprocess.Popen[str], timeout: float) -> str:
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stdout], [], [], 0.2)
-        if ready:
-            line = proc.stdout.readline()
-            if line.startswith("devnet ready:"):
-                return line
-            if not line and proc.poll() is not None:
-                break
-    err = proc.stderr.read() if proc.stderr and proc.poll() is not None else ""
-    proc.kill()
-    proc.wait()
-    raise AssertionError(f"devnet did not become ready: {err}")
+def serve_process(directory: Path, name: str = "devnet") -> Spawned:
+    """``oceanfed devnet serve --dir DIRECTORY``, its output beside it, in ``DIRECTORY-logs``."""
+    directory = Path(directory)
+    return Spawned(oceanfed_args("devnet", "serve", "--dir", str(directory)),
+                   directory.parent / f"{directory.name}-logs", name)
 
 
 def served(layout: DevnetLayout) -> Iterator[DevnetProcess]:

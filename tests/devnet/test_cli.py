@@ -5,13 +5,12 @@ from __future__ import annotations
 import signal
 import socket
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 from oceanfed.config import load_config
 from oceanfed.devnet.setup import load_layout
 from testsupport.cli import oceanfed
+from testsupport.processes import Spawned, oceanfed_args
 
 
 def test_create_writes_valid_member_configs(tmp_path: Path) -> None:
@@ -73,17 +72,14 @@ def test_port_taken_is_one_line(tmp_path: Path) -> None:
 def test_serve_stops_on_sigint(tmp_path: Path) -> None:
     d = tmp_path / "dn"
     assert oceanfed("devnet", "--members", "1", "--threshold", "1", "--dir", str(d)).returncode == 0
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "oceanfed.cli.main", "devnet", "serve", "--dir", str(d)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert line.startswith("devnet ready: chain ocean_test height 0")
-    proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=10) == 0
+    serve = Spawned(oceanfed_args("devnet", "serve", "--dir", str(d)), tmp_path, "serve")
+    try:
+        line = serve.wait_for_line(lambda x: x.startswith("devnet ready:"), timeout=30)
+        assert line.startswith("devnet ready: chain ocean_test height 0")
+        serve.proc.send_signal(signal.SIGINT)
+        assert serve.proc.wait(timeout=10) == 0
+    finally:
+        serve.stop(signal.SIGKILL)
 
 
 def test_help_documents_both_forms() -> None:

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import zmq
 
+import zmq
 from oceanfed.cli.init_cmd import EXAMPLE, REQUIRED
 from oceanfed.config import CONFIG_VERSION, Rounds, load_config
 from oceanfed.configdoc import core_fields

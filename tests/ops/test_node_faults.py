@@ -8,11 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import signal
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,6 +33,7 @@ from oceanfed.node_signer import NodeSigner, NodeSignerOptions
 from oceanfed.ocean.block import Block
 from oceanfed.rpc import NodeClient
 from testsupport.nodes import WARMUP_MESSAGE, FaultyNode
+from testsupport.processes import Spawned, oceanfed_args
 from testsupport.waiting import wait_until
 
 from .conftest import http_get
@@ -180,28 +178,22 @@ def test_a_member_started_with_a_loading_node_waits_for_it(solo: Solo, tmp_path:
     fed = solo.layout.fed_toml("m0")
     set_table(fed, "metrics", {"listen": f"127.0.0.1:{port}", "unhealthy_after": 600})
     solo.node.mode = "warmup"
-    log_path = tmp_path / "m0.log"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "oceanfed.cli.main", "run", "--config", str(fed)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
+    member = Spawned(oceanfed_args("run", "--config", str(fed)), tmp_path, "m0")
     try:
-        wait_until(lambda: "is starting: waiting" in log_path.read_text() or proc.poll() is not None,
-                   timeout=60, what="the waiting line")
-        assert proc.poll() is None, log_path.read_text()
+        wait_until(
+            lambda: "is starting: waiting" in member.stderr() or member.proc.poll() is not None,
+            timeout=60, what="the waiting line")
+        assert member.proc.poll() is None, member.stderr()
         wait_until(lambda: solo.node.requests["getblockcount"] >= 3, timeout=60, what="retries")
         status, body = http_get(f"http://127.0.0.1:{port}/health")
         assert status == 200 and json.loads(body)["status"] == "starting", body
         solo.node.mode = "pass"
-        wait_until(lambda: solo.height() >= 2 or proc.poll() is not None, timeout=60,
+        wait_until(lambda: solo.height() >= 2 or member.proc.poll() is not None, timeout=60,
                    what="blocks once the node is up")
-        assert proc.poll() is None, log_path.read_text()
+        assert member.proc.poll() is None, member.stderr()
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=30)
-    text = log_path.read_text()
+        member.stop(signal.SIGTERM)
+    text = member.stderr() + member.stdout()
     assert text.count("is starting: waiting") == 1, text
     assert "Traceback" not in text and "error" not in text.lower(), text
 

@@ -17,6 +17,7 @@ from oceanfed.config import PluginTable
 from oceanfed.errors import ConfigError, MessengerError
 from oceanfed_zmq.messenger import ZmqMessenger
 from oceanfed_zmq.options import ZmqOptions
+from testsupport.processes import Spawned
 
 ECHO_PEER = Path(__file__).with_name("echo_peer.py")
 
@@ -94,17 +95,18 @@ def test_in_process_restart_resumes_traffic(mesh, wait) -> None:
     wait(lambda: m.inboxes["a"].has(b"from-new-b") and m.inboxes["c"].has(b"from-new-b"))
 
 
-def _spawn(spec: dict) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [sys.executable, str(ECHO_PEER), json.dumps(spec)], stdout=subprocess.PIPE, text=True
-    )
-    assert proc.stdout is not None
-    assert proc.stdout.readline().strip() == "ready"
-    return proc
+def _spawn(spec: dict, directory: Path, name: str) -> subprocess.Popen[bytes]:
+    peer = Spawned([sys.executable, str(ECHO_PEER), json.dumps(spec)], directory, name)
+    try:
+        peer.wait_for_line(lambda line: line.strip() == "ready", timeout=30, what="the peer")
+    except AssertionError:
+        peer.stop(signal.SIGKILL)
+        raise
+    return peer.proc
 
 
 def test_killed_peer_process_restarts_and_traffic_resumes(
-    mesh, wait, make_context, inbox, port
+    mesh, wait, make_context, inbox, port, tmp_path: Path
 ) -> None:
     names = ["a", "b"]
     addr = {"a": f"tcp://127.0.0.1:{port()}", "b": f"tcp://127.0.0.1:{port()}"}
@@ -112,7 +114,7 @@ def test_killed_peer_process_restarts_and_traffic_resumes(
     got = inbox()
     a.start(got)
     spec = {"names": names, "me": "b", "options": {"bind": addr["b"], "peers": {"a": addr["a"]}}}
-    peer = _spawn(spec)
+    peer = _spawn(spec, tmp_path, "first")
     try:
 
         def ping(tag: bytes) -> bool:
@@ -124,7 +126,7 @@ def test_killed_peer_process_restarts_and_traffic_resumes(
         peer.send_signal(signal.SIGKILL)
         peer.wait()
         wait(lambda: a.stats()["disconnects"] >= 1, what="the kill to be noticed")
-        peer = _spawn(spec)
+        peer = _spawn(spec, tmp_path, "restarted")
         wait(lambda: ping(b"two"), what="echo from the restarted peer process")
         wait(lambda: a.stats()["reconnects"] >= 1, what="a reconnect to be counted")
         assert a.connected_peers() == {"b"}
