@@ -46,7 +46,7 @@ def config(fed: LocalFederation, tmp_path: Path) -> Path:
     src = fed.layout.member_dir("m0")
     dst = tmp_path / "m0"
     dst.mkdir()
-    for name in ("fed.toml", "block.key", "transport.key", "rpc.password"):
+    for name in ("fed.toml", "block.key", "transport.key", "rpc.password", "curve.key"):
         (dst / name).write_bytes((src / name).read_bytes())
         os.chmod(dst / name, 0o600)
     return dst / "fed.toml"

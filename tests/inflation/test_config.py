@@ -18,7 +18,7 @@ from testsupport.cli import oceanfed
 
 from .conftest import InflationNet, prepare
 
-FILES = ("fed.toml", "block.key", "transport.key", "rpc.password", "reissuance.key")
+FILES = ("fed.toml", "block.key", "transport.key", "rpc.password", "reissuance.key", "curve.key")
 
 
 @pytest.fixture(scope="module")
