@@ -10,6 +10,7 @@ import json
 import logging
 import re
 import signal
+import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -109,6 +110,32 @@ def test_timeout_is_a_deadline_on_the_whole_call() -> None:
         assert node.requests["getblockcount"] == 1  # read-only, but the deadline had passed
     finally:
         client.close()
+        node.close()
+
+
+def test_the_deadline_holds_over_https(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    made = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        capture_output=True, stdin=subprocess.DEVNULL, timeout=60,
+    )
+    if made.returncode != 0:
+        pytest.skip(f"openssl cannot make a test certificate: {made.stderr[-200:]!r}")
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    node = FaultyNode(mode="trickle", tls=(str(cert), str(key)))
+    try:
+        node.trickle_interval = 0.001  # a whole answer, byte by byte, well within the deadline
+        client = NodeClient(node.url, "u", "p", timeout=30.0)
+        assert client.call("getblockcount") == 7 and client.call("getblockcount") == 7
+        client.close()
+        node.trickle_interval = 0.1
+        client = NodeClient(node.url, "u", "p", timeout=1.0)
+        with pytest.raises(RPCError, match="no complete answer within node.timeout = 1s"):
+            client.call("getblockcount")
+        client.close()
+    finally:
         node.close()
 
 

@@ -4,13 +4,15 @@
 ``mode`` is ``"pass"``; otherwise it answers every request itself: ``"garbage"`` (HTTP 200,
 not JSON), ``"null"`` (``{"result": null}``), ``"warmup"`` (error -28, as a node loading its
 block index answers) or ``"trickle"`` (a valid answer, one byte every ``trickle_interval``
-seconds). It counts the requests it receives, by method.
+seconds). It counts the requests it receives, by method. With ``tls=(cert, key)`` it
+speaks HTTPS.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import ssl
 import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,7 +22,10 @@ WARMUP_MESSAGE = "Loading block index..."
 
 
 class FaultyNode:
-    def __init__(self, upstream_port: int | None = None, mode: str = "pass"):
+    def __init__(
+        self, upstream_port: int | None = None, mode: str = "pass",
+        tls: tuple[str, str] | None = None,
+    ):
         self.upstream_port = upstream_port
         self.mode = mode
         self.trickle_interval = 0.1
@@ -45,8 +50,12 @@ class FaultyNode:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}/"
+        self.url = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}/"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self._thread.start()
 
