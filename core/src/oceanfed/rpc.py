@@ -78,9 +78,7 @@ class _DeadlineSocket:
 
     def recv_into(self, buffer: Any, nbytes: int = 0) -> int:
         self._arm()
-        if nbytes:
-            return self._sock.recv_into(buffer, nbytes)
-        return self._sock.recv_into(buffer)  # an SSLSocket reads 0 bytes when told nbytes=0
+        return self._sock.recv_into(buffer, nbytes)  # 0: the whole buffer (TLS too)
 
     def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> io.BufferedReader:
         self._readers += 1
