@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -142,6 +143,15 @@ def test_the_deadline_holds_over_https(tmp_path: Path, monkeypatch: pytest.Monke
 # ---------------------------------------------------------------- outages: backoff, one line
 
 
+def _most_requests(seconds: float) -> int:
+    """The most requests one outage lets through in ``seconds``: pauses from 0.25 s
+    doubling to 4 s (docs/security.md), each at least half its value."""
+    sent, at, pause = 1, 0.0, 0.25
+    while (at := at + pause / 2) <= seconds:
+        sent, pause = sent + 1, min(4.0, pause * 2)
+    return sent
+
+
 @pytest.mark.parametrize("mode", ["garbage", "null"])
 def test_an_unusable_node_is_retried_with_backoff_and_logged_once(
     solo: Solo, driver: Driver, caplog: pytest.LogCaptureFixture, mode: str
@@ -151,28 +161,39 @@ def test_an_unusable_node_is_retried_with_backoff_and_logged_once(
     counters = driver.machine.counters
     failed_before = counters["node_failed:tip"]
     caplog.clear()
-    solo.node.mode = mode
     sent_before = solo.node.count()
+    solo.node.mode = mode
+    began = time.monotonic()
     # the machine asks for the tip every 50 ms: let it ask 40 times
     wait_until(lambda: counters["node_failed:tip"] - failed_before >= 40, timeout=120,
                what="40 failed tip queries")
     sent = solo.node.count() - sent_before
-    warnings = _driver_records(caplog, logging.WARNING)
-    # backoff (0.25 s doubling to 4 s, with jitter): a handful of requests, not 40
-    assert sent <= 15, f"{sent} requests for 40 tip queries"
-    assert len(warnings) == 1, warnings
-    what = "HTTP 200 and no JSON" if mode == "garbage" else "null"
-    assert re.match(rf"node at {solo.node.url} answered \w+ with {what}; ", warnings[0])
-    assert warnings[0].endswith("; retrying with backoff (pauses up to 4s) until the node answers")
+    elapsed = time.monotonic() - began
+    pattern = (rf"node at {solo.node.url} answered \w+ with "
+               rf"{'HTTP 200 and no JSON' if mode == 'garbage' else 'null'}; retrying with "
+               r"backoff \(pauses up to 4s\) until the node answers$")
+    everything = _driver_records(caplog, logging.WARNING)
+    assert not [w for w in everything if w.startswith("node call for")], everything
+    warnings = [w for w in everything if "retrying with backoff" in w]
+    assert warnings and all(re.match(pattern, w) for w in warnings), warnings
+    # garbage is never a valid answer: one outage. ``null`` is a valid answer to some calls
+    # (testproposedblock and submitblock: accepted), so the check or the submission of a
+    # block made just before the switch may end an outage: then another one begins.
+    outages = len(warnings)
+    assert outages == 1 if mode == "garbage" else outages <= 3, warnings
+    # spaced out by the backoff (plus the calls of the 4 RPC threads already under way),
+    # whatever the machine's load: a handful of requests, not one per tip query
+    assert sent <= outages * _most_requests(elapsed) + 4, f"{sent} requests in {elapsed:.1f}s"
+    assert sent < 40
     assert driver.node_outage.deferred >= 40 - sent
     height = solo.height()
     solo.node.mode = "pass"
     wait_until(lambda: solo.height() > height, timeout=60, what="blocks after the outage")
     infos = [m for m in _driver_records(caplog, logging.INFO) if "answers again after" in m]
-    assert len(infos) == 1, infos
-    failed_calls = int(infos[0].split("(")[1].split()[0])
+    assert len(infos) == outages, infos
+    failed_calls = int(infos[-1].split("(")[1].split()[0])
     assert 1 <= failed_calls <= solo.node.count() - sent_before
-    assert len(_driver_records(caplog, logging.WARNING)) == 1
+    assert len([w for w in _driver_records(caplog, logging.WARNING) if "retrying" in w]) == outages
 
 
 def test_a_starting_node_gets_its_own_line_and_health_waits_for_unhealthy_after(
