@@ -19,7 +19,7 @@ from oceanfed.keyfile import allows_group_readable, read_private_key
 from oceanfed.nodechain import genesis_challenge
 from oceanfed.plugins import hook_manager, load_messenger, load_signer, require_table_plugins
 from oceanfed.rpc import NodeClient, from_config
-from oceanfed.statestore import StateStore
+from oceanfed.statestore import Owner, StateStore
 
 log = logging.getLogger("oceanfed")
 
@@ -106,6 +106,12 @@ def wait_while_starting(node: NodeClient, sleep: Callable[[float], None] = time.
         return
 
 
+def open_state(cfg: FedConfig, first_height: int) -> StateStore:
+    """The member's state store, its marker checked (or written on a first start)."""
+    owner = Owner(cfg.federation.chain, cfg.member.name)
+    return StateStore(cfg.path(cfg.member.state_dir), owner, first_height=first_height)
+
+
 def core_config(cfg: FedConfig) -> CoreConfig:
     r = cfg.rounds
     return CoreConfig(
@@ -133,7 +139,7 @@ def build_driver(cfg: FedConfig, **driver_kwargs: Any) -> Driver:
     tkey = transport_key(cfg)
     node = from_config(cfg.node, cfg.base_dir, cfg.federation.chain)
     wait_while_starting(node)
-    check_chain(cfg, node)
+    tip = check_chain(cfg, node)
     context = plugin_context(cfg)
     signer = load_signer(cfg.signer, context)
     if signer.pubkey() != context.me.pubkey:
@@ -142,7 +148,11 @@ def build_driver(cfg: FedConfig, **driver_kwargs: Any) -> Driver:
             f"signer: its key {signer.pubkey().hex()} is not member {cfg.member.name!r}'s "
             f"pubkey {context.me.pubkey.hex()}"
         )
-    store = StateStore(cfg.path(cfg.member.state_dir))
+    try:
+        store = open_state(cfg, first_height=tip + 1)
+    except BaseException:
+        signer.close()
+        raise
     try:
         messenger = load_messenger(cfg.messenger, context)
     except Exception:

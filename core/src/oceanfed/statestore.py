@@ -4,62 +4,328 @@ One SQLite database in WAL mode with ``synchronous=FULL``: each :meth:`StateStor
 single transaction, i.e. one flush to disk, done before the driver sends anything that
 depends on it. An exclusive lock file keeps two processes from sharing one state directory
 (two daemons with one key would defeat the sign-state rule).
+
+The sign-state never silently resets. A member that has run keeps a marker file
+(:data:`MARKER`, written once, atomically) next to its database, naming the chain, the member
+and the first height it could sign. With the marker present, a missing, empty, unreadable or
+malformed database is refused with one line; only ``oceanfed state reset`` starts afresh, and
+it records a floor height at and below which the member never signs.
+
+Blocks and proposal frames (the ``blocks`` and ``proposals`` maps of the height record) are
+stored once each, in their own table, the first time a record needs them; the per-step
+``state`` row keeps only their ids, so a step costs one small flush whatever the block size.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
 import sqlite3
 import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+from oceanfed.atomicfile import write_atomic
 from oceanfed.errors import ConfigError, OceanfedError
+
+#: the database file inside the state directory
+DB_NAME = "state.sqlite3"
+#: the marker of a member that has run, next to the database
+MARKER = "marker.json"
+#: the height record's maps whose values (block hex, proposal frames) are stored by id
+BLOB_MAPS = ("blocks", "proposals")
+#: the key of the stored record's height state that holds those ids
+REFS_KEY = "stored_refs"
+#: what to do about unusable state, appended to every refusal
+REMEDY = (
+    "restore the state directory from a backup, or start afresh deliberately with "
+    "'oceanfed state reset --config FED.toml --from-height H' (docs/operations.md)"
+)
 
 
 class SignStateViolation(OceanfedError):
     """An attempt to record two different blocks at one height (never happens unless a bug)."""
 
 
-class StateStore:
-    def __init__(self, state_dir: str | os.PathLike[str]):
-        self.dir = Path(state_dir)
-        try:
-            self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self._lock = open(self.dir / "lock", "a+")  # noqa: SIM115 - held for our lifetime
-        except OSError as exc:
-            raise ConfigError(f"member.state_dir: cannot use {self.dir} ({exc.strerror})") from None
-        try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self._lock.close()
-            raise ConfigError(
-                f"member.state_dir: {self.dir} is in use by another oceanfed process"
-            ) from None
-        self._db = sqlite3.connect(self.dir / "state.sqlite3", isolation_level=None,
-                                   check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-        # an append-only audit of every block this member agreed to sign: one block per height
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS signed (height INTEGER PRIMARY KEY, block_hash TEXT NOT NULL, "
-            "parent TEXT, recorded_at REAL NOT NULL)"
+class StateError(OceanfedError):
+    """The state directory cannot be used as it is (missing, damaged or malformed state)."""
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Whose state a directory holds: written into the marker, checked on every start."""
+
+    chain: str
+    member: str
+
+
+@dataclass
+class StoredState:
+    """What a state directory holds, validated (see :func:`inspect_state`)."""
+
+    record: dict[str, Any] | None
+    last_signed: tuple[int, str] | None
+    marker: dict[str, Any] | None
+
+
+def _take_lock(directory: Path, create: bool = True) -> IO[str]:
+    try:
+        if create:
+            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        lock = open(directory / "lock", "a+")  # noqa: SIM115 - held for the store's lifetime
+    except OSError as exc:
+        raise ConfigError(f"member.state_dir: cannot use {directory} ({exc.strerror})") from None
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.close()
+        raise ConfigError(
+            f"member.state_dir: {directory} is in use by another oceanfed process"
+        ) from None
+    return lock
+
+
+def _release(lock: IO[str]) -> None:
+    try:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    finally:
+        lock.close()
+
+
+def read_marker(directory: Path) -> dict[str, Any] | None:
+    """The marker of a member that ran with ``directory``; None if there is none."""
+    path = directory / MARKER
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise StateError(f"{path}: cannot read the state marker ({exc.strerror}); {REMEDY}") from None
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        data = None
+    if (not isinstance(data, dict) or not isinstance(data.get("chain"), str)
+            or not isinstance(data.get("member"), str)
+            or not isinstance(data.get("first_height"), int)):
+        raise StateError(f"{path}: not a valid state marker; {REMEDY}")
+    return data
+
+
+def write_marker(directory: Path, owner: Owner, first_height: int, **extra: Any) -> None:
+    """Write the marker atomically and durably (file and directory fsynced)."""
+    data = {"chain": owner.chain, "member": owner.member, "first_height": first_height,
+            "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **extra}
+    text = json.dumps(data, indent=1) + "\n"
+    try:
+        write_atomic(directory / MARKER, text.encode(), mode=0o600, replace=True)
+    except OSError as exc:
+        raise StateError(f"{directory / MARKER}: cannot write the state marker ({exc.strerror})") from None
+
+
+def _check_owner(directory: Path, marker: dict[str, Any], owner: Owner) -> None:
+    if (marker["chain"], marker["member"]) != (owner.chain, owner.member):
+        raise StateError(
+            f"{directory / MARKER}: this state belongs to member {marker['member']!r} on chain "
+            f"{marker['chain']!r}, not member {owner.member!r} on chain {owner.chain!r}; "
+            "point member.state_dir at this member's own state"
         )
+
+
+def _bad(path: Path, what: str) -> StateError:
+    return StateError(f"{path}: {what}; {REMEDY}")
+
+
+def _validate_record(path: Path, record: Any) -> dict[str, Any]:
+    ss = record.get("sign_state") if isinstance(record, dict) else None
+    if (not isinstance(ss, dict) or type(ss.get("height")) is not int
+            or not isinstance(ss.get("block_hash"), (str, type(None)))):
+        raise _bad(path, "the state row holds no valid sign_state")
+    if not isinstance(record.get("height_state"), (dict, type(None))):
+        raise _bad(path, "the state row's height_state is not an object")
+    assert isinstance(record, dict)
+    return record
+
+
+def _read_db(db: sqlite3.Connection, path: Path) -> tuple[dict[str, Any] | None, tuple[int, str] | None]:
+    """The validated record (blobs joined back) and the last signed block; raises StateError."""
+    try:
+        check = db.execute("PRAGMA quick_check").fetchall()
+        if [tuple(r) for r in check] != [("ok",)]:
+            raise _bad(path, f"damaged database ({check[0][0]})")
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        last = None
+        if "signed" in tables:
+            row = db.execute("SELECT height, block_hash FROM signed ORDER BY height DESC LIMIT 1").fetchone()
+            last = (int(row[0]), str(row[1])) if row else None
+        row = db.execute("SELECT value FROM state WHERE key = 'member'").fetchone() \
+            if "state" in tables else None
+        if row is None:
+            return None, last
+        try:
+            record = _validate_record(path, json.loads(row[0]))
+        except (ValueError, TypeError):
+            raise _bad(path, "the state row is not valid JSON") from None
+        _join_blobs(db, path, record, tables)
+    except sqlite3.Error as exc:
+        raise _bad(path, f"not a readable state database ({exc})") from None
+    ss = record["sign_state"]
+    if last is not None and last[0] > ss["height"]:
+        raise _bad(path, f"its sign-state (height {ss['height']}) is below the last block it "
+                         f"signed (height {last[0]})")
+    return record, last
+
+
+def _join_blobs(db: sqlite3.Connection, path: Path, record: dict[str, Any], tables: set[str]) -> None:
+    hs = record.get("height_state")
+    if not isinstance(hs, dict) or REFS_KEY not in hs:
+        return
+    refs = hs.pop(REFS_KEY)
+    if not isinstance(refs, dict) or "blobs" not in tables:
+        raise _bad(path, "the state row refers to stored blocks the database does not have")
+    for kind, ids in refs.items():
+        if kind not in BLOB_MAPS or not isinstance(ids, dict):
+            raise _bad(path, f"the state row has a bad reference map {kind!r}")
+        joined = {}
+        for key, blob_id in ids.items():
+            row = db.execute("SELECT value FROM blobs WHERE id = ?", (blob_id,)).fetchone()
+            if row is None:
+                raise _bad(path, f"stored {kind} entry {key} (id {blob_id}) is missing")
+            joined[key] = row[0]
+        hs[kind] = joined
+
+
+def _judge(directory: Path, marker: dict[str, Any] | None, db_exists: bool,
+           record: dict[str, Any] | None, last: tuple[int, str] | None) -> None:
+    """Refuse state that was lost: the marker (or a signed block) says this member ran."""
+    db_path = directory / DB_NAME
+    if marker is not None and not db_exists:
+        raise _bad(db_path, f"missing, but {directory / MARKER} says member {marker['member']} "
+                            f"ran here (from height {marker['first_height']})")
+    if record is None and marker is not None:
+        raise _bad(db_path, "holds no sign-state (empty, or its state row was deleted), but "
+                            f"{directory / MARKER} says member {marker['member']} ran here "
+                            f"(from height {marker['first_height']})")
+    if record is None and last is not None:
+        raise _bad(db_path, "holds no sign-state (its state row was deleted), but it has signed "
+                            f"blocks up to height {last[0]}")
+
+
+def inspect_state(state_dir: str | os.PathLike[str]) -> StoredState | None:
+    """Read a state directory without locking it, exactly as ``run`` judges it.
+
+    None when the member never ran here (no marker, no database); :class:`StateError` with
+    one line when ``run`` would refuse the state.
+    """
+    directory = Path(state_dir)
+    marker = read_marker(directory)
+    path = directory / DB_NAME
+    if not path.exists():
+        _judge(directory, marker, False, None, None)
+        return None
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2)
+    except sqlite3.Error as exc:
+        raise _bad(path, f"cannot open the state database ({exc})") from None
+    try:
+        record, last = _read_db(db, path)
+    finally:
+        db.close()
+    _judge(directory, marker, True, record, last)
+    if record is None and marker is None:
+        return None
+    return StoredState(record, last, marker)
+
+
+class StateStore:
+    """The member's durable state in ``state_dir``, locked for this process.
+
+    With ``owner`` (as ``run`` opens it), the marker is checked, or written on a first start
+    together with an initial record (sign-state height ``-1``); lost or damaged state raises
+    :class:`StateError`. Without ``owner`` (tests, benchmarks) no marker is involved, but a
+    damaged database is refused all the same.
+    """
+
+    def __init__(self, state_dir: str | os.PathLike[str], owner: Owner | None = None,
+                 first_height: int = 0):
+        self.dir = Path(state_dir)
         self.saves = 0
+        self._blob_cache: dict[tuple[str, str], tuple[str, int]] = {}
+        self._live_ids: set[int] = set()
+        self._lock = _take_lock(self.dir)
+        try:
+            self._db = self._open(owner, first_height)
+        except BaseException:
+            _release(self._lock)
+            raise
+
+    def _open(self, owner: Owner | None, first_height: int) -> sqlite3.Connection:
+        marker = read_marker(self.dir)
+        if marker is not None and owner is not None:
+            _check_owner(self.dir, marker, owner)
+        path = self.dir / DB_NAME
+        db_exists = path.exists()
+        if marker is not None and not db_exists:
+            _judge(self.dir, marker, False, None, None)
+        try:
+            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise _bad(path, f"cannot open the state database ({exc})") from None
+        try:
+            record, last = _read_db(db, path)
+            _judge(self.dir, marker, db_exists, record, last)
+            try:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=FULL")
+                db.execute("CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+                # an append-only audit of every block this member agreed to sign: one per height
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS signed (height INTEGER PRIMARY KEY, "
+                    "block_hash TEXT NOT NULL, parent TEXT, recorded_at REAL NOT NULL)"
+                )
+                # blocks and proposal frames of the current height, stored once each
+                db.execute("CREATE TABLE IF NOT EXISTS blobs (id INTEGER PRIMARY KEY, "
+                           "height INTEGER, kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL)")
+            except sqlite3.Error as exc:
+                raise _bad(path, f"cannot write the state database ({exc})") from None
+            self._db = db
+            if record is not None:
+                self._remember(record)
+            if owner is not None and marker is None:
+                if record is None:  # a first start: the row first, so the marker never lies
+                    self.save(initial_record(-1))
+                write_marker(self.dir, owner, first_height)
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _remember(self, record: dict[str, Any]) -> None:
+        """Prime the blob cache from a loaded record, so the next save stores nothing again."""
+        row = self._db.execute("SELECT value FROM state WHERE key = 'member'").fetchone()
+        stored = json.loads(row[0]).get("height_state") if row else None
+        refs = stored.get(REFS_KEY) if isinstance(stored, dict) else None
+        hs = record.get("height_state") or {}
+        for kind, ids in (refs or {}).items():
+            for key, blob_id in ids.items():
+                self._blob_cache[(kind, key)] = (hs[kind][key], blob_id)
+                self._live_ids.add(blob_id)
 
     def load(self) -> dict[str, Any] | None:
-        row = self._db.execute("SELECT value FROM state WHERE key = 'member'").fetchone()
-        return json.loads(row[0]) if row else None
+        """The saved record as :meth:`save` was given it; None before the first save."""
+        record, _ = _read_db(self._db, self.dir / DB_NAME)
+        return record
 
     def save(self, record: dict[str, Any]) -> None:
         """Write ``record`` durably (one transaction, flushed) before returning.
 
         A sign-state in the record is also appended to the ``signed`` audit table; a second,
         different block at a height already there raises :class:`SignStateViolation` and
-        nothing is written.
+        nothing is written. Blocks and proposal frames not stored yet are stored once; those
+        no longer referenced are deleted (old heights are pruned).
         """
         ss = record.get("sign_state") or {}
         db = self._db
@@ -77,16 +343,57 @@ class StateStore:
                         f"refusing to record a second block at height {ss['height']}: "
                         f"{ss['block_hash']} after {row[0]}"
                     )
+            small, cache = self._split(record)
+            ids = {blob_id for _, blob_id in cache.values()}
+            if ids != self._live_ids:
+                marks = ",".join("?" * len(ids))
+                db.execute(f"DELETE FROM blobs WHERE id NOT IN ({marks})", tuple(ids))  # noqa: S608
             db.execute(
                 "INSERT INTO state (key, value) VALUES ('member', ?) "
                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (json.dumps(record, separators=(",", ":")),),
+                (json.dumps(small, separators=(",", ":")),),
             )
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
+        self._blob_cache, self._live_ids = cache, ids
         self.saves += 1
+
+    def _split(self, record: dict[str, Any]) -> tuple[dict[str, Any], dict[tuple[str, str], tuple[str, int]]]:
+        """The record to store (blob maps replaced by ids) and the new blob cache.
+
+        Inserts the blobs not stored yet; must run inside the save's transaction.
+        """
+        hs = record.get("height_state")
+        cache: dict[tuple[str, str], tuple[str, int]] = {}
+        if not isinstance(hs, dict):
+            return record, cache
+        small = dict(hs)
+        refs: dict[str, dict[str, int]] = {}
+        for kind in BLOB_MAPS:
+            values = small.get(kind)
+            if not isinstance(values, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in values.items()
+            ):
+                continue  # not what the store knows how to split: kept as it is
+            del small[kind]
+            refs[kind] = {}
+            for key, value in values.items():
+                known = self._blob_cache.get((kind, key))
+                if known is not None and known[0] == value:
+                    blob_id = known[1]
+                else:
+                    cur = self._db.execute(
+                        "INSERT INTO blobs (height, kind, key, value) VALUES (?, ?, ?, ?)",
+                        (hs.get("height"), kind, key, value),
+                    )
+                    assert cur.lastrowid is not None
+                    blob_id = cur.lastrowid
+                refs[kind][key] = blob_id
+                cache[(kind, key)] = (value, blob_id)
+        small[REFS_KEY] = refs
+        return {**record, "height_state": small}, cache
 
     def signed_blocks(self) -> list[tuple[int, str]]:
         """Every (height, block hash) this member has agreed to sign, in height order."""
@@ -94,18 +401,69 @@ class StateStore:
 
     def close(self) -> None:
         self._db.close()
+        _release(self._lock)
+
+
+def initial_record(floor: int) -> dict[str, Any]:
+    """A record with nothing signed above ``floor`` (sign-state at ``floor``, no block)."""
+    return {"sign_state": {"height": floor, "block_hash": None, "parent": None}, "height_state": None}
+
+
+@dataclass
+class ResetReport:
+    """What :func:`reset_state` did."""
+
+    floor: int
+    kept: list[Path]
+    old_error: str | None
+
+
+def reset_state(state_dir: str | os.PathLike[str], owner: Owner, floor: int) -> ResetReport:
+    """Start the state afresh, deliberately: the member signs nothing at or below ``floor``.
+
+    Refuses (ConfigError) while a member holds the lock, and holds it throughout. A readable
+    old state raises the floor to its own sign-state and last signed height. The new database
+    is made beside the old one and moved into place; the old files are kept, renamed, never
+    deleted; the marker is rewritten last. A crash at any point leaves either the old state,
+    refused state (no database beside the marker), or the new one: never a silent fresh start.
+    """
+    directory = Path(state_dir)
+    lock = _take_lock(directory)
+    try:
+        old_error = None
         try:
-            fcntl.flock(self._lock, fcntl.LOCK_UN)
-        finally:
-            self._lock.close()
-
-
-def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
-    """Write JSON to ``path`` atomically: temp file, fsync, rename (readers never see half)."""
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp")
-    with open(tmp, "w") as fh:
-        json.dump(data, fh, separators=(",", ":"))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, target)
+            old = inspect_state(directory)
+        except StateError as exc:
+            old, old_error = None, str(exc)
+        if old is not None and old.record is not None:
+            floor = max(floor, old.record["sign_state"]["height"])
+        if old is not None and old.last_signed is not None:
+            floor = max(floor, old.last_signed[0])
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        fresh = directory / f".reset-{stamp}"
+        try:
+            fresh.mkdir(mode=0o700)
+            store = StateStore(fresh)
+            try:
+                store.save(initial_record(floor))
+            finally:
+                store.close()
+            kept = []
+            base = directory / DB_NAME
+            aside = directory / f"{DB_NAME}.before-reset-{stamp}"
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                src = Path(f"{base}{suffix}")
+                if src.exists():
+                    dst = Path(f"{aside}{suffix}")
+                    os.replace(src, dst)
+                    kept.append(dst)
+            os.replace(fresh / DB_NAME, base)
+            for leftover in fresh.iterdir():
+                leftover.unlink()
+            fresh.rmdir()
+        except OSError as exc:
+            raise StateError(f"{directory}: cannot reset the state ({exc.strerror})") from None
+        write_marker(directory, owner, floor + 1, reset_floor=floor)  # fsyncs the directory too
+    finally:
+        _release(lock)
+    return ResetReport(floor, kept, old_error)
