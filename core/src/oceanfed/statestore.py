@@ -18,7 +18,6 @@ stored once each, in their own table, the first time a record needs them; the pe
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import json
 import os

@@ -37,7 +37,7 @@ def _shapes(text: str) -> list[tuple[int, int]]:
 def run(args: argparse.Namespace) -> int:
     from oceanfed.bench import federation as fb
     from oceanfed.bench.figures import table
-    from oceanfed.bench.flush import flush_floor
+    from oceanfed.bench.flush import flush_by_block_size, flush_floor
     from oceanfed.bench.signers import pkcs11_signers, soft_signers
 
     groups = set(args.only or ALL)
@@ -53,8 +53,10 @@ def run(args: argparse.Namespace) -> int:
 
     if "flush" in groups:
         emit(flush_floor(os.getcwd(), "disk"))
+        emit(flush_by_block_size(os.getcwd(), "disk"))
         if os.path.isdir("/dev/shm"):
             emit(flush_floor("/dev/shm", "tmpfs"))
+            emit(flush_by_block_size("/dev/shm", "tmpfs"))
     if "latency" in groups:
         for n, m in shapes:
             emit(fb.round_latency(n, m, blocks=args.blocks))

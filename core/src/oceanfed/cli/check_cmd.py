@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import socket
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,6 +133,7 @@ def run_checks(path: Path, origin: str = "--config") -> list[Result]:
         )
 
     results.append(_attempt("transport key", transport))
+    results.append(_attempt("state_dir", lambda: check_state_dir(cfg.path(cfg.member.state_dir))))
 
     def node() -> str:
         client = from_config(cfg.node, cfg.base_dir, cfg.federation.chain)
@@ -184,6 +186,50 @@ def run_checks(path: Path, origin: str = "--config") -> list[Result]:
     if cfg.metrics.listen:
         results.append(_attempt("metrics.listen", lambda: _check_listen(cfg.metrics.listen or "")))
     return results
+
+
+def check_state_dir(directory: Path) -> str | tuple[str, str]:
+    """Can ``run`` use ``directory``: there or creatable, ours, writable, its state readable."""
+    from oceanfed.statestore import inspect_state
+
+    if not directory.exists():
+        parent = directory.parent
+        while not parent.exists():
+            parent = parent.parent
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise OceanfedError(f"member.state_dir: {directory} does not exist and cannot be "
+                                f"created ({parent} is not writable)")
+        return "warn", (f"{directory} does not exist: 'oceanfed run' creates it on a first start; "
+                        "if this member ran before, its sign-state is lost: restore it from a backup")
+    if not directory.is_dir():
+        raise OceanfedError(f"member.state_dir: {directory} is not a directory")
+    for path in [directory, *(p for p in directory.iterdir() if not p.name.startswith("."))]:
+        owner = path.stat().st_uid
+        if owner != os.geteuid():
+            raise OceanfedError(
+                f"member.state_dir: {path} is owned by uid {owner}, not by this user (uid "
+                f"{os.geteuid()}); chown it to the user that runs the member"
+            )
+    if not _writable(directory):
+        raise OceanfedError(f"member.state_dir: {directory} is not writable by this user")
+    stored = inspect_state(directory)
+    if stored is None:
+        return f"{directory} is usable; no member ran here yet (a first start)"
+    ss = (stored.record or {}).get("sign_state") or {}
+    if ss.get("height", -1) >= 0 and not ss.get("block_hash"):
+        return f"{directory}: sign-state readable; signs only above height {ss['height']} (reset)"
+    return f"{directory}: sign-state readable, height {ss.get('height')}"
+
+
+def _writable(directory: Path) -> bool:
+    """Whether a file can be made in ``directory`` (a real try: permissions, read-only mounts)."""
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return False
+    try:
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".check-"):
+            return True
+    except OSError:
+        return False
 
 
 def _plugin_checks(cfg: FedConfig, context: Any) -> list[Result]:
@@ -243,6 +289,8 @@ def run(args: argparse.Namespace) -> int:
             print(r.line())
     failed = sum(r.status == "failed" for r in results)
     checks = sum(r.status != "info" for r in results)
+    warned = sum(r.status == "warn" for r in results)
     if not args.json:
-        print(f"{failed} of {checks} checks failed" if failed else "all checks passed")
+        tail = f" ({warned} warning{'s' * (warned != 1)})" if warned else ""
+        print((f"{failed} of {checks} checks failed" if failed else "all checks passed") + tail)
     return 1 if failed else 0

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from oceanfed.cli.common import add_config_argument, config_path
 from oceanfed.config import FedConfig, load_config
 from oceanfed.errors import OceanfedError
+from oceanfed.statestore import StateError, inspect_state
 
 #: a status.json older than this (seconds) is from a member that is no longer running
 STALE_AFTER = 5.0
@@ -54,28 +54,15 @@ def read_status_file(state_dir: Path) -> dict[str, Any] | None:
 
 
 def read_state_db(state_dir: Path) -> dict[str, Any] | None:
-    """The stored sign-state and last signed block, read-only (never takes the lock)."""
-    path = state_dir / "state.sqlite3"
-    if not path.exists():
+    """The stored sign-state and last signed block, read-only (never takes the lock).
+
+    Judged exactly as ``run`` judges it: state ``run`` would refuse raises StateError.
+    """
+    stored = inspect_state(state_dir)
+    if stored is None:
         return None
-    try:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2)
-    except sqlite3.Error as exc:
-        raise OceanfedError(f"{path}: cannot open state database ({exc})") from None
-    try:
-        row = db.execute("SELECT value FROM state WHERE key = 'member'").fetchone()
-        record = json.loads(row[0]) if row else {}
-        try:
-            last = db.execute(
-                "SELECT height, block_hash FROM signed ORDER BY height DESC LIMIT 1"
-            ).fetchone()
-        except sqlite3.OperationalError:
-            last = None
-    except (sqlite3.Error, ValueError) as exc:
-        raise OceanfedError(f"{path}: cannot read state database ({exc})") from None
-    finally:
-        db.close()
-    ss = record.get("sign_state") or {}
+    ss = (stored.record or {}).get("sign_state") or {}
+    last = stored.last_signed
     return {
         "sign_state": {"height": ss.get("height", -1), "block_hash": ss.get("block_hash")},
         "last_signed": {"height": last[0], "block_hash": last[1]} if last else None,
@@ -118,7 +105,10 @@ def collect(cfg: FedConfig) -> dict[str, Any]:
     if live is not None:
         out["pid"] = live.get("pid")
         out["status_age"] = round(age or 0.0, 3)
-    stored = read_state_db(state_dir)
+    try:
+        stored = read_state_db(state_dir)
+    except StateError as exc:
+        stored, out["state_error"] = None, str(exc)
     if running and live is not None:
         out["source"] = "status.json"
         out["sign_state"] = live.get("sign_state")
@@ -140,7 +130,7 @@ def collect(cfg: FedConfig) -> dict[str, Any]:
                 for name, at in (live.get("peers_seen") or {}).items()
             }
     else:
-        out["source"] = "none"
+        out["source"] = "unusable" if "state_error" in out else "none"
         out["sign_state"] = None
     if stored is not None:
         out["last_signed"] = stored["last_signed"]
@@ -167,7 +157,11 @@ def render(s: dict[str, Any]) -> list[str]:
     else:
         lines.append(f"node tip    {node['height']} {node['hash']}")
     ss = s.get("sign_state")
-    if ss and ss.get("height", -1) >= 0:
+    if s.get("state_error"):
+        lines.append(f"sign-state  UNUSABLE: {s['state_error']}")
+    elif ss and ss.get("height", -1) >= 0 and not ss.get("block_hash"):
+        lines.append(f"sign-state  nothing signed since the reset: signs only above height {ss['height']}")
+    elif ss and ss.get("height", -1) >= 0:
         lines.append(f"sign-state  height {ss['height']} block {ss.get('block_hash')}")
     else:
         lines.append("sign-state  nothing signed yet")
@@ -197,4 +191,4 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(s, indent=2))
     else:
         print("\n".join(render(s)))
-    return 0
+    return 1 if s.get("state_error") else 0
