@@ -1,0 +1,134 @@
+"""The state store keeps a step's flush small whatever the block size, and never forgets state."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from oceanfed.consensus.machine import HeightState
+from oceanfed.statestore import MARKER, Owner, StateError, StateStore, inspect_state
+
+ONE_MB = 1_000_000
+
+
+def _row_bytes(state_dir: Path) -> int:
+    db = sqlite3.connect(state_dir / "state.sqlite3")
+    try:
+        return int(db.execute("SELECT length(value) FROM state WHERE key = 'member'").fetchone()[0])
+    finally:
+        db.close()
+
+
+def _blobs(state_dir: Path) -> list[tuple[int, str]]:
+    db = sqlite3.connect(state_dir / "state.sqlite3")
+    try:
+        return list(db.execute("SELECT height, kind FROM blobs ORDER BY id"))
+    finally:
+        db.close()
+
+
+def _height(height: int, block_bytes: int) -> HeightState:
+    """A real height record (``HeightState.record``) holding a block of ``block_bytes``."""
+    h = HeightState(height=height, parent="00" * 32, ready_at=0.0)
+    block_hash = f"{height:064x}"
+    h.blocks[block_hash] = SimpleNamespace(block_hex="ab" * block_bytes)  # type: ignore[assignment]
+    h.proposal_frames[block_hash] = b"\x01" * 200 + b"\xab" * block_bytes
+    h.locked = h.valid = (block_hash, 0)
+    return h
+
+
+def _record(h: HeightState, signed_height: int) -> dict[str, Any]:
+    return {"sign_state": {"height": signed_height, "block_hash": f"{signed_height:064x}",
+                           "parent": None},
+            "height_state": h.record()}
+
+
+def test_a_step_with_a_1mb_block_writes_a_small_state_row(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    store = StateStore(state)
+    h = _height(5, ONE_MB)
+    record = _record(h, 4)
+    assert len(json.dumps(record)) > 2 * ONE_MB  # the record the machine hands over is big
+    store.save(record)
+    for rnd in range(1, 6):
+        h.round = rnd
+        h.sent[(rnd, "prevote")] = h.locked[0] if h.locked else None
+        record = _record(h, 4)
+        store.save(record)
+        assert _row_bytes(state) < 4_000  # each step rewrites only this, not the block
+    assert len(_blobs(state)) == 2  # the block and its proposal frame, stored once each
+    store.close()
+    reopened = StateStore(state)
+    assert reopened.load() == record  # joined back: the machine's record format is unchanged
+    reopened.save(record)
+    assert len(_blobs(state)) == 2  # a restart does not store them again
+    # the next height: the old height's block and frame are pruned
+    reopened.save(_record(_height(6, 2_000), 5))
+    assert [height for height, _ in _blobs(state)] == [6, 6]
+    reopened.close()
+
+
+def test_a_record_with_more_keys_and_odd_maps_round_trips(tmp_path: Path) -> None:
+    store = StateStore(tmp_path / "s")
+    record = {"sign_state": {"height": 1, "block_hash": None, "parent": None}, "new": {"x": 1},
+              "height_state": {"height": 2, "blocks": {"k": "aa" * 10}, "proposals": {"k": 7},
+                               "later_field": [1, 2]}}
+    store.save(record)
+    assert store.load() == record
+    store.close()
+
+
+def test_a_rolled_back_save_keeps_the_blobs_consistent(tmp_path: Path) -> None:
+    from oceanfed.statestore import SignStateViolation
+
+    store = StateStore(tmp_path / "s")
+    good = _record(_height(3, 1_000), 2)
+    store.save(good)
+    bad = _record(_height(4, 1_000), 2)
+    bad["sign_state"]["block_hash"] = "ff" * 32  # a second block at height 2
+    with pytest.raises(SignStateViolation):
+        store.save(bad)
+    assert store.load() == good
+    store.save(good)
+    store.close()
+    assert StateStore(tmp_path / "s").load() == good
+
+
+def test_a_database_without_a_marker_is_adopted(tmp_path: Path) -> None:
+    """State written before markers existed: its owner is recorded, nothing is lost."""
+    state = tmp_path / "s"
+    store = StateStore(state)
+    record = _record(_height(3, 100), 2)
+    store.save(record)
+    store.close()
+    assert not (state / MARKER).exists()
+    store = StateStore(state, Owner("c", "m0"), first_height=9)
+    assert store.load() == record
+    store.close()
+    assert json.loads((state / MARKER).read_text())["member"] == "m0"
+
+
+def test_another_members_state_is_refused(tmp_path: Path) -> None:
+    StateStore(tmp_path / "s", Owner("c", "m0"), first_height=1).close()
+    with pytest.raises(StateError, match="belongs to member 'm0'"):
+        StateStore(tmp_path / "s", Owner("c", "m1"), first_height=1)
+
+
+def test_a_deleted_state_row_with_signed_blocks_is_refused_without_a_marker(tmp_path: Path) -> None:
+    state = tmp_path / "s"
+    store = StateStore(state)
+    store.save(_record(_height(3, 100), 2))
+    store.close()
+    db = sqlite3.connect(state / "state.sqlite3")
+    db.execute("DELETE FROM state")
+    db.commit()
+    db.close()
+    with pytest.raises(StateError, match="signed blocks up to height 2"):
+        inspect_state(state)
+    with pytest.raises(StateError, match="signed blocks up to height 2"):
+        StateStore(state, Owner("c", "m0"))
