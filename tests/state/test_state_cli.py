@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 
 from oceanfed.launcher import LocalFederation
-from oceanfed.statestore import MARKER, StateStore
+from oceanfed.statestore import StateStore
 from testsupport.cli import oceanfed
 
+MARKER = "marker.json"  # written beside the database by a member that ran
 KEEP = ("fed.toml", "block.key", "transport.key", "rpc.password")
 
 
@@ -84,7 +85,8 @@ BREAKS: dict[str, tuple[Callable[[Path], None], str]] = {
 def test_lost_or_damaged_state_is_refused_by_run_status_and_check(member: Path, damage: str) -> None:
     db = member.parent / "state" / "state.sqlite3"
     assert not Path(f"{db}-wal").exists()  # a clean stop checkpointed everything into the file
-    signed_before = (member.parent / "state" / MARKER).read_bytes()
+    marker = member.parent / "state" / MARKER
+    marker_before = marker.read_bytes() if marker.exists() else None
     breaker, reason = BREAKS[damage]
     breaker(db)
     run = _one_line(oceanfed("run", "--config", str(member)))
@@ -98,7 +100,7 @@ def test_lost_or_damaged_state_is_refused_by_run_status_and_check(member: Path, 
     assert check.returncode == 1, check.stdout
     assert f"FAILED state_dir: {run}" in check.stdout
     assert "all checks passed" not in check.stdout
-    assert (member.parent / "state" / MARKER).read_bytes() == signed_before
+    assert marker_before is not None and marker.read_bytes() == marker_before
 
 
 def test_a_damaged_marker_is_refused(member: Path) -> None:
@@ -106,6 +108,17 @@ def test_a_damaged_marker_is_refused(member: Path) -> None:
     marker.write_text("{not json")
     run = _one_line(oceanfed("run", "--config", str(member)))
     assert str(marker) in run and "not a valid state marker" in run
+
+
+def test_another_members_state_is_refused(member: Path) -> None:
+    marker = member.parent / "state" / MARKER
+    data = json.loads(marker.read_text())
+    marker.write_text(json.dumps({**data, "member": "m1"}))
+    run = _one_line(oceanfed("run", "--config", str(member)))
+    assert run == (f"{marker}: this state belongs to member 'm1' on chain 'ocean_test', not member "
+                   "'m0' on chain 'ocean_test'; point member.state_dir at this member's own state")
+    status = oceanfed("status", "--config", str(member))
+    assert status.returncode == 1 and f"sign-state  UNUSABLE: {run}" in status.stdout
 
 
 def test_check_reports_an_unusable_state_dir(member: Path, tmp_path: Path) -> None:

@@ -213,14 +213,16 @@ def _judge(directory: Path, marker: dict[str, Any] | None, db_exists: bool,
                             f"blocks up to height {last[0]}")
 
 
-def inspect_state(state_dir: str | os.PathLike[str]) -> StoredState | None:
+def inspect_state(state_dir: str | os.PathLike[str], owner: Owner | None = None) -> StoredState | None:
     """Read a state directory without locking it, exactly as ``run`` judges it.
 
     None when the member never ran here (no marker, no database); :class:`StateError` with
-    one line when ``run`` would refuse the state.
+    one line when ``run`` would refuse the state (``owner``: whose it must be).
     """
     directory = Path(state_dir)
     marker = read_marker(directory)
+    if marker is not None and owner is not None:
+        _check_owner(directory, marker, owner)
     path = directory / DB_NAME
     if not path.exists():
         _judge(directory, marker, False, None, None)

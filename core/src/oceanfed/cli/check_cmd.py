@@ -24,6 +24,7 @@ from typing import Any
 from oceanfed.cli.common import add_config_argument, config_path, config_source
 from oceanfed.config import FedConfig, config_problems, read_toml
 from oceanfed.errors import ConfigError, OceanfedError
+from oceanfed.statestore import Owner, inspect_state
 
 
 @dataclass
@@ -133,7 +134,8 @@ def run_checks(path: Path, origin: str = "--config") -> list[Result]:
         )
 
     results.append(_attempt("transport key", transport))
-    results.append(_attempt("state_dir", lambda: check_state_dir(cfg.path(cfg.member.state_dir))))
+    results.append(_attempt("state_dir", lambda: check_state_dir(
+        cfg.path(cfg.member.state_dir), Owner(fed.chain, cfg.member.name))))
 
     def node() -> str:
         client = from_config(cfg.node, cfg.base_dir, cfg.federation.chain)
@@ -188,10 +190,8 @@ def run_checks(path: Path, origin: str = "--config") -> list[Result]:
     return results
 
 
-def check_state_dir(directory: Path) -> str | tuple[str, str]:
+def check_state_dir(directory: Path, owner: Owner) -> str | tuple[str, str]:
     """Can ``run`` use ``directory``: there or creatable, ours, writable, its state readable."""
-    from oceanfed.statestore import inspect_state
-
     if not directory.exists():
         parent = directory.parent
         while not parent.exists():
@@ -200,19 +200,19 @@ def check_state_dir(directory: Path) -> str | tuple[str, str]:
             raise OceanfedError(f"member.state_dir: {directory} does not exist and cannot be "
                                 f"created ({parent} is not writable)")
         return "warn", (f"{directory} does not exist: 'oceanfed run' creates it on a first start; "
-                        "if this member ran before, its sign-state is lost: restore it from a backup")
+                        "if this member ran before, its sign-state is lost: see 'oceanfed state reset'")
     if not directory.is_dir():
         raise OceanfedError(f"member.state_dir: {directory} is not a directory")
     for path in [directory, *(p for p in directory.iterdir() if not p.name.startswith("."))]:
-        owner = path.stat().st_uid
-        if owner != os.geteuid():
+        uid = path.stat().st_uid
+        if uid != os.geteuid():
             raise OceanfedError(
-                f"member.state_dir: {path} is owned by uid {owner}, not by this user (uid "
+                f"member.state_dir: {path} is owned by uid {uid}, not by this user (uid "
                 f"{os.geteuid()}); chown it to the user that runs the member"
             )
     if not _writable(directory):
         raise OceanfedError(f"member.state_dir: {directory} is not writable by this user")
-    stored = inspect_state(directory)
+    stored = inspect_state(directory, owner)
     if stored is None:
         return f"{directory} is usable; no member ran here yet (a first start)"
     ss = (stored.record or {}).get("sign_state") or {}

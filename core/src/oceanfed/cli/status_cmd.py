@@ -17,7 +17,7 @@ from typing import Any
 from oceanfed.cli.common import add_config_argument, config_path
 from oceanfed.config import FedConfig, load_config
 from oceanfed.errors import OceanfedError
-from oceanfed.statestore import StateError, inspect_state
+from oceanfed.statestore import Owner, StateError, inspect_state
 
 #: a status.json older than this (seconds) is from a member that is no longer running
 STALE_AFTER = 5.0
@@ -53,12 +53,12 @@ def read_status_file(state_dir: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def read_state_db(state_dir: Path) -> dict[str, Any] | None:
+def read_state_db(state_dir: Path, owner: Owner | None = None) -> dict[str, Any] | None:
     """The stored sign-state and last signed block, read-only (never takes the lock).
 
     Judged exactly as ``run`` judges it: state ``run`` would refuse raises StateError.
     """
-    stored = inspect_state(state_dir)
+    stored = inspect_state(state_dir, owner)
     if stored is None:
         return None
     ss = (stored.record or {}).get("sign_state") or {}
@@ -106,7 +106,7 @@ def collect(cfg: FedConfig) -> dict[str, Any]:
         out["pid"] = live.get("pid")
         out["status_age"] = round(age or 0.0, 3)
     try:
-        stored = read_state_db(state_dir)
+        stored = read_state_db(state_dir, Owner(cfg.federation.chain, cfg.member.name))
     except StateError as exc:
         stored, out["state_error"] = None, str(exc)
     if running and live is not None:
