@@ -7,7 +7,6 @@ The loop sleeps until the next event or the machine's next deadline: no polling 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import queue
@@ -20,13 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from oceanfed import crypto
-from oceanfed.atomicfile import write_atomic
 from oceanfed.consensus import actions as A
 from oceanfed.consensus import events as E
 from oceanfed.consensus.machine import Machine
 from oceanfed.errors import BlockComplete, FatalError, OceanfedError, RPCError
 from oceanfed.interfaces import Messenger, Signer, SignRequest
-from oceanfed.statestore import StateStore
+from oceanfed.statestore import StateStore, write_json_atomic
 
 log = logging.getLogger("oceanfed.driver")
 
@@ -210,8 +208,7 @@ class Driver:
             return
         data = {**self.status(), "running": not stopped}
         try:
-            write_atomic(self.status_path, json.dumps(data, separators=(",", ":")).encode(),
-                         mode=0o644, replace=True)
+            write_json_atomic(self.status_path, data)
         except OSError as exc:
             log.warning("cannot write %s: %s", self.status_path, exc.strerror)
 
