@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from oceanfed.cli.common import add_config_argument, config_path
 from oceanfed.config import load_config
 
 
@@ -34,7 +35,7 @@ def register(subparsers: Any) -> None:
                            parser_class=type(p))
     r = sub.add_parser("reset", help="start the sign-state afresh above a floor height",
                        description=__doc__.split("\n\n", 1)[1] if __doc__ else None)
-    r.add_argument("--config", required=True, help="the member's fed.toml")
+    add_config_argument(r)
     r.add_argument("--from-height", type=_height, required=True, metavar="H",
                    help="sign nothing at or below max(H, the node's tip)")
     r.set_defaults(func=reset)
@@ -45,8 +46,8 @@ def reset(args: argparse.Namespace) -> int:
     from oceanfed.rpc import from_config
     from oceanfed.statestore import REMEDY, Owner, reset_state
 
-    cfg = load_config(args.config)
-    client = from_config(cfg.node, cfg.base_dir)
+    cfg = load_config(config_path(args))
+    client = from_config(cfg.node, cfg.base_dir, cfg.federation.chain)
     try:
         tip = check_chain(cfg, client)
     finally:
