@@ -8,6 +8,10 @@ bash scripts/setup.sh
 if [ "${OCEANFED_SKIP_APT:-0}" != 1 ]; then
   bash scripts/opencryptoki.sh
 fi
+# The real Ocean node, built from source into a cache (seconds once built); the tests
+# marked realnode run against it. A failed build fails the run.
+OCEAND_BINDIR=$(bash scripts/oceand.sh)
+export OCEANFED_OCEAND_BINDIR="$OCEAND_BINDIR"
 .venv/bin/ruff check core plugins tests examples
 .venv/bin/mypy core/src plugins/*/src
 .venv/bin/python -m pytest "$@"

@@ -1,5 +1,8 @@
 """Run a whole local federation as real processes: one devnet node and N members.
 
+With ``node="oceand"`` the chain runs on real ``oceand`` nodes instead, one per member
+and client (:mod:`oceanfed.devnet.oceand`), children of this process.
+
 Used by ``oceanfed demo``, ``oceanfed bench`` and the integration tests. Every process is
 started in its own session, logs to ``DIR/logs/<name>.log`` and is killed on
 :meth:`LocalFederation.close` (also at interpreter exit), so nothing is left behind.
@@ -112,12 +115,26 @@ class LocalFederation:
         rounds: Mapping[str, Any] | None = None,
         env: Mapping[str, str] | None = None,
         log_level: str = "info",
+        node: str = "devnet",
         **devnet_options: Any,
     ):
         self.dir = Path(dir)
-        self.layout: DevnetLayout = create_devnet(
-            self.dir, members, threshold, block_time=block_time, messenger=messenger, **devnet_options
-        )
+        self.net: Any = None
+        if node == "oceand":
+            from oceanfed.devnet.oceand import OceandNet, create_oceand_devnet
+
+            self.layout: DevnetLayout = create_oceand_devnet(
+                self.dir, members, threshold, block_time=block_time, messenger=messenger,
+                **devnet_options,
+            )
+            self.net = OceandNet(self.layout)
+        elif node == "devnet":
+            self.layout = create_devnet(
+                self.dir, members, threshold, block_time=block_time, messenger=messenger,
+                **devnet_options,
+            )
+        else:
+            raise OceanfedError(f"node must be 'devnet' or 'oceand', got {node!r}")
         for name in self.layout.members:
             set_table(self.layout.fed_toml(name), "rounds", {**LOCAL_ROUNDS, **(rounds or {})})
             set_table(self.layout.fed_toml(name), "log", {"level": log_level})
@@ -146,6 +163,9 @@ class LocalFederation:
         log.close()
 
     def start_devnet(self, timeout: float = 20.0) -> None:
+        if self.net is not None:
+            self.net.start()
+            return
         self._spawn("devnet", _oceanfed_cmd("devnet", "serve", "--dir", str(self.dir)))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -175,6 +195,8 @@ class LocalFederation:
             self.start_member(name)
 
     def running(self, name: str) -> bool:
+        if name == "devnet" and self.net is not None:
+            return all(self.net.running(n) for n in self.layout.endpoints)
         p = self.procs.get(name)
         return p is not None and p.poll() is None
 
@@ -212,6 +234,22 @@ class LocalFederation:
                     p.kill()
                     p.wait()
         self.procs.clear()
+        if self.net is not None:
+            self.net.stop()
+
+    # ------------------------------------------------------------------ oceand nodes
+
+    def kill_node(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Stop the oceand node of member or client ``name`` with ``sig``."""
+        if self.net is None:
+            raise OceanfedError("kill_node: this federation runs on the embedded devnet")
+        self.net.kill_node(name, sig)
+
+    def start_node(self, name: str) -> None:
+        """(Re)start the oceand node of ``name`` and connect it to the others."""
+        if self.net is None:
+            raise OceanfedError("start_node: this federation runs on the embedded devnet")
+        self.net.start_node(name)
 
     def __enter__(self) -> LocalFederation:
         return self

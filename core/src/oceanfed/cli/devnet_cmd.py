@@ -1,6 +1,7 @@
 """``oceanfed devnet``: create a local devnet, or serve one in the foreground.
 
 oceanfed devnet --members 5 --threshold 3 --dir DIR [--block-time S] [--base-port P]
+                [--node oceand [--oceand-bindir DIR]]
 oceanfed devnet serve --dir DIR        (or just: oceanfed devnet --dir DIR)
 """
 
@@ -18,6 +19,9 @@ fed.toml per member (DIR/<name>/fed.toml).
   oceanfed devnet --members 5 --threshold 3 --dir DIR   create DIR (then exit)
   oceanfed devnet serve --dir DIR                        serve DIR until SIGINT/SIGTERM
   oceanfed devnet --dir DIR                              same as 'serve'
+
+With --node oceand the chain runs on real oceand nodes, one per member and client
+(build them with scripts/oceand.sh); the fed.toml files are the same.
 
 When serving, one line 'devnet ready: …' is printed once every endpoint listens.
 """
@@ -64,6 +68,16 @@ def register(subparsers: Any) -> None:
         action="store_false",
         help="zmq: leave messages unencrypted (default: CURVE keys are generated and used)",
     )
+    p.add_argument(
+        "--node",
+        choices=("devnet", "oceand"),
+        default="devnet",
+        help="the chain's nodes: the embedded devnet (default) or real oceand processes",
+    )
+    p.add_argument(
+        "--oceand-bindir",
+        help="folder with oceand (default: $OCEANFED_OCEAND_BINDIR, scripts/oceand.sh's cache, $PATH)",
+    )
     p.set_defaults(func=run)
 
 
@@ -77,24 +91,40 @@ def run(args: argparse.Namespace) -> int:
         return _create(args)
     if args.members is not None or args.threshold is not None:
         raise ConfigError("devnet serve: --members/--threshold only apply when creating a devnet")
-    return _serve(args.dir)
+    return _serve(args.dir, args.oceand_bindir)
 
 
 def _create(args: argparse.Namespace) -> int:
     from oceanfed.devnet.setup import create_devnet
 
     threshold = args.threshold if args.threshold is not None else args.members // 2 + 1
-    layout = create_devnet(
-        args.dir,
-        args.members,
-        threshold,
-        base_port=args.base_port,
-        block_time=args.block_time,
-        messenger=args.messenger,
-        chain=args.chain,
-        clients=args.clients,
-        curve=args.curve,
-    )
+    if args.node == "oceand":
+        from oceanfed.devnet.oceand import create_oceand_devnet
+
+        layout = create_oceand_devnet(
+            args.dir,
+            args.members,
+            threshold,
+            base_port=args.base_port,
+            block_time=args.block_time,
+            messenger=args.messenger,
+            chain=args.chain,
+            clients=args.clients,
+            curve=args.curve,
+            oceand_bindir=args.oceand_bindir,
+        )
+    else:
+        layout = create_devnet(
+            args.dir,
+            args.members,
+            threshold,
+            base_port=args.base_port,
+            block_time=args.block_time,
+            messenger=args.messenger,
+            chain=args.chain,
+            clients=args.clients,
+            curve=args.curve,
+        )
     if layout.clients:
         print("clients: " + ", ".join(f"{c} on port {layout.port(c)}" for c in layout.clients))
     print(
@@ -106,14 +136,17 @@ def _create(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve(directory: str) -> int:
-    from oceanfed.devnet.setup import start_devnet
+def _serve(directory: str, bindir: str | None = None) -> int:
+    from oceanfed.devnet.setup import load_layout, start_devnet
 
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
         stop.set()
 
+    layout = load_layout(directory)
+    if layout.node == "oceand":
+        return _serve_oceand(directory, bindir, stop, on_signal)
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         layout, server = start_devnet(directory)
@@ -133,6 +166,32 @@ def _serve(directory: str) -> int:
             pass
     finally:
         server.stop()
+        for s, h in previous.items():
+            signal.signal(s, h)
+    return 0
+
+
+def _serve_oceand(directory: str, bindir: str | None, stop: threading.Event, on_signal: Any) -> int:
+    from oceanfed.devnet.oceand import OceandNet, serve
+    from oceanfed.devnet.setup import load_layout
+
+    layout = load_layout(directory)
+
+    def ready(net: OceandNet) -> None:
+        first = net.client(layout.members[0])
+        height = first.call("getblockcount")
+        tip = first.call("getbestblockhash")
+        ports = ", ".join(f"{n}={layout.port(n)}" for n in layout.endpoints)
+        print(
+            f"devnet ready: chain {layout.chain} height {height} tip {tip} rpc 127.0.0.1 {ports}"
+            f" (oceand in {net.bindir})",
+            flush=True,
+        )
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        serve(layout, stop, bindir, ready)
+    finally:
         for s, h in previous.items():
             signal.signal(s, h)
     return 0

@@ -94,6 +94,12 @@ class DevnetLayout:
     pubkeys: list[str] = field(default_factory=list)
     clients: list[str] = field(default_factory=list)
     client_ports: list[int] = field(default_factory=list)
+    #: the backend: "devnet" (embedded) or "oceand" (real nodes, :mod:`.oceand`)
+    node: str = "devnet"
+    #: oceand only: each endpoint's P2P port (members, then clients)
+    p2p_ports: list[int] = field(default_factory=list)
+    #: oceand only: where oceand and ocean-cli live ("" = the default search)
+    oceand_bindir: str = ""
 
     @property
     def endpoints(self) -> list[str]:
@@ -393,11 +399,14 @@ def _fed_toml(
 
 
 def _devnet_toml(layout: DevnetLayout) -> str:
+    p2p: list[int | None] = [*layout.p2p_ports] or [None] * len(layout.endpoints)
     return "# devnet chain served by 'oceanfed devnet serve'\n\n" + _toml(
         [
             (
                 "devnet",
                 {
+                    "node": None if layout.node == "devnet" else layout.node,
+                    "oceand_bindir": layout.oceand_bindir or None,
                     "chain": layout.chain,
                     "threshold": layout.threshold,
                     "block_time": layout.block_time,
@@ -409,19 +418,22 @@ def _devnet_toml(layout: DevnetLayout) -> str:
             *(
                 (
                     "[[members]]",
-                    {"name": n, "pubkey": p, "rpc_port": r, "messenger_port": m},
+                    {"name": n, "pubkey": p, "rpc_port": r, "messenger_port": m, "p2p_port": q},
                 )
-                for n, p, r, m in zip(
+                for n, p, r, m, q in zip(
                     layout.members,
                     layout.pubkeys,
                     layout.rpc_ports,
                     layout.messenger_ports or [0] * len(layout.members),
+                    p2p[: len(layout.members)],
                     strict=True,
                 )
             ),
             *(
-                ("[[clients]]", {"name": n, "rpc_port": r})
-                for n, r in zip(layout.clients, layout.client_ports, strict=True)
+                ("[[clients]]", {"name": n, "rpc_port": r, "p2p_port": q})
+                for n, r, q in zip(
+                    layout.clients, layout.client_ports, p2p[len(layout.members) :], strict=True
+                )
             ),
         ]
     )
@@ -457,6 +469,11 @@ def load_layout(dir: str | os.PathLike[str]) -> DevnetLayout:  # noqa: A002
             pubkeys=[str(m["pubkey"]) for m in members],
             clients=[str(c["name"]) for c in raw.get("clients", [])],
             client_ports=[int(c["rpc_port"]) for c in raw.get("clients", [])],
+            node=str(d.get("node", "devnet")),
+            p2p_ports=[
+                int(e["p2p_port"]) for e in [*members, *raw.get("clients", [])] if "p2p_port" in e
+            ],
+            oceand_bindir=str(d.get("oceand_bindir", "")),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{path}: malformed devnet config ({exc})") from None
@@ -464,6 +481,11 @@ def load_layout(dir: str | os.PathLike[str]) -> DevnetLayout:  # noqa: A002
 
 def open_chain(layout: DevnetLayout) -> Chain:
     """Open (or initialise) the devnet's chain database."""
+    if layout.node != "devnet":
+        raise ConfigError(
+            f"{layout.config_file}: this devnet runs on {layout.node} nodes, not the embedded"
+            f" chain (serve it with 'oceanfed devnet serve --dir {layout.dir}')"
+        )
     try:
         genesis = Block.from_hex(layout.genesis_file.read_text().strip())
     except OSError as exc:
