@@ -27,7 +27,7 @@ BENCH_ROUNDS = {
 @contextlib.contextmanager
 def federation(
     members: int, threshold: int, *, messenger: str = "zmq", signer: str = "soft",
-    block_time: float = 0.2, state_dir: str | None = None, hsm: Any = None,
+    block_time: float = 0.2, state_dir: str | None = None, hsm: Any = None, node: str = "devnet",
 ) -> Iterator[LocalFederation]:
     """A started federation in a temporary directory, torn down afterwards."""
     broker = None
@@ -40,7 +40,8 @@ def federation(
             broker.start()
             extra["kafka_bootstrap"] = broker.bootstrap
         fed = LocalFederation(Path(tmp) / "fed", members, threshold, messenger=messenger,
-                              block_time=block_time, rounds=BENCH_ROUNDS, log_level="warning", **extra)
+                              block_time=block_time, rounds=BENCH_ROUNDS, log_level="warning",
+                              node=node, **extra)
         try:
             for name in fed.members:
                 if broker is not None:
@@ -75,11 +76,13 @@ def _proposer_latencies(fed: LocalFederation, skip_heights: int) -> list[float]:
 def round_latency(
     members: int, threshold: int, *, messenger: str = "zmq", signer: str = "soft",
     blocks: int = 40, state_dir: str | None = None, label: str = "", hsm: Any = None,
+    node: str = "devnet",
 ) -> Figure:
     """Median/p99 ms from proposal to acceptance, over ``blocks`` blocks (after warm-up)."""
-    name = f"round_latency/{messenger}/{signer}/{threshold}of{members}{label}"
+    on = "/oceand" if node == "oceand" else ""
+    name = f"round_latency/{messenger}/{signer}/{threshold}of{members}{label}{on}"
     with federation(members, threshold, messenger=messenger, signer=signer,
-                    block_time=0.25, state_dir=state_dir, hsm=hsm) as fed:
+                    block_time=0.25, state_dir=state_dir, hsm=hsm, node=node) as fed:
         warm = fed.wait_height(3, 60)
         latencies: list[float] = []
         deadline = time.monotonic() + 30 + blocks * 1.0
@@ -113,10 +116,10 @@ def sustained(members: int = 5, threshold: int = 3, seconds: float = 10.0) -> li
     ]
 
 
-def failover(members: int = 5, threshold: int = 3, trials: int = 5) -> Figure:
+def failover(members: int = 5, threshold: int = 3, trials: int = 5, node: str = "devnet") -> Figure:
     """Seconds from killing the next proposer to the next accepted block."""
     times = []
-    with federation(members, threshold, block_time=0.5) as fed:
+    with federation(members, threshold, block_time=0.5, node=node) as fed:
         fed.wait_height(3, 60)
         for _ in range(trials):
             h = fed.height()
@@ -132,5 +135,6 @@ def failover(members: int = 5, threshold: int = 3, trials: int = 5) -> Figure:
             fed.start_member(victim)
             fed.wait_height(fed.height() + 2, 30)
     timeout = BENCH_ROUNDS["propose_timeout"]
-    return figure("failover/zmq/soft/3of5", "s", times,
+    on = "/oceand" if node == "oceand" else ""
+    return figure(f"failover/zmq/soft/3of5{on}", "s", times,
                   note=f"round-0 propose timeout {timeout:g}s + block time 0.5s")

@@ -16,6 +16,9 @@ def register(sub: Any) -> None:
     p.add_argument("--only", action="append", choices=ALL, help="run only these groups")
     p.add_argument("--blocks", type=int, default=40, help="blocks per latency figure")
     p.add_argument("--sizes", default="3of5,11of15", help="federation shapes for latency")
+    p.add_argument("--node", choices=("devnet", "oceand"), default="devnet",
+                   help="oceand: measure latency and failover on real nodes as well (built by"
+                        " scripts/oceand.sh), beside the devnet's")
     p.set_defaults(func=run)
 
 
@@ -41,6 +44,10 @@ def run(args: argparse.Namespace) -> int:
     from oceanfed.bench.signers import pkcs11_signers, soft_signers
 
     groups = set(args.only or ALL)
+    if args.node == "oceand":
+        from oceanfed.devnet.oceand import find_bindir
+
+        find_bindir()  # one clear line, before any measuring, when the binaries are missing
     shapes = _shapes(args.sizes)
     figures = []
 
@@ -73,6 +80,12 @@ def run(args: argparse.Namespace) -> int:
         emit(fb.sustained())
     if "failover" in groups:
         emit(fb.failover())
+    if args.node == "oceand":
+        if "latency" in groups:
+            for n, m in shapes[:1]:
+                emit(fb.round_latency(n, m, blocks=args.blocks, node="oceand"))
+        if "failover" in groups:
+            emit(fb.failover(node="oceand"))
     if "signers" in groups:
         emit(soft_signers())
         emit(pkcs11_signers())

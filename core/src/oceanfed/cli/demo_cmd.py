@@ -29,6 +29,10 @@ def register(sub: Any) -> None:
     p.add_argument("--dir", default=None, help="keep the federation in this directory")
     p.add_argument("--plain", action="store_true", help="plain lines even on a terminal")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--node", choices=("devnet", "oceand"), default="devnet",
+                   help="the chain's nodes: the embedded devnet (default) or real oceand"
+                        " (built by scripts/oceand.sh)")
+    p.add_argument("--oceand-bindir", default=None, help="folder with oceand (with --node oceand)")
     p.set_defaults(func=run)
 
 
@@ -53,9 +57,14 @@ def run(args: argparse.Namespace) -> int:
         members=args.members, threshold=args.threshold, messenger=args.messenger,
         block_time=args.block_time, blocks=args.blocks, chaos=args.chaos, seed=args.seed,
         dir=args.dir, signer=args.signer, clients=args.clients,
-        inflation_period=args.inflation_period,
+        inflation_period=args.inflation_period, node=args.node, oceand_bindir=args.oceand_bindir,
     )
     title = f"oceanfed demo {args.threshold}-of-{args.members} over {args.messenger}"
+    if args.node == "oceand":
+        from oceanfed.devnet.oceand import find_bindir
+
+        find_bindir(args.oceand_bindir)  # one clear line when the binaries are missing
+        title += " on oceand"
     view = PlainView() if args.plain or not sys.stdout.isatty() else RichView(title)
     interrupted = False
 

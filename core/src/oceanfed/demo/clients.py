@@ -1,4 +1,10 @@
-"""Demo clients: wallets on the devnet that issue assets and send transfers to each other."""
+"""Demo clients: wallets on the devnet that issue assets and send transfers to each other.
+
+The same calls work on the embedded devnet and on real oceand nodes, whose wallet has two
+fee rules of its own: ``issueasset`` needs a fee rate set (``settxfee``, which the devnet
+does not know), and ``sendtoaddress`` of a non-policy asset is refused ("requires a
+transaction fee") unless the fee comes out of the amount (``subtractfeefromamount``).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,31 @@ from typing import Any
 
 from oceanfed.errors import RPCError
 from oceanfed.launcher import LocalFederation
+
+#: the fee rate (per kB) a real node's wallet is given before it issues assets
+FEE_RATE = 0.001
+RPC_METHOD_NOT_FOUND = -32601
+RPC_WALLET_ERROR = -4
+
+
+def set_fee_rate(client: Any) -> None:
+    """``settxfee`` on a real node's wallet; nothing on the devnet, which has no such call."""
+    try:
+        client.call("settxfee", FEE_RATE)
+    except RPCError as exc:
+        if exc.code != RPC_METHOD_NOT_FOUND:
+            raise
+
+
+def send_asset(client: Any, address: str, amount: float, asset: str) -> str:
+    """``sendtoaddress`` of ``asset``; when the wallet asks for a fee in that asset, the fee
+    is taken from the amount (the real node's rule for non-policy assets)."""
+    try:
+        return str(client.call("sendtoaddress", address, amount, "", "", False, asset))
+    except RPCError as exc:
+        if exc.code != RPC_WALLET_ERROR or "transaction fee" not in str(exc):
+            raise
+    return str(client.call("sendtoaddress", address, amount, "", "", True, asset))
 
 
 class DemoClients:
@@ -24,11 +55,15 @@ class DemoClients:
         self.issuer: dict[str, str] = {}
         self.sent = 0
         self._next = 0.0
+        self._fee_set: set[str] = set()
 
     def rpc(self, name: str) -> Any:
         return self.fed.rpc(name)
 
     def issue(self, name: str, amount: float = 1000, token: float = 1) -> dict[str, Any]:
+        if name not in self._fee_set:
+            set_fee_rate(self.rpc(name))
+            self._fee_set.add(name)
         result = self.rpc(name).call("issueasset", amount, token, False)
         self.issued[name].append(result["asset"])
         self.issuer[result["asset"]] = name
@@ -48,7 +83,7 @@ class DemoClients:
             if self.issued[payer] and self.rng.random() < 0.5:
                 asset = self.rng.choice(self.issued[payer])
                 amount: float = self.rng.choice([1, 5, 10])
-                self.rpc(payer).call("sendtoaddress", address, amount, "", "", False, asset)
+                send_asset(self.rpc(payer), address, amount, asset)
                 what = f"{amount} of {asset[:12]}…"
             else:
                 amount = round(self.rng.uniform(0.1, 2.0), 4)

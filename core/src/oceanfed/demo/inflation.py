@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from oceanfed.demo.clients import send_asset, set_fee_rate
 from oceanfed.errors import RPCError
 from oceanfed.launcher import LocalFederation, set_table
 from oceanfed.ocean.address import p2sh_of_redeem, script_to_address
@@ -49,6 +50,7 @@ class DemoInflation:
     def configure(self) -> None:
         """Issue the asset and write every member's [inflation] table (devnet running)."""
         rpc = self.fed.rpc(self.issuer)
+        set_fee_rate(rpc)
         result = rpc.call("issueasset", 1_000_000, TOKEN_AMOUNT, False)
         self.asset, self.token = result["asset"], result["token"]
         address = rpc.call("getnewaddress")
@@ -65,9 +67,7 @@ class DemoInflation:
         if self.token_moved or self.token is None:
             return
         try:
-            self.fed.rpc(self.issuer).call(
-                "sendtoaddress", self.p2sh, TOKEN_AMOUNT, "", "", False, self.token
-            )
+            send_asset(self.fed.rpc(self.issuer), self.p2sh, TOKEN_AMOUNT, self.token)
         except RPCError:
             return  # not confirmed yet: try again at the next block
         self.token_moved = True

@@ -38,6 +38,9 @@ class DemoOptions:
     #: reissue an asset every this many blocks (0: no inflation)
     inflation_period: int = 10
     dir: str | None = None
+    #: the chain's nodes: "devnet" (embedded) or "oceand" (real nodes)
+    node: str = "devnet"
+    oceand_bindir: str | None = None
 
 
 class Demo:
@@ -84,6 +87,11 @@ class Demo:
             self.broker.start()
             self.view.event(f"started a Kafka-protocol broker on {self.broker.bootstrap}")
             extra["kafka_bootstrap"] = self.broker.bootstrap
+        if opts.node == "oceand":
+            extra["node"] = "oceand"
+            extra["oceand_bindir"] = opts.oceand_bindir
+            self.view.event(f"creating {opts.members + opts.clients} oceand nodes (one per member"
+                            " and client)")
         self.fed = LocalFederation(
             self.dir / "federation", opts.members, opts.threshold,
             messenger=opts.messenger, block_time=opts.block_time, clients=opts.clients, **extra,
@@ -106,7 +114,7 @@ class Demo:
             self.inflation.configure()
         self.fed.start()
         self.view.event(
-            f"devnet and {opts.members} members started ({opts.threshold}-of-{opts.members}, "
+            f"{'oceand nodes' if opts.node == 'oceand' else 'devnet'} and {opts.members} members started ({opts.threshold}-of-{opts.members}, "
             f"{opts.messenger}, block time {opts.block_time:g}s) in {self.dir}"
         )
 
