@@ -101,3 +101,28 @@ def test_member_waits_for_its_restarted_node_and_catches_up(make_fed) -> None:
     same_chain_everywhere(fed, back)
     no_side_branches(fed)
     assert audit(fed) >= back
+
+
+def test_pkcs11_pykcs11_and_soft_members_on_softhsm(make_fed, tmp_path: Path) -> None:
+    from oceanfed.hsm_members import softhsm_unavailable, use_softhsm
+
+    reason = softhsm_unavailable()
+    if reason:
+        pytest.skip(reason)
+    fed: LocalFederation = make_fed(3, 2)
+    use_softhsm(fed, [("m0", "pkcs11"), ("m1", "pykcs11")], tmp_path / "softhsm")
+    for name in ("m0", "m1"):  # the token holds the key now, not a file
+        fed.layout.block_key_file(name).unlink()
+    fed.start()
+    wait_height(fed, 8, 120)
+    for name in ("m0", "m1"):
+        assert "signer ready: token" in (fed.dir / "logs" / f"{name}.log").read_text(), name
+    fed.stop("m2")  # the two HSM members alone make the quorum
+    base = fed.height()
+    wait_height(fed, base + 4, 120)
+    wait_all_at(fed, base + 4, 60)
+    same_chain_everywhere(fed, base + 4)
+    no_side_branches(fed)
+    assert audit(fed) >= base + 4
+    headers = chain_headers(fed.rpc())
+    assert [signers_of(h) for h in headers[base + 2 : base + 5]] == [[0, 1]] * 3
