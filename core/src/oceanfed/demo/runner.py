@@ -107,6 +107,14 @@ class Demo:
             self.signers.update(dict(hsm))
             self.view.event("members " + ", ".join(f"{n} ({d})" for n, d in hsm)
                             + " sign on a SoftHSM2 token")
+        if opts.node == "oceand" and len(self.clients.names) > 1:
+            # a real node puts every free coin at one key (c0's): share them out
+            self.fed.start_devnet()
+            first, *others = self.clients.names
+            payer = self.fed.rpc(first)
+            for name in others:
+                payer.call("sendtoaddress", self.fed.rpc(name).call("getnewaddress"), 1000)
+            self.view.event(f"{first} sent 1000 coins to each of {', '.join(others)}")
         if opts.inflation_period and self.clients.names and inflation_available():
             self.fed.start_devnet()
             self.inflation = DemoInflation(self.fed, self.clients.names[0], self.view.event,

@@ -455,7 +455,13 @@ def sendtoaddress(ep: Endpoint, params: list[Any]) -> str:
     asset = asset_arg(ep, params[5]) if len(params) > 5 else ep.chain.policy_asset
     if len(params) > 4 and params[4]:
         raise ChainError(RPC_INVALID_PARAMETER, "subtractfeefromamount is not supported")
-    txid, _ = build_and_send(ep, [_recipient(ep, params[0], params[1], asset)])
+    try:
+        recipient = _recipient(ep, params[0], params[1], asset)
+    except ChainError as exc:
+        if exc.code == RPC_INVALID_ADDRESS_OR_KEY:  # the node names no address here
+            raise ChainError(RPC_INVALID_ADDRESS_OR_KEY, "Invalid Bitcoin address") from None
+        raise
+    txid, _ = build_and_send(ep, [recipient])
     return txid
 
 
