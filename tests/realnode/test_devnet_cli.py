@@ -12,6 +12,7 @@ import pytest
 import tomllib
 
 from oceanfed.devnet.setup import load_layout
+from oceanfed.errors import RPCError
 from oceanfed.rpc import NodeClient
 from testsupport.cli import oceanfed
 from testsupport.realnode import wait_for
@@ -80,6 +81,22 @@ def test_create_serve_and_stop(tmp_path: Path) -> None:
         # the client's wallet sees the initial free coins (imported with a rescan)
         c0 = NodeClient(layout.url("c0"), "c0", layout.password("c0"), retries=0)
         assert c0.call("getbalance")["CBT"] == 21_000_000
+        # a node that dies is restarted by serve, and answers again
+        [m1_pid] = [p for p in nodes
+                    if f"/m1/{'node'}".encode() in Path(f"/proc/{p}/cmdline").read_bytes()]
+        os.kill(m1_pid, signal.SIGKILL)
+        wait_for(lambda: "oceand of m1 exited" in log.read_text(), 30, "serve to notice")
+        m1 = NodeClient(layout.url("m1"), "m1", layout.password("m1"), retries=0)
+
+        def answers() -> bool:
+            try:
+                return bool(m1.call("getblockhash", 0) == layout.genesis_hash)
+            except RPCError:
+                return False
+
+        wait_for(answers, 60, "m1's node back")
+        nodes = _children(serve.pid)
+        assert len(nodes) == 4
         serve.send_signal(signal.SIGTERM)
         assert serve.wait(timeout=60) == 0
         wait_for(lambda: not any(_alive(p) for p in nodes), 30, "the nodes to exit")
