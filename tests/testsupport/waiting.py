@@ -27,11 +27,14 @@ class Inbox:
 
     def __init__(self) -> None:
         self.frames: list[bytes] = []
+        #: the peer each frame came from, as the messenger named it
+        self.peers: list[str | None] = []
         self._lock = threading.Lock()
 
-    def __call__(self, data: bytes) -> None:
+    def __call__(self, data: bytes, peer: str | None = None) -> None:
         with self._lock:
             self.frames.append(data)
+            self.peers.append(peer)
 
     def snapshot(self) -> list[bytes]:
         with self._lock:

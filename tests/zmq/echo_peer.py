@@ -30,7 +30,7 @@ def main() -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
 
-    def deliver(data: bytes) -> None:
+    def deliver(data: bytes, peer: str | None = None) -> None:
         if not data.startswith(b"echo:"):
             messenger.broadcast(b"echo:" + data)
 

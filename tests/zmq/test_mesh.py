@@ -203,7 +203,7 @@ def test_a_failing_deliver_does_not_stop_the_receiver(mesh, wait, make_context) 
     m.start("a")
     seen: list[bytes] = []
 
-    def deliver(data: bytes) -> None:
+    def deliver(data: bytes, peer: str | None = None) -> None:
         seen.append(data)
         raise RuntimeError("boom")
 
@@ -243,13 +243,13 @@ def test_latency_figure(make_context, port) -> None:
     samples: list[float] = []
     arrived = threading.Event()
 
-    def deliver(data: bytes) -> None:
+    def deliver(data: bytes, peer: str | None = None) -> None:
         samples.append(time.perf_counter() - float(data))
         arrived.set()
 
     a = ZmqMessenger(ZmqOptions(bind=addr["a"], peers={"b": addr["b"]}), make_context(names, "a"))
     b = ZmqMessenger(ZmqOptions(bind=addr["b"], peers={"a": addr["a"]}), make_context(names, "b"))
-    a.start(lambda _d: None)
+    a.start(lambda _d, _p=None: None)
     b.start(deliver)
     try:
 

@@ -3,6 +3,12 @@
 One loop thread owns the machine. Messengers deliver frames from their own threads into an
 inbox; node calls and signatures run on small thread pools and post their results back.
 The loop sleeps until the next event or the machine's next deadline: no polling sleeps.
+
+Nothing a peer sends can stop the loop or grow the process without bound: received frames
+wait in the inbox within a byte budget (per sending peer where the messenger knows it, and
+in all), frames over the budget or over :data:`oceanfed.wire.MAX_FRAME` are dropped, and an
+exception raised while handling one frame drops that frame only. Every drop is counted by
+peer and reason in :attr:`Driver.drops` and logged at most once a minute per peer and reason.
 """
 
 from __future__ import annotations
@@ -16,12 +22,13 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from oceanfed import crypto
+from oceanfed import crypto, wire
 from oceanfed.consensus import actions as A
 from oceanfed.consensus import events as E
 from oceanfed.consensus.machine import Machine
+from oceanfed.droplog import UNKNOWN, DropLog
 from oceanfed.errors import BlockComplete, FatalError, OceanfedError, RPCError
 from oceanfed.interfaces import Messenger, Signer, SignRequest
 from oceanfed.statestore import StateStore, write_json_atomic
@@ -32,11 +39,24 @@ log = logging.getLogger("oceanfed.driver")
 STATUS_INTERVAL = 0.25
 #: RPC error code of a block that the node refuses in ``testproposedblock``
 RPC_VERIFY_ERROR = -25
+#: bytes of received frames waiting for the loop, from all peers together
+INBOX_BYTES = 64 * 1024 * 1024
+#: bytes of received frames waiting for the loop from one peer (three of the largest frames)
+INBOX_PEER_BYTES = 3 * wire.MAX_FRAME
+
 #: RPC error code of a node still loading its chain (bitcoind's RPC_IN_WARMUP)
 RPC_IN_WARMUP = -28
 #: pause after the first failed node call of an outage, and the longest pause (seconds);
 #: each pause doubles, and is drawn between half and all of its value (jitter)
 NODE_BACKOFF = (0.25, 4.0)
+
+
+class _Frame(NamedTuple):
+    """A received frame in the inbox, with the peer its transport names and its size."""
+
+    event: E.Received
+    peer: str
+    size: int
 
 
 class NodeOutage:
@@ -129,6 +149,8 @@ class Driver:
         clock: Callable[[], float] = time.time,
         on_block: Callable[[dict[str, Any]], None] | None = None,
         status_path: str | os.PathLike[str] | None = None,
+        inbox_bytes: int = INBOX_BYTES,
+        inbox_peer_bytes: int = INBOX_PEER_BYTES,
     ):
         self.machine = machine
         self.node = node
@@ -138,7 +160,14 @@ class Driver:
         self.hooks = hooks
         self.clock = clock
         self.on_block = on_block
-        self.inbox: queue.SimpleQueue[E.Event | None] = queue.SimpleQueue()
+        self.inbox: queue.SimpleQueue[E.Event | _Frame | None] = queue.SimpleQueue()
+        self.inbox_bytes = inbox_bytes
+        self.inbox_peer_bytes = inbox_peer_bytes
+        self._queued: dict[str, int] = {}
+        self._queued_total = 0
+        self._inbox_lock = threading.Lock()
+        #: frames dropped, by peer and reason (exported as metrics, logged rate-limited)
+        self.drops = DropLog(log)
         self._rpc_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="rpc")
         self._sign_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sign")
         self._stop = threading.Event()
@@ -169,7 +198,9 @@ class Driver:
                     event = self.inbox.get(timeout=timeout)
                 except queue.Empty:
                     event = E.Tick()
-                if event is not None:
+                if isinstance(event, _Frame):
+                    self._on_frame(event)
+                elif event is not None:
                     now = self.clock()
                     self._execute(self.machine.handle(event, now))
                 self._maybe_write_status()
@@ -212,9 +243,57 @@ class Driver:
         except OSError as exc:
             log.warning("cannot write %s: %s", self.status_path, exc.strerror)
 
-    def _deliver(self, data: bytes) -> None:
+    def _deliver(self, data: bytes, peer: str | None = None) -> None:
+        """The messengers' ``deliver``: queue a frame within the inbox's byte budget.
+
+        ``peer`` names the member whose connection carried the frame, when the transport
+        knows it (it is not authenticated: the signature inside the frame is).
+        """
         self.messages_received += 1
-        self.inbox.put(E.Received(data))
+        who = peer or UNKNOWN
+        size = len(data)
+        if size > wire.MAX_FRAME:
+            self.drops.note(who, "too-large")
+            return
+        with self._inbox_lock:
+            mine = self._queued.get(who, 0)
+            over_peer = peer is not None and mine + size > self.inbox_peer_bytes
+            if over_peer or self._queued_total + size > self.inbox_bytes:
+                full = True
+            else:
+                full = False
+                self._queued[who] = mine + size
+                self._queued_total += size
+        if full:
+            self.drops.note(who, "inbox-full")
+            return
+        self.inbox.put(_Frame(E.Received(data), who, size))
+
+    def inbox_usage(self) -> dict[str, int]:
+        """Bytes of received frames waiting for the loop, by peer."""
+        with self._inbox_lock:
+            return dict(self._queued)
+
+    def _on_frame(self, frame: _Frame) -> None:
+        """Handle one received frame; whatever it makes the machine raise drops it alone."""
+        with self._inbox_lock:
+            left = self._queued.get(frame.peer, 0) - frame.size
+            if left > 0:
+                self._queued[frame.peer] = left
+            else:
+                self._queued.pop(frame.peer, None)
+            self._queued_total -= frame.size
+        counters = self.machine.counters
+        before = {k: v for k, v in counters.items() if k.startswith("dropped:")}
+        try:
+            actions = self.machine.handle(frame.event, self.clock())
+        except Exception as exc:  # one frame must never stop the member
+            self.drops.note(frame.peer, f"error:{type(exc).__name__}")
+            return
+        for key, value in counters.items():
+            if key.startswith("dropped:") and value != before.get(key, 0):
+                self.drops.note(frame.peer, key[len("dropped:"):], value - before.get(key, 0))
+        self._execute(actions)
 
     # ---------------------------------------------------------------- actions
 

@@ -17,7 +17,7 @@ import abc
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -112,8 +112,15 @@ class Signer(abc.ABC):
         """Release sessions and handles."""
 
 
-#: Called by a messenger, from any thread, with each raw message it receives.
-Deliver = Callable[[bytes], None]
+class Deliver(Protocol):
+    """Called by a messenger, from any thread, with each raw message it receives.
+
+    ``peer`` names the member whose connection carried the frame when the transport can
+    tell (e.g. one socket per peer); the core then budgets its inbox per peer. Leave it
+    None otherwise. Never raises for a bad frame, and never blocks for long.
+    """
+
+    def __call__(self, data: bytes, peer: str | None = None) -> None: ...
 
 
 class Messenger(abc.ABC):

@@ -5,12 +5,25 @@ JSON ``{"chain", "from", "h", "r", "kind", "p"}`` (chain name, sender index, hei
 kind, payload). The signature is DER ECDSA by the sender's *transport key* over
 ``SHA256(DOMAIN || body)``; the domain tag makes it impossible to mistake for a block
 signature, which is made by a different key over a header digest.
+
+Limits, checked in this order before anything is parsed (each refusal is a
+:class:`~oceanfed.errors.DecodeError` with a short reason, counted by the caller):
+
+* the whole frame is at most :data:`MAX_FRAME` bytes: the largest block Ocean allows
+  (``MAX_BLOCK_SERIALIZED_SIZE`` = 4,000,000 bytes, ``src/consensus/consensus.h``), twice
+  over as hex in a proposal, plus :data:`ENVELOPE_ALLOWANCE` for the JSON keys, the proof
+  of lock, the plugins' extras and the signature;
+* the body is ASCII (``json.dumps`` escapes everything else);
+* outside its strings the body has at most :data:`MAX_STRUCTURE` bytes and nests at most
+  :data:`MAX_DEPTH` arrays or objects deep, so ``json.loads`` can neither recurse nor build
+  a huge tree. Only then is the JSON parsed and the signature checked.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +34,18 @@ from oceanfed.errors import DecodeError
 
 MAGIC = b"OFD1"
 DOMAIN = b"oceanfed/message/v1\x00"
-MAX_FRAME = 8 * 1024 * 1024
+#: Ocean's MAX_BLOCK_SERIALIZED_SIZE (src/consensus/consensus.h): no valid block is larger
+MAX_BLOCK_BYTES = 4_000_000
+#: room for everything in a frame besides the block's hex
+ENVELOPE_ALLOWANCE = 256 * 1024
+#: the largest frame any transport needs to carry (8,262,144 bytes)
+MAX_FRAME = 2 * MAX_BLOCK_BYTES + ENVELOPE_ALLOWANCE
+#: how deep arrays and objects may nest in a body (the deepest real one is 6)
+MAX_DEPTH = 16
+#: bytes of a body outside its strings (keys and numbers): real bodies use a few hundred
+MAX_STRUCTURE = 64 * 1024
+_STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 KINDS = ("proposal", "prevote", "precommit", "sig")
 
 
@@ -73,10 +97,27 @@ def split(data: bytes) -> tuple[bytes, bytes]:
     return data[8 : 8 + size], data[8 + size :]
 
 
+def check_structure(body: bytes) -> None:
+    """Refuse a body that is not ASCII, or too large or too deep outside its strings,
+    without parsing it (so that ``json.loads`` can neither recurse deeply nor build a
+    large tree of small objects)."""
+    if not body.isascii():
+        raise DecodeError("frame body is not ASCII JSON")
+    skeleton = _STRINGS.sub(b"", body)
+    if len(skeleton) > MAX_STRUCTURE:
+        raise DecodeError("frame body too complex")
+    depth = 0
+    for c in skeleton.translate(None, _NOT_BRACKETS):
+        depth += 1 if c in b"[{" else -1
+        if depth > MAX_DEPTH:
+            raise DecodeError("frame body nested too deeply")
+
+
 def _parse_body(body: bytes) -> Envelope:
+    check_structure(body)
     try:
         obj = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):
         raise DecodeError("frame body is not JSON") from None
     if not isinstance(obj, dict):
         raise DecodeError("frame body is not an object")

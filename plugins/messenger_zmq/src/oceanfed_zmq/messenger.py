@@ -2,9 +2,22 @@
 
 ``broadcast`` sends on the PUB socket under a lock (it may be called from any thread and
 never blocks: a slow peer's queue drops at the high-water mark). A receiver thread blocks in
-``zmq.Poller`` on the SUB socket, the socket monitors and a control pipe, and hands every
-frame to ``deliver``. ZeroMQ reconnects by itself when a peer restarts; the monitors count
-reconnects for :meth:`ZmqMessenger.stats`.
+``zmq.Poller`` on one SUB socket per peer, the socket monitors and a control pipe, and hands
+every frame to ``deliver`` with the name of the peer whose socket carried it. ZeroMQ
+reconnects by itself when a peer restarts; the monitors count reconnects for
+:meth:`ZmqMessenger.stats`.
+
+What a peer's address (or whoever holds it) can send is bounded:
+
+* a frame over ``max_message_bytes`` is refused by libzmq, which drops the connection as a
+  protocol error and would never reconnect: the receiver sees the disconnect without a
+  retry and reconnects that peer itself (``link_resets`` in the stats), with backoff;
+* each peer's socket queues at most ``rcvhwm`` frames (so ``rcvhwm × max_message_bytes``
+  bytes), then TCP pushes back on the sender;
+* the PUB side is an XPUB in manual mode: a subscriber gets one subscription however many
+  it sends, so subscription floods from anyone who reaches the port cannot grow the trie,
+  and messages to it are limited to 4 KiB. Frames are sent without copying, so a slow
+  subscriber's queue (``sndhwm`` frames) shares the buffers of frames gossiped repeatedly.
 
 With CURVE configured, the PUB socket is a CURVE server whose ZAP handler admits only the
 other members' public keys, and each SUB connection checks its peer's server key.
@@ -31,7 +44,8 @@ from oceanfed.keyfile import allows_group_readable, read_secret_file
 from .options import ZmqOptions, curve_public_of, decode_curve_key
 
 _MONITOR_EVENTS = (
-    zmq.EVENT_HANDSHAKE_SUCCEEDED
+    zmq.EVENT_CONNECT_RETRIED
+    | zmq.EVENT_HANDSHAKE_SUCCEEDED
     | zmq.EVENT_HANDSHAKE_FAILED_AUTH
     | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
     | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
@@ -44,6 +58,31 @@ _HANDSHAKE_FAILED = (
 )
 _ZAP_DOMAIN = b"oceanfed"
 _instances = itertools.count()
+#: the receiver wakes at least this often (ms) to serve subscriptions and check links
+_TICK_MS = 100
+#: frames taken from one peer's socket before the others get a turn
+_BATCH = 64
+#: largest message a subscriber may send to our PUB (subscriptions are one byte; the CURVE
+#: handshake needs a few hundred)
+_PUB_MAX_IN = 4096
+#: at most one warning per peer about link resets in this many seconds
+_RESET_LOG_EVERY = 60.0
+
+
+class _Link:
+    """One peer's SUB socket, its monitor, and what the receiver knows of its state."""
+
+    def __init__(self, name: str, address: str, sock: zmq.Socket[Any], mon: zmq.Socket[Any]):
+        self.name = name
+        self.address = address
+        self.sock = sock
+        self.mon = mon
+        #: monotonic time of a disconnect or failed handshake libzmq has not retried yet
+        self.dead_since: float | None = None
+        #: consecutive resets without a frame in between (for the backoff)
+        self.backoff = 0
+        self.resets = 0
+        self.warned_at = float("-inf")
 
 
 class _AllowedKeys:
@@ -80,6 +119,7 @@ class ZmqMessenger(Messenger):
         self._thread: threading.Thread | None = None
         self._ctrl: zmq.Socket[Any] | None = None
         self._receiver: tuple[zmq.Socket[Any], ...] = ()
+        self._links: list[_Link] = []
         self._ever_up: set[str] = set()
         self._up: set[str] = set()
         #: time.monotonic() since when no peer connection has been up (None: some is up)
@@ -93,6 +133,7 @@ class ZmqMessenger(Messenger):
             "disconnects": 0,
             "handshake_failures": 0,
             "auth_failures": 0,
+            "link_resets": 0,
         }
 
     @staticmethod
@@ -184,10 +225,12 @@ class ZmqMessenger(Messenger):
                 _ZAP_DOMAIN.decode(), credentials_provider=_AllowedKeys(allowed)
             )
 
-        pub = ctx.socket(zmq.PUB)
+        pub = ctx.socket(zmq.XPUB)
         self._pub = pub
         self._configure(pub)
         pub.setsockopt(zmq.SNDHWM, o.sndhwm)
+        pub.setsockopt(zmq.XPUB_MANUAL, 1)
+        pub.setsockopt(zmq.MAXMSGSIZE, _PUB_MAX_IN)
         if self._curve is not None:
             pub.setsockopt(zmq.CURVE_SERVER, 1)
             pub.setsockopt(zmq.ZAP_DOMAIN, _ZAP_DOMAIN)
@@ -199,21 +242,22 @@ class ZmqMessenger(Messenger):
             raise MessengerError(f"messenger.bind: cannot bind {o.bind} ({exc.strerror})") from None
         pub_mon = pub.get_monitor_socket(_MONITOR_EVENTS)
 
-        sub = ctx.socket(zmq.SUB)
-        self._configure(sub)
-        sub.setsockopt(zmq.RCVHWM, o.rcvhwm)
-        sub.setsockopt(zmq.MAXMSGSIZE, o.max_message_bytes)
-        sub.setsockopt(zmq.SUBSCRIBE, b"")
-        sub_mon = sub.get_monitor_socket(_MONITOR_EVENTS)
         ctrl_addr = f"inproc://oceanfed-zmq-ctrl-{next(_instances)}"
         ctrl_rx = ctx.socket(zmq.PAIR)
         ctrl_rx.bind(ctrl_addr)
         self._ctrl = ctx.socket(zmq.PAIR)
         self._ctrl.connect(ctrl_addr)
-        self._receiver = (sub, sub_mon, pub_mon, ctrl_rx)
+        self._receiver = (pub_mon, ctrl_rx)
         for name, address in self._peers.items():
+            sub = ctx.socket(zmq.SUB)
+            self._configure(sub)
+            sub.setsockopt(zmq.RCVHWM, o.rcvhwm)
+            sub.setsockopt(zmq.MAXMSGSIZE, o.max_message_bytes)
+            sub.setsockopt(zmq.SUBSCRIBE, b"")
             if self._curve is not None:
                 sub.setsockopt(zmq.CURVE_SERVERKEY, self._curve[2][name])
+            link = _Link(name, address, sub, sub.get_monitor_socket(_MONITOR_EVENTS))
+            self._links.append(link)
             try:
                 sub.connect(address)
             except zmq.ZMQError as exc:
@@ -237,10 +281,25 @@ class ZmqMessenger(Messenger):
             if pub is None:
                 raise MessengerError("messenger: not started, or closed")
             try:
-                pub.send(data, zmq.NOBLOCK)
+                # no copy: a frame gossiped again shares its buffer with the queued ones
+                pub.send(data, zmq.NOBLOCK, copy=False)
                 self._counts["sent"] += 1
             except zmq.Again:
                 self._counts["dropped"] += 1
+
+    def _serve_subscriptions(self) -> None:
+        """Give each subscriber that asked the one subscription it can have (all frames)."""
+        with self._lock:
+            pub = self._pub
+            if pub is None:
+                return
+            for _ in range(1000):
+                try:
+                    msg = pub.recv(zmq.NOBLOCK)
+                except zmq.Again:
+                    return
+                if msg[:1] == b"\x01":
+                    pub.setsockopt(zmq.SUBSCRIBE, b"")  # for the pipe that sent msg
 
     def close(self) -> None:
         if self._ctrl is not None and self._thread is not None:
@@ -255,6 +314,12 @@ class ZmqMessenger(Messenger):
             with contextlib.suppress(zmq.ZMQError):
                 pub.disable_monitor()
             pub.close(linger=0)
+        for link in self._links:
+            with contextlib.suppress(zmq.ZMQError):
+                link.sock.disable_monitor()
+            link.sock.close(linger=0)
+            link.mon.close(linger=0)
+        self._links = []
         for sock in (*self._receiver, self._ctrl):
             if sock is not None:
                 sock.close(linger=0)
@@ -271,46 +336,55 @@ class ZmqMessenger(Messenger):
     # -- receiver thread ------------------------------------------------------------------
 
     def _run(self, deliver: Deliver) -> None:
-        sub, sub_mon, pub_mon, ctrl_rx = self._receiver
+        pub_mon, ctrl_rx = self._receiver
         poller = zmq.Poller()
-        for sock in (sub, sub_mon, pub_mon, ctrl_rx):
+        for sock in (pub_mon, ctrl_rx):
             poller.register(sock, zmq.POLLIN)
-        try:
-            while True:
-                ready = dict(poller.poll())
-                if ctrl_rx in ready:
-                    return
-                if sub in ready:
-                    self._drain(sub, deliver)
-                if sub_mon in ready:
-                    self._on_sub_event(recv_monitor_message(sub_mon))
-                if pub_mon in ready:
-                    self._on_pub_event(recv_monitor_message(pub_mon))
-        except zmq.ContextTerminated:
-            return
-        except Exception:
-            self.log.exception("zmq receiver stopped on an unexpected error")
-
-    def _drain(self, sub: zmq.Socket[Any], deliver: Deliver) -> None:
+        for link in self._links:
+            poller.register(link.sock, zmq.POLLIN)
+            poller.register(link.mon, zmq.POLLIN)
         while True:
             try:
-                parts = sub.recv_multipart(zmq.NOBLOCK)
+                ready = dict(poller.poll(_TICK_MS))
+                if ctrl_rx in ready:
+                    return
+                for link in self._links:
+                    if link.sock in ready:
+                        self._drain(link, deliver)
+                    if link.mon in ready:
+                        self._on_sub_event(link, recv_monitor_message(link.mon))
+                if pub_mon in ready:
+                    self._on_pub_event(recv_monitor_message(pub_mon))
+                self._serve_subscriptions()
+                self._check_links()
+            except zmq.ContextTerminated:
+                return
+            except Exception:  # nothing a peer sends may stop the receiver
+                self.log.exception("zmq receiver: unexpected error (continuing)")
+                time.sleep(0.1)
+
+    def _drain(self, link: _Link, deliver: Deliver) -> None:
+        for _ in range(_BATCH):
+            try:
+                parts = link.sock.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
             if len(parts) != 1:
                 self._counts["dropped"] += 1
                 continue
             self._counts["received"] += 1
+            link.backoff = 0
             try:
-                deliver(parts[0])
+                deliver(parts[0], link.name)
             except Exception:
                 self.log.exception("deliver failed on a %d-byte message", len(parts[0]))
 
-    def _on_sub_event(self, event: Mapping[str, Any]) -> None:
+    def _on_sub_event(self, link: _Link, event: Mapping[str, Any]) -> None:
         endpoint = event["endpoint"].decode(errors="replace")
-        peer = self._endpoint_names.get(endpoint, endpoint)
+        peer = link.name
         kind = event["event"]
         if kind == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            link.dead_since = None
             if peer in self._ever_up:
                 self._counts["reconnects"] += 1
                 self.log.info("reconnected to peer %s at %s", peer, endpoint)
@@ -320,7 +394,10 @@ class ZmqMessenger(Messenger):
             self._up.add(peer)
             self._alone_since = None
             self._warned.discard(peer)
+        elif kind == zmq.EVENT_CONNECT_RETRIED:
+            link.dead_since = None  # libzmq reconnects this one by itself
         elif kind == zmq.EVENT_DISCONNECTED:
+            link.dead_since = time.monotonic()
             if peer in self._up:
                 self._up.discard(peer)
                 if not self._up:
@@ -328,10 +405,42 @@ class ZmqMessenger(Messenger):
                 self._counts["disconnects"] += 1
                 self.log.warning("lost connection to peer %s at %s", peer, endpoint)
         elif kind in _HANDSHAKE_FAILED:
+            link.dead_since = time.monotonic()
             self._counts["handshake_failures"] += 1
             level = self.log.debug if peer in self._warned else self.log.warning
             self._warned.add(peer)
             level("handshake with peer %s at %s failed (wrong CURVE key?)", peer, endpoint)
+
+    def _check_links(self) -> None:
+        """Reconnect peers that libzmq gave up on (a frame over the size limit, a protocol
+        error, a failed handshake): it never retries those, even once the real peer is back."""
+        now = time.monotonic()
+        o = self.opts
+        for link in self._links:
+            if link.dead_since is None:
+                continue
+            delay = min(o.reconnect_ivl_ms * 2**min(link.backoff, 16), max(o.reconnect_ivl_max_ms, o.reconnect_ivl_ms))
+            if now - link.dead_since < max(delay, _TICK_MS) / 1000:
+                continue
+            link.dead_since = None
+            link.backoff += 1
+            link.resets += 1
+            self._counts["link_resets"] += 1
+            with contextlib.suppress(zmq.ZMQError):
+                link.sock.disconnect(link.address)
+            try:
+                link.sock.connect(link.address)
+            except zmq.ZMQError as exc:
+                link.dead_since = now  # tried again at the next delay
+                self.log.warning("reconnecting peer %s at %s failed: %s", link.name, link.address, exc.strerror)
+                continue
+            if now - link.warned_at >= _RESET_LOG_EVERY:
+                link.warned_at = now
+                self.log.warning(
+                    "link to peer %s at %s was dropped without a retry (a frame over "
+                    "max_message_bytes or a protocol error); reconnected (%d time(s) so far)",
+                    link.name, link.address, link.resets,
+                )
 
     def _on_pub_event(self, event: Mapping[str, Any]) -> None:
         kind = event["event"]

@@ -73,8 +73,12 @@ class ZmqOptions(PluginOptions):
     reconnect_ivl_ms: int = Field(default=100, ge=1)
     reconnect_ivl_max_ms: int = Field(default=2000, ge=0)
     heartbeat_ivl_ms: int = Field(default=1000, ge=0)
-    sndhwm: int = Field(default=10000, ge=0)
-    rcvhwm: int = Field(default=10000, ge=0)
+    #: frames queued for each subscriber before new ones are dropped for it
+    sndhwm: int = Field(default=1000, ge=1)
+    #: frames queued from each peer before TCP pushes back (at most this many
+    #: ``max_message_bytes`` frames per peer are held in memory)
+    rcvhwm: int = Field(default=16, ge=1)
+    #: largest frame accepted from a peer; a larger one resets that peer's link
     max_message_bytes: int = Field(default=MAX_FRAME, ge=1024)
 
     @field_validator("bind")
