@@ -178,6 +178,12 @@ class Messenger(abc.ABC):
         """
         return None
 
+    def reachable_peers(self) -> set[str] | None:
+        """Names of the peers this messenger has a working link to now, or None if the
+        transport cannot tell per peer (``/health`` then judges peers by their messages).
+        Called from the metrics thread."""
+        return None
+
     @abc.abstractmethod
     def close(self) -> None:
         """Stop threads and close sockets."""

@@ -7,6 +7,12 @@ been unreachable (or, for the node, still starting) for longer than
 cannot tell whether it is connected (``Messenger.outage()`` is None) is judged by the
 peers instead: silence from all of them for that long is an outage.
 
+``/health`` also answers 503 once fewer than M members (this one included) have been
+reachable for longer than ``unhealthy_after``: a member alone cannot make blocks. A peer is
+reachable while the messenger reports its link up (``Messenger.reachable_peers()``), and
+for ``unhealthy_after`` seconds after its last authenticated message (plus the block time
+when the messenger cannot tell per peer: members say nothing while they wait for it).
+
 Nothing is counted on the hot path: a custom collector reads the driver's counters at
 scrape time. Only round latency is observed as it happens (a histogram fed from the
 driver's ``on_block`` callback).
@@ -71,6 +77,35 @@ class HealthPolicy:
         self.driver = driver
         self.unhealthy_after = unhealthy_after
         self.started = driver.clock()
+        #: when each peer's link was last seen up (by a check), by member index
+        self._linked_at: dict[int, float] = {}
+        self._lock = threading.Lock()
+
+    def quorum(self) -> tuple[int, float]:
+        """``(members reachable now incl. this one, seconds the quorum has been missing)``."""
+        d = self.driver
+        now = d.clock()
+        cfg = d.machine.cfg
+        linked = _reachable_peers(d)
+        window = self.unhealthy_after + (cfg.block_time if linked is None else 0.0)
+        seen = dict(d.machine.peer_seen)
+        until = []
+        with self._lock:
+            for index, name in enumerate(cfg.names):
+                if index == cfg.me:
+                    continue
+                if linked is not None and name in linked:
+                    self._linked_at[index] = now
+                heard = max(seen.get(index, self.started), self.started)
+                until.append(max(heard + window, self._linked_at.get(index, float("-inf"))))
+        until.sort(reverse=True)
+        reachable = 1 + sum(1 for t in until if t >= now)
+        need = cfg.threshold - 1
+        if need <= 0:
+            return reachable, 0.0
+        if len(until) < need:
+            return reachable, float("inf")
+        return reachable, max(0.0, now - until[need - 1])
 
     def check(self) -> tuple[bool, dict[str, Any]]:
         """``(healthy, details)``; details name every reason for being unhealthy."""
@@ -96,6 +131,12 @@ class HealthPolicy:
                 reasons.append(f"messenger unreachable for {outage:.1f}s")
         elif peers and peer_age > self.unhealthy_after:
             reasons.append(f"no message from any peer for {peer_age:.1f}s")
+        reachable, missing = self.quorum()
+        if missing > self.unhealthy_after:
+            reasons.append(
+                f"only {reachable} of the {machine.cfg.threshold} members needed are reachable "
+                f"(for {missing:.1f}s)"
+            )
         if getattr(d, "_stop", None) is not None and d._stop.is_set():
             reasons.append("stopping")
         tip = machine.tip
@@ -107,9 +148,20 @@ class HealthPolicy:
             "node_age": round(node_age, 3),
             "peer_age": round(peer_age, 3),
             "messenger_outage": None if outage is None else round(outage, 3),
+            "members_reachable": reachable,
             "unhealthy_after": self.unhealthy_after,
         }
         return not reasons, details
+
+
+def _reachable_peers(driver: Driver) -> set[str] | None:
+    """The names of peers the messenger has a link to, or None if it cannot tell."""
+    try:
+        peers = driver.messenger.reachable_peers()
+    except Exception:  # noqa: BLE001 - a plugin bug must not break /health
+        log.debug("messenger.reachable_peers() failed", exc_info=True)
+        return None
+    return None if peers is None else set(peers)
 
 
 def _messenger_outage(driver: Driver) -> float | None:
@@ -125,8 +177,9 @@ def _messenger_outage(driver: Driver) -> float | None:
 class DriverCollector(Collector):
     """Reads a driver's counters and state at scrape time."""
 
-    def __init__(self, driver: Driver):
+    def __init__(self, driver: Driver, health: HealthPolicy | None = None):
         self.driver = driver
+        self.health = health
 
     def collect(self) -> Iterator[Metric]:
         d = self.driver
@@ -209,6 +262,35 @@ class DriverCollector(Collector):
                 g.add_metric([key], value)
         yield g
 
+        drops = CounterMetricFamily(
+            "oceanfed_frames_dropped",
+            "Received frames dropped, by the peer whose link carried them and the reason",
+            labels=["peer", "reason"],
+        )
+        for (peer, reason), value in sorted(d.drops.counts().items()):
+            drops.add_metric([peer, reason], value)
+        yield drops
+        g = GaugeMetricFamily(
+            "oceanfed_inbox_bytes", "Bytes of received frames waiting to be handled, by peer",
+            labels=["peer"],
+        )
+        for peer, value in sorted(d.inbox_usage().items()):
+            g.add_metric([peer], value)
+        yield g
+        if self.health is not None:
+            reachable, _ = self.health.quorum()
+            g = GaugeMetricFamily(
+                "oceanfed_quorum_reachable",
+                "1 while at least M members (this one included) are reachable, else 0",
+            )
+            g.add_metric([], 1 if reachable >= m.cfg.threshold else 0)
+            yield g
+            g = GaugeMetricFamily(
+                "oceanfed_members_reachable", "Members reachable now, this one included"
+            )
+            g.add_metric([], reachable)
+            yield g
+
         g = GaugeMetricFamily(
             "oceanfed_node_last_ok_timestamp_seconds", "When the node last answered (Unix time)"
         )
@@ -266,8 +348,8 @@ class MetricsServer:
 
     def attach(self, driver: Driver) -> None:
         """Export ``driver``'s counters and judge its health."""
-        self.registry.register(DriverCollector(driver))
         self.health = HealthPolicy(driver, self.unhealthy_after)
+        self.registry.register(DriverCollector(driver, self.health))
 
     # -- serving ------------------------------------------------------------------------
     def _app(self) -> Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]:

@@ -19,6 +19,7 @@ from typing import Any, cast
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka import errors as kerr
+from oceanfed import wire
 from oceanfed.errors import MessengerError
 from oceanfed.interfaces import Deliver, Messenger, PluginContext, PluginOptions
 from oceanfed_kafka.client import ClientSettings, build_settings, explain, preflight
@@ -304,9 +305,20 @@ class KafkaMessenger(Messenger):
                 self._log.debug("kafka poll: %s", exc)
                 batches = {}
                 self._stop.wait(0.1)
+            except Exception as exc:  # nothing on the topics may stop the consumer
+                self._count("malformed")
+                self._warn_limited("kafka: poll failed (%s: %s); continuing", type(exc).__name__, exc)
+                batches = {}
+                self._stop.wait(0.1)
             for records in batches.values():
                 for record in records:
-                    self._on_frame(record.value)
+                    try:
+                        self._on_frame(record.value)
+                    except Exception as exc:  # one record must never stop the consumer
+                        self._count("malformed")
+                        self._warn_limited(
+                            "kafka: dropped a record that could not be handled (%s)", type(exc).__name__
+                        )
             now = time.monotonic()
             if now >= next_check:
                 try:
@@ -317,6 +329,9 @@ class KafkaMessenger(Messenger):
 
     def _on_frame(self, data: bytes | None) -> None:
         if not data:
+            self._count("malformed")
+            return
+        if len(data) > wire.MAX_FRAME:
             self._count("malformed")
             return
         verdict = self._filter.classify(data)

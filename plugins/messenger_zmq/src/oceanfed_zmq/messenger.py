@@ -67,6 +67,10 @@ _BATCH = 64
 _PUB_MAX_IN = 4096
 #: at most one warning per peer about link resets in this many seconds
 _RESET_LOG_EVERY = 60.0
+#: subscriptions queued from one subscriber before TCP pushes back
+_PUB_RCVHWM = 16
+#: bytes of subscriptions one PUB socket takes before it is bound afresh
+_SUBSCRIPTION_BUDGET = 64 * 1024
 
 
 class _Link:
@@ -134,7 +138,10 @@ class ZmqMessenger(Messenger):
             "handshake_failures": 0,
             "auth_failures": 0,
             "link_resets": 0,
+            "pub_resets": 0,
         }
+        self._sub_bytes = 0
+        self._pub_warned_at = float("-inf")
 
     @staticmethod
     def _check_names(
@@ -225,22 +232,7 @@ class ZmqMessenger(Messenger):
                 _ZAP_DOMAIN.decode(), credentials_provider=_AllowedKeys(allowed)
             )
 
-        pub = ctx.socket(zmq.XPUB)
-        self._pub = pub
-        self._configure(pub)
-        pub.setsockopt(zmq.SNDHWM, o.sndhwm)
-        pub.setsockopt(zmq.XPUB_MANUAL, 1)
-        pub.setsockopt(zmq.MAXMSGSIZE, _PUB_MAX_IN)
-        if self._curve is not None:
-            pub.setsockopt(zmq.CURVE_SERVER, 1)
-            pub.setsockopt(zmq.ZAP_DOMAIN, _ZAP_DOMAIN)
-        try:
-            pub.bind(o.bind)
-        except zmq.ZMQError as exc:
-            if exc.errno == zmq.EADDRINUSE:
-                raise MessengerError(f"messenger.bind: {o.bind} is already in use") from None
-            raise MessengerError(f"messenger.bind: cannot bind {o.bind} ({exc.strerror})") from None
-        pub_mon = pub.get_monitor_socket(_MONITOR_EVENTS)
+        self._pub, pub_mon = self._open_pub(ctx)
 
         ctrl_addr = f"inproc://oceanfed-zmq-ctrl-{next(_instances)}"
         ctrl_rx = ctx.socket(zmq.PAIR)
@@ -275,6 +267,33 @@ class ZmqMessenger(Messenger):
             " with CURVE" if self._curve else "",
         )
 
+    def _open_pub(self, ctx: zmq.Context[Any], attempts: int = 1) -> tuple[zmq.Socket[Any], zmq.Socket[Any]]:
+        """Bind the XPUB socket and its monitor (retrying a busy address ``attempts`` times)."""
+        o = self.opts
+        pub = ctx.socket(zmq.XPUB)
+        self._configure(pub)
+        pub.setsockopt(zmq.SNDHWM, o.sndhwm)
+        pub.setsockopt(zmq.XPUB_MANUAL, 1)
+        pub.setsockopt(zmq.MAXMSGSIZE, _PUB_MAX_IN)
+        pub.setsockopt(zmq.RCVHWM, _PUB_RCVHWM)  # libzmq takes subscriptions in at most so many
+        if self._curve is not None:
+            pub.setsockopt(zmq.CURVE_SERVER, 1)
+            pub.setsockopt(zmq.ZAP_DOMAIN, _ZAP_DOMAIN)
+        for attempt in range(attempts):
+            try:
+                pub.bind(o.bind)
+                break
+            except zmq.ZMQError as exc:
+                if exc.errno == zmq.EADDRINUSE and attempt + 1 < attempts:
+                    time.sleep(0.05)  # the socket we just closed still holds it
+                    continue
+                pub.close(linger=0)
+                if exc.errno == zmq.EADDRINUSE:
+                    raise MessengerError(f"messenger.bind: {o.bind} is already in use") from None
+                raise MessengerError(f"messenger.bind: cannot bind {o.bind} ({exc.strerror})") from None
+        self._sub_bytes = 0
+        return pub, pub.get_monitor_socket(_MONITOR_EVENTS)
+
     def broadcast(self, data: bytes) -> None:
         with self._lock:
             pub = self._pub
@@ -287,19 +306,45 @@ class ZmqMessenger(Messenger):
             except zmq.Again:
                 self._counts["dropped"] += 1
 
-    def _serve_subscriptions(self) -> None:
-        """Give each subscriber that asked the one subscription it can have (all frames)."""
+    def _serve_subscriptions(self) -> zmq.Socket[Any] | None:
+        """Give each subscriber that asked the one subscription it can have (all frames).
+
+        libzmq keeps every subscription a subscriber sends, distinct ones in a trie, until
+        it disconnects, and cannot be told to forget them. Once more than
+        :data:`_SUBSCRIPTION_BUDGET` bytes of subscriptions arrived on one socket (peers
+        send one byte per connection), the socket is closed and bound again: that frees
+        them all, and the peers reconnect by themselves. Returns the new monitor socket
+        when that happened.
+        """
         with self._lock:
             pub = self._pub
             if pub is None:
-                return
-            for _ in range(1000):
+                return None
+            while self._sub_bytes <= _SUBSCRIPTION_BUDGET:
                 try:
                     msg = pub.recv(zmq.NOBLOCK)
                 except zmq.Again:
-                    return
+                    return None
+                self._sub_bytes += len(msg)
                 if msg[:1] == b"\x01":
                     pub.setsockopt(zmq.SUBSCRIBE, b"")  # for the pipe that sent msg
+            if self._ctx is None:
+                return None
+            with contextlib.suppress(zmq.ZMQError):
+                pub.disable_monitor()
+            pub.close(linger=0)
+            self._pub = None
+            self._counts["pub_resets"] += 1
+            now = time.monotonic()
+            if now - self._pub_warned_at >= _RESET_LOG_EVERY:
+                self._pub_warned_at = now
+                self.log.warning(
+                    "more than %d bytes of subscriptions arrived on %s (a subscription flood?): "
+                    "rebinding it (%d time(s) so far)",
+                    _SUBSCRIPTION_BUDGET, self.opts.bind, self._counts["pub_resets"],
+                )
+            self._pub, mon = self._open_pub(self._ctx, attempts=40)
+            return mon
 
     def close(self) -> None:
         if self._ctrl is not None and self._thread is not None:
@@ -355,7 +400,13 @@ class ZmqMessenger(Messenger):
                         self._on_sub_event(link, recv_monitor_message(link.mon))
                 if pub_mon in ready:
                     self._on_pub_event(recv_monitor_message(pub_mon))
-                self._serve_subscriptions()
+                fresh = self._serve_subscriptions()
+                if fresh is not None:
+                    poller.unregister(pub_mon)
+                    pub_mon.close(linger=0)
+                    pub_mon = fresh
+                    self._receiver = (pub_mon, ctrl_rx)
+                    poller.register(pub_mon, zmq.POLLIN)
                 self._check_links()
             except zmq.ContextTerminated:
                 return
@@ -458,6 +509,10 @@ class ZmqMessenger(Messenger):
         its transport), 0.0 while one is up."""
         since = self._alone_since
         return 0.0 if since is None else time.monotonic() - since
+
+    def reachable_peers(self) -> set[str] | None:
+        """The peers whose PUB this member is subscribed to now."""
+        return set(self._up)
 
     def connected_peers(self) -> set[str]:
         """Names of the peers whose PUB this member is currently subscribed to."""

@@ -1,0 +1,108 @@
+"""Real sockets against what a stranger at a peer's address, or at our port, can send."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import zmq
+from oceanfed_zmq.messenger import ZmqMessenger
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _stranger_pub(address: str) -> tuple[zmq.Context, zmq.Socket]:  # type: ignore[type-arg]
+    ctx = zmq.Context()
+    pub = ctx.socket(zmq.PUB)
+    pub.setsockopt(zmq.LINGER, 0)
+    pub.bind(address)
+    return ctx, pub
+
+
+def test_an_oversized_frame_does_not_cut_the_link_for_good(mesh, wait) -> None:
+    m = mesh(["a", "b"])
+    a = m.start("a", max_message_bytes=4096, reconnect_ivl_max_ms=200)
+    ctx, stranger = _stranger_pub(m.addresses["b"])  # someone holds b's address
+    try:
+
+        def hears(data: bytes) -> bool:
+            stranger.send(data)
+            time.sleep(0.02)
+            return m.inboxes["a"].has(data)
+
+        wait(lambda: hears(b"before"), what="a subscribed to the stranger")
+        for _ in range(3):
+            stranger.send(b"x" * 5000)  # over max_message_bytes: libzmq drops the link
+            wait(lambda: a.stats()["link_resets"] >= 1, what="the link to be reset")
+            wait(lambda: hears(b"after"), what="the link to come back by itself")
+            m.inboxes["a"].frames.clear()
+        assert a.stats()["link_resets"] >= 3
+        assert set(m.inboxes["a"].peers) <= {"b"}
+    finally:
+        stranger.close(0)
+        ctx.term()
+    # the real b comes back at its address: a hears it
+    m.start("b")
+    wait(lambda: hears_from(m, "b", "a"), what="a to hear the real b")
+
+
+def hears_from(m, sender: str, receiver: str) -> bool:  # type: ignore[no-untyped-def]
+    data = f"hello from {sender}".encode()
+    m.messengers[sender].broadcast(data)
+    time.sleep(0.02)
+    return m.inboxes[receiver].has(data)
+
+
+FLOODER = """
+import os, sys, zmq
+ctx = zmq.Context()
+x = ctx.socket(zmq.XSUB)
+x.setsockopt(zmq.SNDHWM, 0)
+x.setsockopt(zmq.LINGER, 20000)
+x.connect(sys.argv[1])
+for i in range(int(sys.argv[2])):
+    x.send(b"\\x01" + i.to_bytes(4, "big") + os.urandom(150))
+x.close()
+ctx.term()
+"""
+
+
+def test_subscription_floods_do_not_grow_the_publisher(mesh, wait) -> None:
+    """libzmq keeps every distinct subscription: 200k of them cost a plain PUB 1.4 GB."""
+    m = mesh(["a", "b"])
+    a = m.start("a")
+    m.start("b")
+    m.sync()
+    before = _rss_mb()
+    flooder = subprocess.run(
+        [sys.executable, "-c", FLOODER, m.addresses["a"], "200000"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120,
+    )
+    assert flooder.returncode == 0, flooder.stderr.decode()
+    m.sync()  # b subscribes to a again after a rebinds, and a reaches b
+    wait(lambda: hears_from(m, "a", "b"), what="b to hear a after the flood")
+    grown = _rss_mb() - before
+    print(f"\nRSS grew {grown:.0f} MB through 200k distinct subscriptions; "
+          f"{a.stats()['pub_resets']} rebind(s)")
+    assert a.stats()["pub_resets"] >= 1
+    assert grown < 100
+
+
+def test_frames_name_the_peer_whose_link_carried_them(mesh) -> None:
+    m = mesh(["a", "b", "c"])
+    m.start_all()
+    m.sync()
+    for name in ("b", "c"):
+        for _ in range(3):
+            m.messengers[name].broadcast(f"from {name}".encode())
+    time.sleep(0.2)
+    box = m.inboxes["a"]
+    pairs = set(zip(box.snapshot(), box.peers, strict=True))
+    assert (b"from b", "b") in pairs and (b"from c", "c") in pairs
+    assert not any(f == b"from b" and p != "b" for f, p in pairs)
+    assert isinstance(m.messengers["a"], ZmqMessenger)
