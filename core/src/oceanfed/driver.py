@@ -225,6 +225,7 @@ class Driver:
             "last_node_ok": self.last_node_ok,
             "rpc_errors": self.rpc_errors,
             "messages_received": self.messages_received,
+            "frames_dropped": self.drops.total(),
             "messenger": self.messenger.stats(),
             "pid": os.getpid(),
         }
