@@ -166,3 +166,18 @@ def test_one_way_latency_figures(fed: Fed, messengers: MessengerFactory) -> None
         f"p50 {samples[len(samples) // 2]:.2f} ms, p99 {samples[int(len(samples) * 0.99)]:.2f} ms"
     )
     assert len(samples) == 200
+
+
+def test_nested_json_does_not_stop_the_consumer(fed: Fed, messengers: MessengerFactory) -> None:
+    """main's consumer thread died on this record (RecursionError from peeking at it)."""
+    box0 = Inbox()
+    m0 = messengers(fed, 0, box0)
+    m1 = messengers(fed, 1, Inbox())
+    body = b"[" * 200_000 + b"]" * 200_000
+    m1.broadcast(wire.MAGIC + len(body).to_bytes(4, "big") + body + b"sig")
+    m1.broadcast(b"\x00" * 16)
+    good = fed.frame(1, 5, 0, "prevote")
+    m1.broadcast(good)
+    wait_until(lambda: box0.has(good), what="the good frame after the nested one")
+    assert m0.stats()["malformed"] >= 2
+    assert all(t.is_alive() for t in m0._threads)
