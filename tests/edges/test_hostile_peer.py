@@ -13,13 +13,13 @@ The tests share one federation and run in file order.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import random
 import threading
 import time
-import tomllib
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -28,6 +28,7 @@ from typing import Any
 
 import coincurve
 import pytest
+import tomllib
 from prometheus_client.parser import text_string_to_metric_families
 
 import zmq
@@ -135,10 +136,8 @@ class Hostile:
 
     def send(self, data: bytes) -> None:
         assert self.pub is not None
-        try:
+        with contextlib.suppress(zmq.Again):
             self.pub.send(data, zmq.NOBLOCK, copy=False)
-        except zmq.Again:
-            pass
 
     def signed(self, body: bytes) -> bytes:
         """A frame with any body, signed with m4's transport key as the wire signs."""
