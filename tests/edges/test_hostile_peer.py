@@ -260,9 +260,50 @@ def test_far_future_frames_signed_by_a_member(hostile: Hostile) -> None:
         assert hostile.peak[name] < RSS_BOUND_MB, hostile.peak
 
 
-@pytest.mark.skip(reason="trickling node: needs the whole-call RPC deadline (issue L, node side)")
-def test_a_trickling_node() -> None:
-    """Placeholder for the phase where one member's node trickles its answers."""
+def _trickling_node() -> Any:
+    """testsupport.nodes.FaultyNode, once the node's timeout is a deadline on the whole call."""
+    from oceanfed import rpc
+
+    if not hasattr(rpc, "_DeadlineSocket"):
+        return None
+    try:
+        from testsupport.nodes import FaultyNode
+    except ImportError:
+        return None
+    return FaultyNode
+
+
+@pytest.mark.skipif(
+    _trickling_node() is None,
+    reason="trickling node: needs the whole-call RPC deadline (issue L, node side)",
+)
+def test_a_trickling_node(hostile: Hostile) -> None:
+    """m3's node answers one byte every 2 s while the hostile peer floods: the other three
+    (= M) keep making blocks, and m3 signs again once its node answers normally."""
+    fed = hostile.fed
+    layout = fed.layout
+    node = _trickling_node()(upstream_port=layout.port("m3"), mode="pass")
+    try:
+        fed.stop("m3")
+        set_table(layout.fed_toml("m3"), "node", {"url": node.url, "timeout": 2.0})
+        fed.start_member("m3")
+        h = fed.height()
+        assert fed.wait_height(h + 3, 30) >= h + 3, fed.log_tail("m3")
+        node.trickle_interval = 2.0
+        node.mode = "trickle"
+        garbage = os.urandom(8 * 1024 * 1024)
+        assert hostile.phase(lambda i: hostile.send(garbage)) >= BLOCKS_PER_PHASE
+        node.mode = "pass"
+        signed = len(fed.signed("m3"))
+        deadline = time.monotonic() + 30
+        while len(fed.signed("m3")) <= signed:
+            assert time.monotonic() < deadline, f"m3 stayed wedged: {fed.log_tail('m3')}"
+            time.sleep(0.2)
+    finally:
+        fed.stop("m3")
+        set_table(layout.fed_toml("m3"), "node", {"url": layout.url("m3"), "timeout": 10.0})
+        fed.start_member("m3")
+        node.close()
 
 
 def _random_json(rng: random.Random, depth: int = 0) -> Any:
