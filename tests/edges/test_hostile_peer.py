@@ -286,9 +286,12 @@ def test_a_trickling_node(hostile: Hostile) -> None:
     try:
         fed.stop("m3")
         set_table(layout.fed_toml("m3"), "node", {"url": node.url, "timeout": 2.0})
+        signed = len(fed.signed("m3"))
         fed.start_member("m3")
-        h = fed.height()
-        assert fed.wait_height(h + 3, 30) >= h + 3, fed.log_tail("m3")
+        deadline = time.monotonic() + 30
+        while len(fed.signed("m3")) <= signed:  # m3 is up and signing through the proxy
+            assert time.monotonic() < deadline, f"m3 did not start: {fed.log_tail('m3')}"
+            time.sleep(0.2)
         node.trickle_interval = 2.0
         node.mode = "trickle"
         garbage = os.urandom(8 * 1024 * 1024)
@@ -333,10 +336,11 @@ def test_fuzzed_frames_through_the_whole_receive_path(hostile: Hostile) -> None:
     m0 = hostile.fed.layout.fed_toml("m0")
     with open(m0, "rb") as fh:
         mcfg = tomllib.load(fh)["messenger"]
-    if mcfg.get("curve_secret_key_file"):
-        public, secret = zmq.curve_keypair()  # a stranger: m0 refuses it, no seeds then
-        sub.setsockopt(zmq.CURVE_PUBLICKEY, public)
-        sub.setsockopt(zmq.CURVE_SECRETKEY, secret)
+    m4 = hostile.m4_cfg["messenger"]
+    if m4.get("curve_secret_key_file"):  # listen to m0 as m4 would
+        secret = (hostile.fed.layout.member_dir("m4") / m4["curve_secret_key_file"]).read_text().strip()
+        sub.setsockopt(zmq.CURVE_PUBLICKEY, m4["curve_public_keys"]["m4"].encode())
+        sub.setsockopt(zmq.CURVE_SECRETKEY, secret.encode())
         sub.setsockopt(zmq.CURVE_SERVERKEY, mcfg["curve_public_keys"]["m0"].encode())
     sub.connect(mcfg["bind"])
     seeds: list[bytes] = []
@@ -345,6 +349,7 @@ def test_fuzzed_frames_through_the_whole_receive_path(hostile: Hostile) -> None:
         if sub.poll(100):
             seeds.append(sub.recv())
     sub.close(0)
+    assert seeds, "heard no frame from m0"
     kinds = ["proposal", "prevote", "precommit", "sig", "vote", ""]
 
     def send(i: int) -> None:
