@@ -1,4 +1,4 @@
-"""Fixtures over the real-node vectors (shared/ocean/vectors beside the repository)."""
+"""Fixtures over the real-node vectors (tests/data/ocean-vectors, or $OCEANFED_VECTORS)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Where the real-node test vectors are: ``$OCEANFED_VECTORS``, else ``shared/`` beside the repo."""
+"""Where the real-node test vectors are: ``$OCEANFED_VECTORS`` if set, else the copy in
+``tests/data/ocean-vectors`` (recorded from a real ``oceand`` v2.1.1.1, see its README)."""
 
 from __future__ import annotations
 
@@ -7,17 +8,14 @@ import os
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+#: the copy kept in the repository, so a fresh clone tests itself
+BUNDLED = REPO / "tests" / "data" / "ocean-vectors"
 
 
 def find_vectors() -> Path:
-    candidates = [
-        os.environ.get("OCEANFED_VECTORS", ""),
-        str(REPO.parent / "shared" / "ocean" / "vectors"),
-    ]
-    for candidate in candidates:
-        if candidate and (Path(candidate) / "keys.json").exists():
-            return Path(candidate)
-    return Path(candidates[1])
+    """``$OCEANFED_VECTORS`` when set (an override), else the bundled copy."""
+    override = os.environ.get("OCEANFED_VECTORS", "")
+    return Path(override) if override else BUNDLED
 
 
 VECTORS = find_vectors()
