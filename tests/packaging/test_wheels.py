@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import tarfile
 import zipfile
+from email.message import Message
+from email.parser import Parser
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +30,11 @@ DISTRIBUTIONS = {
     "plugins/inflation": "oceanfed_inflation",
 }
 
-def _run(cmd: list[str], timeout: float = 600, **kw: Any) -> subprocess.CompletedProcess[str]:
+def _run(
+    cmd: list[str], timeout: float = 600, check_ok: bool = True, **kw: Any
+) -> subprocess.CompletedProcess[str]:
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
-    assert out.returncode == 0, f"{' '.join(cmd)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    assert out.returncode == 0 or not check_ok, f"{' '.join(cmd)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
     return out
 
 
@@ -55,15 +61,24 @@ def test_each_distribution_has_a_wheel_and_an_sdist(dist_dir: Path) -> None:
             assert any(n.endswith("pyproject.toml") for n in t.getnames())
 
 
-def test_extras_install_from_wheels_in_a_fresh_venv(dist_dir: Path, tmp_path: Path) -> None:
-    venv = tmp_path / "venv"
+@pytest.fixture(scope="module")
+def fresh_venv(dist_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """A new venv with oceanfed[zmq,kafka,soft,hsm,inflation] from the wheels (no rich, no extras)."""
+    venv = tmp_path_factory.mktemp("fresh") / "venv"
     _run([sys.executable, "-m", "venv", str(venv)])
-    py = venv / "bin" / "python"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    _run([str(py), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+    _run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
           "--find-links", str(dist_dir), "--only-binary", "oceanfed,oceanfed-messenger-zmq,"
-          "oceanfed-messenger-kafka,oceanfed-signer-pkcs11,oceanfed-inflation",
-          "oceanfed[zmq,kafka,hsm,inflation]"], env=env)
+          "oceanfed-messenger-kafka,oceanfed-signer-soft,oceanfed-signer-pkcs11,oceanfed-inflation",
+          "oceanfed[zmq,kafka,soft,hsm,inflation]"], env=env)
+    return venv, env
+
+
+def test_extras_install_from_wheels_in_a_fresh_venv(
+    fresh_venv: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    venv, env = fresh_venv
+    py = venv / "bin" / "python"
     out = _run([str(venv / "bin" / "oceanfed"), "plugins", "--json"], env=env, cwd=tmp_path)
     found = json.loads(out.stdout)
     names = {title: {row["name"] for row in rows} for title, rows in found.items()}
@@ -76,3 +91,70 @@ def test_extras_install_from_wheels_in_a_fresh_venv(dist_dir: Path, tmp_path: Pa
                  env=env, cwd=tmp_path).stdout
     assert str(ROOT) not in where and str(venv) in where
     _run([str(venv / "bin" / "oceanfed"), "--version"], env=env, cwd=tmp_path)
+    # python -m oceanfed is the same command
+    assert _run([str(py), "-m", "oceanfed", "--version"], env=env, cwd=tmp_path).stdout.startswith(
+        "oceanfed "
+    )
+
+
+def _metadata(dist_dir: Path, stem: str) -> Message:
+    (wheel,) = dist_dir.glob(f"{stem}-*.whl")
+    with zipfile.ZipFile(wheel) as z:
+        (name,) = [n for n in z.namelist() if n.endswith(".dist-info/METADATA")]
+        return Parser().parsestr(z.read(name).decode())
+
+
+def test_every_wheel_carries_the_mit_licence_urls_and_classifiers(dist_dir: Path) -> None:
+    licence = (ROOT / "LICENSE").read_text()
+    assert licence.startswith("MIT License") and "the oceanfed authors" in licence
+    for d, stem in DISTRIBUTIONS.items():
+        meta = _metadata(dist_dir, stem)
+        assert meta["License-Expression"] == "MIT", d
+        assert (ROOT / d / "LICENSE").read_text() == licence, d
+        (wheel,) = dist_dir.glob(f"{stem}-*.whl")
+        with zipfile.ZipFile(wheel) as z:
+            (lic,) = [n for n in z.namelist() if n.endswith(".dist-info/licenses/LICENSE")]
+            assert z.read(lic).decode() == licence
+        urls = dict(u.split(", ", 1) for u in meta.get_all("Project-URL") or [])
+        assert {"Homepage", "Repository", "Issues", "Documentation"} <= set(urls), d
+        classifiers = meta.get_all("Classifier") or []
+        assert "Programming Language :: Python :: 3 :: Only" in classifiers, d
+
+
+def test_versions_and_dependency_bounds(dist_dir: Path) -> None:
+    from oceanfed import __version__
+
+    core = _metadata(dist_dir, "oceanfed")
+    assert core["Version"] == __version__
+    requires = core.get_all("Requires-Dist") or []
+    plain = {r.split(";")[0].split(">")[0].split("=")[0].strip() for r in requires if "extra ==" not in r}
+    assert "ecdsa" not in plain and "rich" not in plain and "tomlkit" in plain
+    assert any(r.startswith("rich") and "extra == \"demo\"" in r for r in requires)
+    assert any(r.startswith("ecdsa") and "extra == \"bench\"" in r for r in requires)
+    for d, stem in list(DISTRIBUTIONS.items())[1:]:
+        meta = _metadata(dist_dir, stem)
+        core_req = [r for r in meta.get_all("Requires-Dist") or [] if re.match(r"oceanfed\b(?!-)", r)]
+        assert core_req == ["oceanfed<0.2,>=0.1"], (d, core_req)
+        assert "fast" not in (meta.get_all("Provides-Extra") or []), d
+
+
+def test_demo_on_a_terminal_without_rich_prints_plain_lines(
+    fresh_venv: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    script = shutil.which("script")
+    if script is None:
+        pytest.skip("util-linux 'script' (runs the demo on a pseudo-terminal) is not installed")
+    venv, env = fresh_venv
+    assert _run([str(venv / "bin" / "python"), "-c", "import rich"], timeout=60, env=env,
+                cwd=tmp_path, check_ok=False).returncode != 0, "rich must be absent here"
+    cmd = (f"{venv / 'bin' / 'oceanfed'} demo --blocks 1 --members 3 --threshold 2 --clients 0 "
+           "--inflation-period 0 --block-time 0.2")
+    log = tmp_path / "demo.out"
+    with log.open("w") as out:
+        done = subprocess.run([script, "-qec", cmd, "/dev/null"], stdin=subprocess.DEVNULL,
+                              stdout=out, stderr=subprocess.STDOUT, env=env, cwd=tmp_path,
+                              timeout=300)
+    text = log.read_text()
+    assert done.returncode == 0, text[-3000:]
+    assert "live table needs rich" in text and "summary: blocks 1" in text
+    assert "Traceback" not in text

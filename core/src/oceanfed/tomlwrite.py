@@ -1,29 +1,38 @@
 """TOML text for single values, for the fed.toml and devnet.toml files oceanfed writes.
 
-Strings are written as JSON strings (valid TOML basic strings), lists as arrays and dicts
-as inline tables; pydantic models are written as the inline table of their fields.
+Rendering goes through tomlkit, so every string (non-BMP characters, control characters,
+quotes) comes out as TOML that ``tomllib`` reads back to the same value. Lists are written
+as arrays and dicts as inline tables; pydantic models as the inline table of their fields.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import tomlkit
 from pydantic import BaseModel
+from tomlkit.items import Item
+
+
+def _item(value: Any) -> Item:
+    if isinstance(value, BaseModel):
+        value = value.model_dump()
+    if isinstance(value, dict):
+        table = tomlkit.inline_table()
+        for key, inner in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"TOML keys are strings, not {type(key).__name__}")
+            table.append(key, _item(inner))
+        return table
+    if isinstance(value, list | tuple):
+        array = tomlkit.array()
+        array.extend(_item(v) for v in value)
+        return array
+    if isinstance(value, bool | int | float | str):
+        return tomlkit.item(value)
+    raise TypeError(f"no TOML form for {type(value).__name__}")
 
 
 def toml_value(value: Any) -> str:
     """``value`` as TOML text (strings, numbers, booleans, lists, inline tables)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{json.dumps(k)} = {toml_value(v)}" for k, v in value.items()) + " }"
-    if isinstance(value, BaseModel):
-        return toml_value(value.model_dump())
-    raise TypeError(f"no TOML form for {type(value).__name__}")
+    return _item(value).as_string()

@@ -38,7 +38,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from oceanfed.demo.runner import Demo, DemoOptions
-    from oceanfed.demo.view import PlainView, RichView
+    from oceanfed.demo.view import PlainView, RichView, rich_missing
 
     if args.threshold < 1 or args.members < 1 or args.threshold > args.members:
         raise ConfigError(f"--threshold {args.threshold} must be between 1 and --members {args.members}")
@@ -65,7 +65,12 @@ def run(args: argparse.Namespace) -> int:
 
         find_bindir(args.oceand_bindir)  # one clear line when the binaries are missing
         title += " on oceand"
-    view = PlainView() if args.plain or not sys.stdout.isatty() else RichView(title)
+    live = not args.plain and sys.stdout.isatty()
+    if live and rich_missing():
+        print("demo: plain lines, the live table needs rich (pip install 'oceanfed[demo]')",
+              file=sys.stderr)
+        live = False
+    view = RichView(title) if live else PlainView()
     interrupted = False
 
     def _stop(_signum: int, _frame: Any) -> None:

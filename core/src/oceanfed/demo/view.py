@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from typing import Any
 
 from oceanfed.demo.stats import BlockRecord, DemoStats
+
+
+def rich_missing() -> bool:
+    """True when ``rich`` (the ``demo`` extra) is not installed: the demo then prints plain lines."""
+    return importlib.util.find_spec("rich") is None
 
 
 class PlainView:
