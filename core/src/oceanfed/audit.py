@@ -19,12 +19,13 @@ from oceanfed.ocean.proof import check_header_proof
 from oceanfed.ocean.script import iter_ops, parse_multisig
 
 
-def chain_headers(node: Any) -> list[BlockHeader]:
-    """Every header of the node's chain, genesis first (``node`` is a NodeClient)."""
+def chain_headers(node: Any, start: int = 0) -> list[BlockHeader]:
+    """The headers of the node's chain from height ``start`` to its tip (``node`` is a
+    NodeClient)."""
     tip = int(node.call("getblockcount"))
     return [
         BlockHeader.from_hex(node.call("getblockheader", node.call("getblockhash", h), False))
-        for h in range(tip + 1)
+        for h in range(start, tip + 1)
     ]
 
 
@@ -55,16 +56,18 @@ def read_signed(state_dir: str | Path) -> dict[int, str]:
 
 def audit_chain(
     headers: list[BlockHeader], threshold: int, signed: Mapping[str, Mapping[int, str]],
-    names: list[str],
+    names: list[str], start: int = 0,
 ) -> list[str]:
-    """Problems found (empty when all is well). ``signed`` maps member name to its table."""
+    """Problems found (empty when all is well). ``signed`` maps member name to its table;
+    ``headers[0]`` is the block at height ``start`` (genesis by default)."""
     problems: list[str] = []
-    for height, header in enumerate(headers):
+    for offset, header in enumerate(headers):
+        height = start + offset
         if header.height != height:
             problems.append(f"block {height} says height {header.height}")
-        if height == 0:
+        if height == 0 or offset == 0:
             continue
-        if header.prev_hash != headers[height - 1].digest():
+        if header.prev_hash != headers[offset - 1].digest():
             problems.append(f"block {height} does not build on block {height - 1}")
         if not check_header_proof(header):
             problems.append(f"block {height} does not carry a valid proof")
@@ -76,7 +79,7 @@ def audit_chain(
             if name in signed and signed[name].get(height) != header.hash_hex():
                 problems.append(f"{name} signed block {height} but its sign-state does not record it")
     for name, table in signed.items():
-        for height, block_hash in table.items():
-            if height < len(headers) and block_hash != headers[height].hash_hex():
+        for height, block_hash in sorted(table.items()):
+            if start <= height < start + len(headers) and block_hash != headers[height - start].hash_hex():
                 problems.append(f"{name} agreed to sign {block_hash} at {height}; the chain has another block")
     return problems

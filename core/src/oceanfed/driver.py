@@ -220,6 +220,7 @@ class Driver:
     def status(self) -> dict[str, Any]:
         """What ``oceanfed status`` shows: the machine's view plus the driver's health."""
         return {
+            "member": self.machine.cfg.names[self.machine.cfg.me],
             **self.machine.status(),
             "time": self.clock(),
             "last_node_ok": self.last_node_ok,

@@ -23,8 +23,8 @@ from importlib.metadata import entry_points
 from oceanfed import __version__
 from oceanfed.errors import OceanfedError
 
-BUILTIN = ("run", "devnet", "keygen", "script", "plugins", "demo", "init", "check", "status", "bench",
-           "state")
+BUILTIN = ("run", "devnet", "keygen", "script", "plugins", "demo", "init", "check", "status", "audit",
+           "bench", "state")
 
 
 class _Parser(argparse.ArgumentParser):
