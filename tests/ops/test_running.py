@@ -66,6 +66,48 @@ def test_metrics_after_some_blocks(ops_fed: OpsFederation) -> None:
     assert json.loads(body)["status"] == "ok"
 
 
+def test_metrics_show_the_federation(ops_fed: OpsFederation) -> None:
+    from oceanfed import __version__
+
+    fed = ops_fed.fed
+    fed.wait_height(fed.height() + 2, 30)
+    code, text = http_get(ops_fed.url("m1", "/metrics"))
+    assert code == 200
+    s = _samples(text)
+    blocks = s[("oceanfed_rounds_total", (("outcome", "block"),))]
+    per_peer = {p: s[("oceanfed_peer_signatures_total", (("peer", p),))] for p in fed.members}
+    # every accepted block carries at least M = 2 signatures, each counted for its member
+    assert sum(per_peer.values()) >= 2 * blocks >= 2
+    assert all(v <= blocks for v in per_peer.values())
+    last = {p: s[("oceanfed_peer_last_signed_height", (("peer", p),))] for p in fed.members}
+    assert max(last.values()) >= s[("oceanfed_height", ())] - 1
+    assert 0 <= s[("oceanfed_missing_signers", ())] <= 1
+    assert s[("oceanfed_build_info", (("chain", "ocean_test"), ("member", "m1"),
+                                      ("version", __version__)))] == 1
+    # one name per thing: rounds_total{outcome="block"} is the count of accepted blocks
+    assert not any(name == "oceanfed_blocks_submitted_total" for name, _ in s)
+    # the messenger's counters are counters, its current values gauges
+    assert "# TYPE oceanfed_messenger_sent_total counter" in text
+    assert "# TYPE oceanfed_messenger_peers_connected gauge" in text
+    assert s[("oceanfed_messenger_peers_connected", ())] == 2
+    assert s[("oceanfed_messenger_sent_total", ())] >= 1
+    assert "oceanfed_messenger_stat" not in text
+
+
+def test_status_over_http_is_what_oceanfed_status_shows(ops_fed: OpsFederation) -> None:
+    code, body = http_get(ops_fed.url("m1", "/status"))
+    assert code == 200, body
+    served = json.loads(body)
+    shown = ops_fed.status("m1")
+    assert set(served) == set(shown)
+    assert served["member"] == "m1" and served["running"] is True and served["source"] == "live"
+    assert served["chain"] == shown["chain"] and served["federation"] == "2-of-3"
+    assert set(served["peers_seen"]) == {"m0", "m2"}
+    assert served["sign_state"]["height"] >= shown["sign_state"]["height"] - 2
+    assert served["node"]["height"] >= shown["node"]["height"] - 2
+    assert served["last_signed"]["height"] >= 1
+
+
 def test_sigterm_stops_cleanly_and_flushes_state(ops_fed: OpsFederation) -> None:
     fed = ops_fed.fed
     assert fed.stop("m0") == 0, fed.log_tail("m0")
@@ -103,6 +145,19 @@ def test_json_logs_hold_no_secret(ops_fed: OpsFederation) -> None:
     records = [json.loads(line) for line in lines]
     assert {"ts", "level", "logger", "msg"} <= set(records[0])
     assert any(r["level"] == "debug" for r in records)
+    # structured fields: every record names the member and chain once it runs; an accepted
+    # block's line carries its height, round, proposer and hash; the core's lines their height
+    running = [r for r in records if r.get("member") == "m0"]
+    assert running and all(r["chain"] == "ocean_test" for r in running)
+    accepted = [r for r in records if "accepted (proposer" in r["msg"]]
+    assert accepted
+    for r in accepted:
+        assert isinstance(r["height"], int) and isinstance(r["round"], int)
+        assert r["proposer"] in fed.members and len(r["block"]) == 64
+        assert r["block"][:16] in r["msg"]
+    decided = [r for r in records if ": decided " in r["msg"]]
+    assert decided and all(r["block"] in r["msg"] and f"height {r['height']}:" in r["msg"]
+                           and isinstance(r["round"], int) for r in decided)
     text = "\n".join(lines)
     for secret in secrets:
         assert secret and secret not in text

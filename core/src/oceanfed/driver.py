@@ -160,6 +160,8 @@ class Driver:
         self.hooks = hooks
         self.clock = clock
         self.on_block = on_block
+        #: called on every turn of the loop (the systemd watchdog)
+        self.heartbeat: Callable[[], None] | None = None
         self.inbox: queue.SimpleQueue[E.Event | _Frame | None] = queue.SimpleQueue()
         self.inbox_bytes = inbox_bytes
         self.inbox_peer_bytes = inbox_peer_bytes
@@ -204,6 +206,8 @@ class Driver:
                     now = self.clock()
                     self._execute(self.machine.handle(event, now))
                 self._maybe_write_status()
+                if self.heartbeat is not None:
+                    self.heartbeat()
         finally:
             self._write_status(stopped=True)
             self.close()
@@ -306,7 +310,10 @@ class Driver:
                 pending = action.record
                 continue
             if isinstance(action, A.Log):
-                log.log(logging.getLevelName(action.level.upper()), action.message)
+                h = self.machine.h
+                where = {"height": h.height, "round": h.round} if h is not None else {}
+                log.log(logging.getLevelName(action.level.upper()), action.message,
+                        extra={**where, **action.fields})
                 continue
             if isinstance(action, A.Notify):
                 self._notify(action)
@@ -340,6 +347,8 @@ class Driver:
                     "block %d %s accepted (proposer %s, round %d, signers %s, %.1f ms)",
                     block["height"], block["hash"][:16], block["proposer"], block["round"],
                     ",".join(block["signers"]), block["latency"] * 1000,
+                    extra={"height": block["height"], "round": block["round"], "block": block["hash"],
+                           "proposer": block["proposer"], "signers": ",".join(block["signers"])},
                 )
                 if self.on_block is not None:
                     self.on_block(block)
@@ -348,7 +357,7 @@ class Driver:
         try:
             getattr(self.hooks.hook, action.hook)(**action.kwargs)
         except Exception as exc:  # an observer must not stop the federation
-            log.warning("hook %s failed: %s", action.hook, exc)
+            log.warning("hook %s failed: %s", action.hook, exc, exc_info=exc, extra={"hook": action.hook})
 
     def _call(self, method: str, *params: Any, expect: Callable[[Any], bool] | None = None) -> Any:
         """Call the node; an answer failing ``expect`` is a failure like no answer at all.
@@ -383,9 +392,11 @@ class Driver:
 
     def _post_failure(self, what: str, height: int, exc: Exception) -> None:
         if isinstance(exc, RPCError) and exc.code in (None, RPC_IN_WARMUP):
-            log.debug("node call for %s failed: %s", what, exc)  # logged once per outage
+            log.debug("node call for %s failed: %s", what, exc,
+                      extra={"height": height, "call": what})  # logged once per outage
         else:
-            log.warning("node call for %s failed: %s", what, exc)
+            log.warning("node call for %s failed: %s", what, exc,
+                        extra={"height": height, "call": what})
         self.inbox.put(E.NodeFailed(what, height, str(exc)))
 
     def _query_tip(self) -> None:
@@ -425,7 +436,7 @@ class Driver:
             self._fail(str(exc))
             return None
         except Exception as exc:  # a plugin failure costs this round, not the process
-            log.error("hook %s failed: %s", name, exc)
+            log.error("hook %s failed: %s", name, exc, exc_info=exc, extra={"hook": name})
             return None
         merged: dict[str, Any] = {}
         for answer in answers:
@@ -498,7 +509,9 @@ class Driver:
             except FatalError as exc:
                 self._fail(str(exc))
             except Exception as exc:
-                log.error("hook block_complete failed: %s", exc)
+                log.error("hook block_complete failed: %s", exc, exc_info=exc,
+                          extra={"hook": "block_complete", "height": action.height,
+                                 "block": action.block_hash})
         self.inbox.put(E.Submitted(action.height, action.block_hash, result))
 
 

@@ -139,6 +139,10 @@ class Messenger(abc.ABC):
     """
 
     Options: ClassVar[type[PluginOptions]] = PluginOptions
+    #: keys of :meth:`stats` that are current values (connections up, queue length),
+    #: exported as gauges ``oceanfed_messenger_<key>``; every other key is a counter
+    #: that only grows, exported as ``oceanfed_messenger_<key>_total``
+    GAUGES: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, options: PluginOptions, context: PluginContext):
         self.options = options
@@ -161,7 +165,8 @@ class Messenger(abc.ABC):
         return None
 
     def stats(self) -> dict[str, int]:
-        """Counters such as ``reconnects``, exported as metrics."""
+        """Counters such as ``reconnects`` (and the gauges named in :attr:`GAUGES`), exported
+        as metrics; keys are lower-case ``[a-z][a-z0-9_]*``."""
         return {}
 
     def outage(self) -> float | None:

@@ -1,6 +1,7 @@
 """Prometheus metrics and the health check of a running member, on one HTTP listener.
 
-``GET /metrics`` answers in the Prometheus text format; ``GET /health`` answers 200 while
+``GET /metrics`` answers in the Prometheus text format; ``GET /status`` with what
+``oceanfed status`` shows, as JSON; ``GET /health`` answers 200 while
 the member's node and messenger are reachable and 503 (with the reason) once either has
 been unreachable (or, for the node, still starting) for longer than
 ``[metrics] unhealthy_after`` seconds. A messenger that
@@ -14,8 +15,8 @@ for ``unhealthy_after`` seconds after its last authenticated message (plus the b
 when the messenger cannot tell per peer: members say nothing while they wait for it).
 
 Nothing is counted on the hot path: a custom collector reads the driver's counters at
-scrape time. Only round latency is observed as it happens (a histogram fed from the
-driver's ``on_block`` callback).
+scrape time. Only what each accepted block says is observed as it happens, from the
+driver's ``on_block`` callback: round latency (a histogram) and who signed it (per member).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import re
 import socketserver
 import threading
 import time
@@ -30,10 +32,18 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Histogram, ProcessCollector, make_wsgi_app
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    make_wsgi_app,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from oceanfed import __version__
 from oceanfed.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -43,6 +53,9 @@ log = logging.getLogger("oceanfed.metrics")
 
 #: round latency buckets (seconds): loopback devnets take milliseconds, real ones seconds
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+
+#: a messenger's stats() key that can be part of a metric name
+_STAT_KEY = re.compile(r"[a-z][a-z0-9_]*")
 
 #: counter prefixes (``prefix:reason``) exported as one labelled counter each
 _LABELLED = {
@@ -212,7 +225,6 @@ class DriverCollector(Collector):
         yield rounds
 
         for key, name, doc in (
-            ("blocks_submitted", "oceanfed_blocks_submitted", "Blocks this member submitted and the node accepted"),
             ("signatures_made", "oceanfed_signatures_made", "Block signatures made by this member's signer"),
             ("signatures_received", "oceanfed_signatures_received", "Valid block signatures received from peers"),
             ("sign_failed", "oceanfed_signer_failures", "Signing requests the signer failed"),
@@ -250,17 +262,7 @@ class DriverCollector(Collector):
         except Exception as exc:  # a plugin bug must not break the scrape
             log.debug("messenger stats failed: %s", exc)
             stats = {}
-        c = CounterMetricFamily("oceanfed_messenger_reconnects", "Messenger reconnections")
-        c.add_metric([], stats.pop("reconnects", 0))
-        yield c
-        g = GaugeMetricFamily(
-            "oceanfed_messenger_stat", "Other counters reported by the messenger plugin",
-            labels=["stat"],
-        )
-        for key, value in sorted(stats.items()):
-            if isinstance(value, int | float):
-                g.add_metric([key], value)
-        yield g
+        yield from _messenger_metrics(stats, getattr(d.messenger, "GAUGES", frozenset()))
 
         drops = CounterMetricFamily(
             "oceanfed_frames_dropped",
@@ -306,6 +308,26 @@ class DriverCollector(Collector):
         yield g
 
 
+def _messenger_metrics(stats: dict[str, Any], gauges: frozenset[str]) -> Iterator[Metric]:
+    """A messenger's stats(): its gauges as ``oceanfed_messenger_<key>``, every other key as
+    the counter ``oceanfed_messenger_<key>_total`` (``reconnects`` always present)."""
+    stats.setdefault("reconnects", 0)
+    for key, value in sorted(stats.items()):
+        if not isinstance(value, int | float):
+            continue
+        if not _STAT_KEY.fullmatch(key) or key.endswith("_total"):
+            log.debug("messenger stat %r is not exported (not a metric name)", key)
+            continue
+        if key in gauges:
+            g = GaugeMetricFamily(f"oceanfed_messenger_{key}", f"Messenger: {key.replace('_', ' ')}")
+            g.add_metric([], float(value))
+            yield g
+        else:
+            c = CounterMetricFamily(f"oceanfed_messenger_{key}", f"Messenger: {key.replace('_', ' ')}")
+            c.add_metric([], value)
+            yield c
+
+
 class _Handler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base signature
         log.debug("http %s", format % args)
@@ -335,7 +357,29 @@ class MetricsServer:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.peer_signatures = Counter(
+            "oceanfed_peer_signatures",
+            "Accepted blocks carrying each member's signature, as this member saw them",
+            ["peer"], registry=self.registry,
+        )
+        self.peer_last_signed = Gauge(
+            "oceanfed_peer_last_signed_height",
+            "Height of the last accepted block carrying each member's signature",
+            ["peer"], registry=self.registry,
+        )
+        self.missing_signers = Gauge(
+            "oceanfed_missing_signers",
+            "Members whose signature the last accepted block did not carry",
+            registry=self.registry,
+        )
+        self.build_info = Gauge(
+            "oceanfed_build_info", "Always 1: this member's oceanfed version, chain and name",
+            ["version", "chain", "member"], registry=self.registry,
+        )
+        self._members: list[str] = []
         ProcessCollector(registry=self.registry)
+        #: what GET /status answers (set by the runner), None until the member is up
+        self.status_source: Callable[[], dict[str, Any]] | None = None
         self.health: HealthPolicy | None = None
         self._server: _ThreadingServer | None = None
         self._thread: threading.Thread | None = None
@@ -345,11 +389,37 @@ class MetricsServer:
     def observe_block(self, block: dict[str, Any]) -> None:
         """``on_block`` callback of the driver: record one accepted block's latency."""
         self.latency.observe(max(0.0, float(block.get("latency", 0.0))))
+        signers = [s for s in block.get("signers", []) if isinstance(s, str)]
+        for name in signers:
+            if name in self._members:  # only the federation's names: bounded label set
+                self.peer_signatures.labels(name).inc()
+                self.peer_last_signed.labels(name).set(int(block.get("height", -1)))
+        if self._members:
+            self.missing_signers.set(len(set(self._members) - set(signers)))
 
-    def attach(self, driver: Driver) -> None:
+    def attach(self, driver: Driver, chain: str = "") -> None:
         """Export ``driver``'s counters and judge its health."""
         self.health = HealthPolicy(driver, self.unhealthy_after)
         self.registry.register(DriverCollector(driver, self.health))
+        cfg = driver.machine.cfg
+        self._members = list(cfg.names)
+        for name in self._members:  # every member's series exists from the start
+            self.peer_signatures.labels(name)
+            self.peer_last_signed.labels(name).set(-1)
+        self.build_info.labels(__version__, chain, cfg.names[cfg.me]).set(1)
+
+    def _status(self) -> dict[str, Any]:
+        """The status source's answer; it reads the loop's state from this thread, so a
+        dict that changed size under it is read again."""
+        source = self.status_source
+        if source is None:
+            raise LookupError("starting")
+        for _ in range(4):
+            try:
+                return source()
+            except RuntimeError:  # changed size during iteration
+                continue
+        return source()
 
     # -- serving ------------------------------------------------------------------------
     def _app(self) -> Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]:
@@ -371,9 +441,21 @@ class MetricsServer:
                 start_response(status, [("Content-Type", "application/json"),
                                         ("Content-Length", str(len(body)))])
                 return [body]
+            if path == "/status":
+                try:
+                    data, code = self._status(), "200 OK"
+                except LookupError:
+                    data, code = {"status": "starting"}, "503 Service Unavailable"
+                except Exception as exc:  # noqa: BLE001 - a scrape must not kill the server
+                    log.warning("GET /status failed: %s", exc, exc_info=exc)
+                    data, code = {"error": "status unavailable"}, "500 Internal Server Error"
+                body = (json.dumps(data) + "\n").encode()
+                start_response(code, [("Content-Type", "application/json"),
+                                      ("Content-Length", str(len(body)))])
+                return [body]
             if path in ("/metrics", "/"):
                 return metrics_app(environ, start_response)
-            body = b"not found: try /metrics or /health\n"
+            body = b"not found: try /metrics, /status or /health\n"
             start_response("404 Not Found", [("Content-Type", "text/plain"),
                                              ("Content-Length", str(len(body)))])
             return [body]

@@ -11,7 +11,8 @@ from typing import Any
 from oceanfed.cli.common import add_config_argument, config_path
 from oceanfed.config import load_config
 from oceanfed.errors import FatalError
-from oceanfed.logsetup import setup_logging
+from oceanfed.logsetup import set_log_context, setup_logging
+from oceanfed.sdnotify import Notifier
 
 
 def register(sub: Any) -> None:
@@ -26,6 +27,7 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from oceanfed.cli.status_cmd import live_status
     from oceanfed.member import build_driver
 
     cfg = load_config(config_path(args))
@@ -33,6 +35,7 @@ def run(args: argparse.Namespace) -> int:
         getattr(args, "log_level", None) or cfg.log.level,
         getattr(args, "log_format", None) or cfg.log.format,
     )
+    set_log_context(member=cfg.member.name, chain=cfg.federation.chain)
     metrics = None
     if cfg.metrics.listen:
         from oceanfed.metrics import MetricsServer
@@ -45,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
         except BaseException:
             metrics.stop()
             raise
-        metrics.attach(driver)
+        metrics.attach(driver, chain=cfg.federation.chain)
+        metrics.status_source = lambda: live_status(cfg, driver.status())
     else:
         driver = build_driver(cfg)
     # The loop thread hands work to RPC, signer and messenger threads and back; the default
@@ -63,9 +67,17 @@ def run(args: argparse.Namespace) -> int:
         "member %s of %d-of-%d federation on chain %s: started",
         cfg.member.name, cfg.federation.threshold, len(cfg.federation.members), cfg.federation.chain,
     )
+    # systemd (Type=notify): ready once the state is held and the node checked; the loop
+    # pings the watchdog
+    notifier = Notifier()
+    notifier.ready(f"member {cfg.member.name} signing on {cfg.federation.chain}")
+    if notifier.watchdog_interval is not None:
+        driver.heartbeat = notifier.watchdog
     try:
         driver.run()
     finally:
+        notifier.stopping()
+        notifier.close()
         if metrics is not None:
             metrics.stop()
         driver.store.close()  # every save was already flushed; this releases the lock

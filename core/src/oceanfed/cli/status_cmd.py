@@ -85,16 +85,51 @@ def node_tip(cfg: FedConfig) -> dict[str, Any]:
     return {"url": cfg.node.url, "height": int(header["height"]), "hash": best}
 
 
+def _identity(cfg: FedConfig) -> dict[str, Any]:
+    return {
+        "member": cfg.member.name,
+        "federation": f"{cfg.federation.threshold}-of-{len(cfg.federation.members)}",
+        "chain": cfg.federation.chain,
+        "state_dir": str(cfg.path(cfg.member.state_dir)),
+    }
+
+
+def _running_view(out: dict[str, Any], live: dict[str, Any]) -> None:
+    """The fields of a running member's own status (status.json or the live driver)."""
+    out["sign_state"] = live.get("sign_state")
+    for key in ("height", "round", "step", "locked", "decided", "last_block", "rpc_errors"):
+        out[key] = live.get(key)
+    out["peers_seen"] = {
+        name: round(float(live["time"]) - float(at), 3)
+        for name, at in (live.get("peers_seen") or {}).items()
+    }
+    out["messenger"] = live.get("messenger")
+    out["counters"] = live.get("counters")
+
+
+def live_status(cfg: FedConfig, live: dict[str, Any]) -> dict[str, Any]:
+    """What ``oceanfed status`` shows, from a running member's own :meth:`Driver.status`
+    (``GET /status``). The node's tip is the one the member last saw: no node call."""
+    out = _identity(cfg)
+    out.update(running=True, pid=live.get("pid"), status_age=0.0, source="live")
+    _running_view(out, live)
+    stored = read_state_db(cfg.path(cfg.member.state_dir))
+    if stored is not None:
+        out["last_signed"] = stored["last_signed"]
+    tip = live.get("tip")
+    out["node"] = (
+        {"url": cfg.node.url, "height": tip["height"], "hash": tip["hash"],
+         "last_ok_age": round(float(live["time"]) - float(live.get("last_node_ok", 0)), 3)}
+        if tip else {"url": cfg.node.url, "error": "no tip seen yet"}
+    )
+    return out
+
+
 def collect(cfg: FedConfig) -> dict[str, Any]:
     """Everything ``oceanfed status`` shows, as one dict."""
     state_dir = cfg.path(cfg.member.state_dir)
     now = time.time()
-    out: dict[str, Any] = {
-        "member": cfg.member.name,
-        "federation": f"{cfg.federation.threshold}-of-{len(cfg.federation.members)}",
-        "chain": cfg.federation.chain,
-        "state_dir": str(state_dir),
-    }
+    out = _identity(cfg)
     live = read_status_file(state_dir)
     age = now - float(live.get("time", 0)) if live else None
     running = bool(
@@ -111,15 +146,7 @@ def collect(cfg: FedConfig) -> dict[str, Any]:
         stored, out["state_error"] = None, str(exc)
     if running and live is not None:
         out["source"] = "status.json"
-        out["sign_state"] = live.get("sign_state")
-        for key in ("height", "round", "step", "locked", "decided", "last_block", "rpc_errors"):
-            out[key] = live.get(key)
-        out["peers_seen"] = {
-            name: round(float(live["time"]) - float(at), 3)
-            for name, at in (live.get("peers_seen") or {}).items()
-        }
-        out["messenger"] = live.get("messenger")
-        out["counters"] = live.get("counters")
+        _running_view(out, live)
     elif stored is not None:
         out["source"] = "state database"
         out["sign_state"] = stored["sign_state"]

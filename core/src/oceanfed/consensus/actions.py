@@ -82,6 +82,8 @@ class Notify:
 class Log:
     level: str
     message: str
+    #: structured fields for JSON logs (``peer``, ``block``…); height and round are added
+    fields: dict[str, Any] = field(default_factory=dict)
 
 
 Action = Persist | Broadcast | QueryTip | BuildProposal | Validate | Sign | Submit | Notify | Log

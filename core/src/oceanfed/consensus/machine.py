@@ -272,8 +272,8 @@ class Machine:
     def _emit(self, action: A.Action) -> None:
         self._out.append(action)
 
-    def _log(self, level: str, message: str) -> None:
-        self._emit(A.Log(level, message))
+    def _log(self, level: str, message: str, **fields: Any) -> None:
+        self._emit(A.Log(level, message, fields))
 
     def _notify(self, hook: str, **kwargs: Any) -> None:
         self._emit(A.Notify(hook, kwargs))
@@ -445,7 +445,8 @@ class Machine:
         h.proposal_frames[info.block_hash] = frame
         h.validity.setdefault(info.block_hash, None)
         self._emit(A.Broadcast(frame))
-        self._log("debug", f"height {h.height} round {h.round}: proposed {info.block_hash}")
+        self._log("debug", f"height {h.height} round {h.round}: proposed {info.block_hash}",
+                  block=info.block_hash)
 
     # ------------------------------------------------------------------ node answers
 
@@ -564,7 +565,8 @@ class Machine:
                 self._start_height(ev.height + 1, ev.block_hash)
         else:
             self.counters[f"submit_rejected:{result}"] += 1
-            self._log("warning", f"height {h.height}: node refused block {ev.block_hash}: {result}")
+            self._log("warning", f"height {h.height}: node refused block {ev.block_hash}: {result}",
+                      block=ev.block_hash)
             self._query_tip()
 
     # ------------------------------------------------------------------ peer messages
@@ -614,7 +616,8 @@ class Machine:
                 self._on_sig(env)
         except (KeyError, TypeError, ValueError, OverflowError, DecodeError) as exc:
             self.counters["dropped:malformed"] += 1
-            self._log("debug", f"malformed {env.kind} from {self.cfg.names[env.sender]}: {exc}")
+            self._log("debug", f"malformed {env.kind} from {self.cfg.names[env.sender]}: {exc}",
+                      peer=self.cfg.names[env.sender])
 
     def _on_proposal(self, env: Envelope) -> None:
         h = self.h
@@ -897,7 +900,7 @@ class Machine:
                         if self.sign_state.allows(h.height, v):
                             # commit to signing in the same flush as the decision
                             self.sign_state = SignState(h.height, v, h.parent)
-                        self._log("debug", f"height {h.height}: decided {v} in round {rr}")
+                        self._log("debug", f"height {h.height}: decided {v} in round {rr}", block=v)
                         self._persist()
                         return True
 
@@ -912,7 +915,8 @@ class Machine:
             if not self.sign_state.allows(h.height, h.decided):
                 if self.counters["sign_refused"] == 0:
                     self._log("critical", f"height {h.height}: refusing to sign {h.decided}: "
-                              f"already signed {self.sign_state.block_hash} at {self.sign_state.height}")
+                              f"already signed {self.sign_state.block_hash} at {self.sign_state.height}",
+                              block=h.decided)
                 self.counters["sign_refused"] += 1
                 h.retry_at = self._now + 3600
                 return False

@@ -46,6 +46,7 @@ class KafkaMessenger(Messenger):
     """
 
     Options = KafkaOptions
+    GAUGES = frozenset({"connected", "queued"})
 
     def __init__(self, options: PluginOptions, context: PluginContext):
         super().__init__(options, context)

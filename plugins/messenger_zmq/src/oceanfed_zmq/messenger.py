@@ -103,6 +103,7 @@ class ZmqMessenger(Messenger):
     """PUB/SUB mesh over ZeroMQ for any number of members."""
 
     Options = ZmqOptions
+    GAUGES = frozenset({"peers_connected"})
 
     def __init__(self, options: PluginOptions, context: PluginContext):
         super().__init__(options, context)
