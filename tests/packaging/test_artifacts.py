@@ -45,6 +45,7 @@ def test_systemd_unit_runs_a_real_subcommand() -> None:
     unit.read(ROOT / "packaging" / "oceanfed.service")
     service = unit["Service"]
     assert service["KillSignal"] == "SIGTERM" and service["Restart"] == "on-failure"
+    assert service["Type"] == "notify"
     argv = shlex.split(service["ExecStart"])
     assert Path(argv[0]).name == "oceanfed"
     from oceanfed.cli.main import build_parser
