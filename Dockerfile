@@ -22,19 +22,21 @@ RUN pip install --no-cache-dir build==1.2.2 \
 
 FROM ${PYTHON_IMAGE}
 ARG EXTRAS=zmq,kafka,soft,inflation
-ARG OCEANFED_VERSION=0.1.0
 ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    OCEANFED_METRICS_LISTEN=0.0.0.0:9464 \
     OCEANFED_HEALTH_URL=http://127.0.0.1:9464/health
 COPY --from=build /wheels /wheels
-RUN pip install --find-links /wheels "oceanfed[${EXTRAS}]==${OCEANFED_VERSION}" \
+# the core wheel built above, whatever its version (it is set in one place, oceanfed/__init__.py)
+RUN pip install --find-links /wheels "$(ls /wheels/oceanfed-[0-9]*.whl)[${EXTRAS}]" \
  && rm -rf /wheels \
  && useradd --system --uid 10001 --home-dir /var/lib/oceanfed --create-home oceanfed
 USER 10001
 WORKDIR /var/lib/oceanfed
 VOLUME ["/var/lib/oceanfed"]
-# [metrics] listen = "0.0.0.0:9464"
+# /metrics, /status and /health: on by default through OCEANFED_METRICS_LISTEN (above),
+# which the HEALTHCHECK reads; one port everywhere, 9464
 EXPOSE 9464
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s \
   CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(os.environ['OCEANFED_HEALTH_URL'], timeout=4)"]

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from oceanfed.audit import audit_chain, chain_headers, read_signed
+from oceanfed.cli.common import add_config_argument, config_path
 from oceanfed.config import FedConfig, load_config
 from oceanfed.errors import ConfigError, OceanfedError
 
@@ -36,7 +37,7 @@ def register(subparsers: Any) -> None:
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--config", required=True, help="a member's fed.toml (node and federation)")
+    add_config_argument(p, "a member's fed.toml (node and federation)")
     p.add_argument("--states", nargs="+", metavar="[NAME=]DIR", default=None,
                    help="members' state directories (default: this member's state_dir)")
     p.add_argument("--from", dest="first", type=int, default=0, metavar="HEIGHT",
@@ -68,7 +69,7 @@ def _named_state(spec: str, cfg: FedConfig) -> tuple[str, Path]:
 def run(args: argparse.Namespace) -> int:
     from oceanfed.rpc import from_config
 
-    cfg = load_config(args.config)
+    cfg = load_config(config_path(args))
     if args.first < 0:
         raise ConfigError(f"--from {args.first}: expected a height of 0 or more")
     if args.states is None:
@@ -83,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
             signed[name] = read_signed(path)
         except sqlite3.Error as exc:
             raise OceanfedError(f"{path / 'state.sqlite3'}: cannot read the sign-state ({exc})") from None
-    node = from_config(cfg.node, cfg.base_dir)
+    node = from_config(cfg.node, cfg.base_dir, cfg.federation.chain)
     try:
         start = max(0, args.first - 1)  # the block before the first is read for the link
         headers = chain_headers(node, start)
