@@ -7,8 +7,10 @@ from its peers, stop the node.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
+from pathlib import Path
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -16,6 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from oceanfed.statestore import StateStore
 
 from .conftest import UNHEALTHY_AFTER, OpsFederation, http_get, oceanfed
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -94,16 +98,51 @@ def test_metrics_show_the_federation(ops_fed: OpsFederation) -> None:
     assert "oceanfed_messenger_stat" not in text
 
 
+def test_every_dashboard_query_names_metrics_a_member_exports(ops_fed: OpsFederation) -> None:
+    """packaging/grafana-dashboard.json: well formed, and every oceanfed_* name in its
+    queries is a series a running member serves (checked against a real scrape)."""
+    dashboard = json.loads((ROOT / "packaging" / "grafana-dashboard.json").read_text())
+    assert dashboard["uid"] and dashboard["schemaVersion"] >= 36
+    panels = dashboard["panels"]
+    assert len({p["id"] for p in panels}) == len(panels)
+    variables = {v["name"] for v in dashboard["templating"]["list"]}
+    code, text = http_get(ops_fed.url("m1", "/metrics"))
+    assert code == 200
+    exported = set()
+    for family in text_string_to_metric_families(text):
+        exported.add(family.name)
+        if family.type == "counter":  # declared, even before its first labelled sample
+            exported.add(family.name + "_total")
+        exported.update(s.name for s in family.samples)
+    titles = set()
+    for panel in panels:
+        assert {"x", "y", "w", "h"} <= set(panel["gridPos"]) and panel["targets"], panel["title"]
+        assert panel["datasource"]["uid"] == "${datasource}"
+        titles.add(panel["title"])
+        for target in panel["targets"]:
+            expr = target["expr"]
+            assert expr.count("(") == expr.count(")"), expr
+            for var in re.findall(r"\$(\w+)", expr):
+                assert var in variables or var.startswith("__"), (panel["title"], var)
+            names = set(re.findall(r"\boceanfed_[a-z0-9_]+", expr))
+            assert names, (panel["title"], expr)
+            assert names <= exported, (panel["title"], names - exported)
+    for wanted in ("Chain height", "Block interval", "Round latency histogram", "Rounds by outcome",
+                   "Peers reachable"):
+        assert wanted in titles
+    assert any(t.startswith("Who signed each block") for t in titles)
+
+
 def test_status_over_http_is_what_oceanfed_status_shows(ops_fed: OpsFederation) -> None:
+    shown = ops_fed.status("m1")
     code, body = http_get(ops_fed.url("m1", "/status"))
     assert code == 200, body
     served = json.loads(body)
-    shown = ops_fed.status("m1")
     assert set(served) == set(shown)
     assert served["member"] == "m1" and served["running"] is True and served["source"] == "live"
     assert served["chain"] == shown["chain"] and served["federation"] == "2-of-3"
     assert set(served["peers_seen"]) == {"m0", "m2"}
-    assert served["sign_state"]["height"] >= shown["sign_state"]["height"] - 2
+    assert served["sign_state"]["height"] >= shown["sign_state"]["height"]  # asked later
     assert served["node"]["height"] >= shown["node"]["height"] - 2
     assert served["last_signed"]["height"] >= 1
 
