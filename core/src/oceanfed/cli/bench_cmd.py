@@ -71,10 +71,12 @@ def run(args: argparse.Namespace) -> int:
 
     if "flush" in groups:
         emit(flush_floor(os.getcwd(), "disk"))
-        emit(flush_by_block_size(os.getcwd(), "disk"))
+        if not args.quick:
+            emit(flush_by_block_size(os.getcwd(), "disk"))
         if os.path.isdir("/dev/shm"):
             emit(flush_floor("/dev/shm", "tmpfs"))
-            emit(flush_by_block_size("/dev/shm", "tmpfs"))
+            if not args.quick:
+                emit(flush_by_block_size("/dev/shm", "tmpfs"))
     if "latency" in groups:
         for n, m in shapes:
             emit(fb.round_latency(n, m, blocks=args.blocks))
