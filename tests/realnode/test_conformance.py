@@ -9,7 +9,8 @@ heights, flags, script shapes. The intended differences are asserted one by one 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import signal
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,8 @@ pytestmark = [pytest.mark.realnode, pytest.mark.slow]
 class Backend:
     name: str
     clients: dict[str, NodeClient]
+    #: restart the node serving an endpoint (the devnet: its one process, every endpoint)
+    restart: Callable[[str], None]
 
     def call(self, who: str, method: str, *params: Any) -> tuple[str, Any]:
         """``("ok", result)`` or ``("error", (code, message))``."""
@@ -51,18 +54,28 @@ def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Backend
     keys = [generate_private_key() for _ in range(3)]
     root = tmp_path_factory.mktemp("conformance")
     dlayout = create_devnet(root / "devnet", 3, 2, block_keys=keys, clients=1)
-    _, server = start_devnet(dlayout.dir)
+    servers = [start_devnet(dlayout.dir)[1]]
     olayout = create_oceand_devnet(root / "oceand", 3, 2, block_keys=keys, clients=1)
     net = OceandNet(olayout)
+
+    def restart_devnet(_name: str) -> None:
+        servers.pop().stop()
+        servers.append(start_devnet(dlayout.dir)[1])
+
+    def restart_node(name: str) -> None:
+        net.kill_node(name, signal.SIGTERM)  # a clean shutdown
+        net.start_node(name)
+
     try:
         net.start()
         devnet = Backend("devnet", {n: NodeClient(dlayout.url(n), n, dlayout.password(n), retries=0)
-                                    for n in dlayout.endpoints})
-        oceand = Backend("oceand", {n: net.client(n) for n in olayout.endpoints})
+                                    for n in dlayout.endpoints}, restart_devnet)
+        oceand = Backend("oceand", {n: net.client(n) for n in olayout.endpoints}, restart_node)
         yield devnet, oceand
     finally:
         net.stop()
-        server.stop()
+        for server in servers:
+            server.stop()
 
 
 def both(backends: tuple[Backend, Backend], who: str, method: str, *params: Any) -> tuple[Any, Any]:
@@ -243,3 +256,35 @@ def test_intended_differences(backends: tuple[Backend, Backend]) -> None:
     kind, err = devnet.call("c0", "sendtoaddress", devnet.ok("c0", "getnewaddress"), 1, "", "",
                             True, d_iss["asset"])
     assert kind == "error" and err[0] == -8 and "not supported" in err[1]
+
+
+def test_coinbase_fees_and_mempool_across_restarts(backends: tuple[Backend, Backend]) -> None:
+    """4. fees: the real node's coinbase pays them to OP_TRUE (the default of an empty
+    ``con_mandatorycoinbase``), the devnet's burns them (OP_RETURN, its default
+    ``coinbase_destination``). Alike: both keep a pending transaction across a clean
+    restart (the real node in mempool.dat, the devnet in its store)."""
+    devnet, oceand = backends
+    scripts: dict[str, set[str]] = {}
+    pending = {}
+    for b in backends:
+        txid = b.ok("c0", "sendtoaddress", b.ok("m1", "getnewaddress"), 2.5)
+        _mine(b, [txid])
+        block = b.ok("m0", "getblock", b.ok("m0", "getbestblockhash"))
+        coinbase = b.ok("m0", "getrawtransaction", block["tx"][0], True)
+        scripts[b.name] = {o["scriptPubKey"]["hex"] for o in coinbase["vout"] if o["value"] > 0}
+        # a payment between c0 and m1, pending: m2's mempool holds it, m2 restarts
+        pending[b.name] = b.ok("c0", "sendtoaddress", b.ok("m1", "getnewaddress"), 1.25)
+        _wait_mempool(b, "m2", pending[b.name])
+        b.restart("m2")
+    assert scripts == {"oceand": {"51"}, "devnet": {"6a"}}
+    assert pending["oceand"] in oceand.ok("m2", "getrawmempool")
+    assert pending["devnet"] in devnet.ok("m2", "getrawmempool")
+
+
+def _wait_mempool(b: Backend, who: str, txid: str) -> None:
+    import time
+
+    deadline = time.monotonic() + 60
+    while txid not in b.ok(who, "getrawmempool"):
+        assert time.monotonic() < deadline, f"{b.name}: {txid} never reached {who}'s mempool"
+        time.sleep(0.1)
