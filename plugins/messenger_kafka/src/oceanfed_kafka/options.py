@@ -44,7 +44,8 @@ class KafkaOptions(PluginOptions):
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     ssl_cafile: str | None = None
     ssl_certfile: str | None = None
-    ssl_keyfile: str | None = None
+    #: the private key of ``ssl_certfile``: a secret file (owner-only, like every secret)
+    ssl_keyfile: SecretFile | None = None
     #: file holding the password of ``ssl_keyfile``, if it is encrypted
     ssl_password_file: SecretFile | None = None
     ssl_check_hostname: bool = True
