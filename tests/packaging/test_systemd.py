@@ -96,3 +96,54 @@ def test_every_option_is_known_to_systemd(tmp_path: Path, merged: bool) -> None:
     others = [line for line in text.splitlines()
               if line.strip() and "/opt/oceanfed/bin/oceanfed is not executable" not in line]
     assert not others, text
+
+
+def _unit_values(key: str) -> list[str]:
+    """Every value of ``key`` in the unit's [Service] (repeated keys kept, in order)."""
+    return re.findall(rf"^{key}=(.*)$", UNIT.read_text(), re.M)
+
+
+def test_state_and_secrets_come_the_way_the_unit_delivers_them(tmp_path: Path) -> None:
+    """``oceanfed check`` in the environment the unit gives: no state_dir in fed.toml
+    (``$STATE_DIRECTORY`` from StateDirectory=), and every secret by its bare name from
+    ``$CREDENTIALS_DIRECTORY`` (LoadCredential=), none beside the config."""
+    import tomlkit
+
+    from oceanfed.launcher import LocalFederation
+    from testsupport.cli import oceanfed
+
+    assert _unit_values("StateDirectory") == ["oceanfed"]
+    assert not _unit_values("ReadWritePaths")  # StateDirectory= alone makes it writable
+    credentials = dict(v.split(":", 1) for v in _unit_values("LoadCredential"))
+    assert {"transport.key", "rpc.password"} <= set(credentials)
+    for name, source in credentials.items():
+        assert source == f"/etc/oceanfed/{name}", (name, source)
+
+    fed = LocalFederation(tmp_path / "fed", 3, 2)
+    try:
+        fed.start_devnet()
+        member = fed.layout.member_dir("m0")
+        config = fed.layout.fed_toml("m0")
+        doc = tomlkit.parse(config.read_text())
+        del doc["member"]["state_dir"]  # type: ignore[union-attr]
+        config.write_text(tomlkit.dumps(doc))
+        creds = tmp_path / "credentials"  # what systemd makes: read-only copies
+        creds.mkdir()
+        for name in credentials:
+            (creds / name).write_bytes((member / name).read_bytes())
+            (creds / name).chmod(0o400)
+            (member / name).unlink()  # only the credential can satisfy the bare name
+        state = tmp_path / "var-lib-oceanfed"
+        state.mkdir(mode=0o700)
+        out = oceanfed("check", "--config", str(config),
+                       env={"STATE_DIRECTORY": str(state), "CREDENTIALS_DIRECTORY": str(creds)})
+    finally:
+        fed.close()
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"member.state_dir: {state} (from $STATE_DIRECTORY)" in out.stdout, out.stdout
+    for key, name in (("member.transport_key_file", "transport.key"),
+                      ("node.password_file", "rpc.password")):
+        assert f"{key}: {creds / name} (from $CREDENTIALS_DIRECTORY)" in out.stdout, out.stdout
+    assert f"state_dir: {state} is usable" in out.stdout
+    if "block.key" in credentials:
+        assert f"soft signer (coincurve) {creds / 'block.key'}" in out.stdout
