@@ -80,3 +80,13 @@ def net(tmp_path: Path) -> Iterator[Net]:
     net = Net(create_devnet(tmp_path / "dn", members=3, threshold=2, clients=2))
     yield net
     net.close()
+
+
+@pytest.fixture
+def op_true_net(tmp_path: Path) -> Iterator[Net]:
+    """A 2-of-3 devnet with one client whose coinbase pays the fees to OP_TRUE (as the
+    node's does), so that coinbase outputs can be spent."""
+    net = Net(create_devnet(tmp_path / "dn", members=3, threshold=2, clients=1,
+                            coinbase_destination=b"\x51"))
+    yield net
+    net.close()

@@ -131,3 +131,32 @@ def test_freeze_output_freezes_the_p2pkh_outputs(net) -> None:
         (h["txid"], h["vout"], h["end"]) for h in net.call("m0", "getfreezehistory") if h["end"]
     ]
     assert ended == [(txid, frozen["vout"], 2)]
+
+
+def test_coinbase_output_matures_after_two_blocks(op_true_net) -> None:
+    """Ocean's COINBASE_MATURITY is 2: a coinbase output is refused one block deep, in the
+    mempool and in a block, and spendable one block later (tests/realnode shows the node
+    answering alike)."""
+    from oceanfed.ocean.block import Block
+    from oceanfed.ocean.coinbase import finish_block
+
+    net = op_true_net
+    net.call("c0", "sendtoaddress", net.call("m1", "getnewaddress"), 3)
+    coinbase = net.mine().txs[0]
+    [(n, out)] = [(n, o) for n, o in enumerate(coinbase.vout)
+                  if o.script_pubkey == b"\x51" and o.amount]
+    spend = Transaction(2, (TxIn(coinbase.txid(), n, b"", 0xFFFFFFFF),), (
+        TxOut(out.asset, explicit_value(out.amount),
+              address_to_script(net.call("c0", "getnewaddress"))),), 0)
+    with pytest.raises(ChainError) as err:
+        net.call("c0", "sendrawtransaction", spend.hex())
+    assert (err.value.code, err.value.message) == (
+        -26, "16: bad-txns-premature-spend-of-coinbase")
+    proposal = Block.from_hex(net.call("m0", "getnewblockhex"))
+    block = finish_block(proposal.header, [*proposal.txs, spend])
+    with pytest.raises(ChainError) as err:
+        net.call("m0", "testproposedblock", block.block_hex())
+    assert err.value.message == "bad-txns-premature-spend-of-coinbase"
+    net.mine()
+    txid = net.call("c0", "sendrawtransaction", spend.hex())
+    assert [t.txid_hex() for t in net.mine().txs[1:]] == [txid]

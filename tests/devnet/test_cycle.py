@@ -220,3 +220,48 @@ def test_throughput_figure(devnet) -> None:
         f"\ndevnet: {rate:.0f} blocks/s (getnewblockhex + 5 testproposedblock + submitblock each)"
     )
     assert c[0].call("getblockcount") == n
+
+
+def test_restart_keeps_the_mempool(devnet) -> None:
+    """A pending transaction survives a clean stop and start, as with the node's
+    mempool.dat, and is mined afterwards."""
+    c = devnet.client()
+    txid = c.call("sendtoaddress", devnet.client("m1").call("getnewaddress"), 2.5)
+    assert c.call("getrawmempool") == [txid]
+    assert devnet.stop() == 0
+    devnet.start()
+    c2 = devnet.client()
+    assert c2.call("getrawmempool") == [txid]
+    keys = [devnet.key(n) for n in devnet.layout.members[:3]]
+    block = signed(Block.from_hex(c2.call("getnewblockhex")), keys)
+    assert [t.txid_hex() for t in block.txs[1:]] == [txid]
+    assert c2.call("submitblock", block.block_hex()) is None
+    assert c2.call("getrawmempool") == []
+
+
+def test_stopped_devnet_hangs_up_kept_alive_connections(tmp_path) -> None:
+    """After stop, a connection kept alive from before gets no answer (the chain behind
+    it is closed), not an internal error."""
+    import base64
+    import http.client
+    import json
+
+    from oceanfed.devnet.setup import create_devnet, start_devnet
+
+    layout, server = start_devnet(create_devnet(tmp_path / "dn", members=3, threshold=2).dir)
+    auth = base64.b64encode(f"m0:{layout.password('m0')}".encode()).decode()
+    conn = http.client.HTTPConnection("127.0.0.1", layout.port("m0"), timeout=10)
+    body = json.dumps({"method": "getblockcount", "params": [], "id": 1})
+
+    def call() -> int:
+        conn.request("POST", "/", body, {"Authorization": f"Basic {auth}"})
+        response = conn.getresponse()
+        return int(json.loads(response.read())["result"])
+
+    try:
+        assert call() == 0
+    finally:
+        server.stop()
+    with pytest.raises((http.client.HTTPException, OSError)):
+        call()
+    conn.close()

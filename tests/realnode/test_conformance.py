@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -21,8 +21,19 @@ from oceanfed.devnet.oceand import OceandNet, create_oceand_devnet
 from oceanfed.devnet.setup import create_devnet, start_devnet
 from oceanfed.errors import RPCError
 from oceanfed.keyfile import generate_private_key
+from oceanfed.ocean.address import address_to_script
 from oceanfed.ocean.block import Block
+from oceanfed.ocean.coinbase import finish_block
 from oceanfed.ocean.proof import build_solution, push_stack
+from oceanfed.ocean.standard import FREEZE_SCRIPT
+from oceanfed.ocean.tx import (
+    Transaction,
+    TxIn,
+    TxOut,
+    explicit_asset,
+    explicit_value,
+    merkle_root,
+)
 from oceanfed.rpc import NodeClient
 
 pytestmark = [pytest.mark.realnode, pytest.mark.slow]
@@ -58,9 +69,15 @@ def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Backend
     olayout = create_oceand_devnet(root / "oceand", 3, 2, block_keys=keys, clients=1)
     net = OceandNet(olayout)
 
+    def devnet_clients() -> dict[str, NodeClient]:
+        return {n: NodeClient(dlayout.url(n), n, dlayout.password(n), retries=0)
+                for n in dlayout.endpoints}
+
     def restart_devnet(_name: str) -> None:
         servers.pop().stop()
         servers.append(start_devnet(dlayout.dir)[1])
+        # new connections, as a client of a restarted node needs (the old ones are hung up)
+        devnet.clients.update(devnet_clients())
 
     def restart_node(name: str) -> None:
         net.kill_node(name, signal.SIGTERM)  # a clean shutdown
@@ -68,8 +85,7 @@ def backends(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Backend
 
     try:
         net.start()
-        devnet = Backend("devnet", {n: NodeClient(dlayout.url(n), n, dlayout.password(n), retries=0)
-                                    for n in dlayout.endpoints}, restart_devnet)
+        devnet = Backend("devnet", devnet_clients(), restart_devnet)
         oceand = Backend("oceand", {n: net.client(n) for n in olayout.endpoints}, restart_node)
         yield devnet, oceand
     finally:
@@ -262,7 +278,7 @@ def test_coinbase_fees_and_mempool_across_restarts(backends: tuple[Backend, Back
     """4. fees: the real node's coinbase pays them to OP_TRUE (the default of an empty
     ``con_mandatorycoinbase``), the devnet's burns them (OP_RETURN, its default
     ``coinbase_destination``). Alike: both keep a pending transaction across a clean
-    restart (the real node in mempool.dat, the devnet in its store)."""
+    restart (the real node in mempool.dat, the devnet in its chain database)."""
     devnet, oceand = backends
     scripts: dict[str, set[str]] = {}
     pending = {}
@@ -288,3 +304,146 @@ def _wait_mempool(b: Backend, who: str, txid: str) -> None:
     while txid not in b.ok(who, "getrawmempool"):
         assert time.monotonic() < deadline, f"{b.name}: {txid} never reached {who}'s mempool"
         time.sleep(0.1)
+
+
+COIN = 100_000_000
+OP_TRUE = b"\x51"
+
+
+@pytest.fixture(scope="module")
+def op_true_devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Backend]:
+    """An embedded devnet whose coinbase pays the fees to ``OP_TRUE``, as the node's does
+    (the devnet's default burns them), so that its coinbase outputs can be spent."""
+    layout = create_devnet(tmp_path_factory.mktemp("optrue"), 3, 2, clients=1,
+                           coinbase_destination=OP_TRUE)
+    server = start_devnet(layout.dir)[1]
+    try:
+        yield Backend("devnet", {n: NodeClient(layout.url(n), n, layout.password(n), retries=0)
+                                 for n in layout.endpoints}, lambda _name: None)
+    finally:
+        server.stop()
+
+
+def _spend(prevouts: list[tuple[str, int]], outs: list[tuple[bytes, int, bytes]]) -> Transaction:
+    """An unsigned transaction: ``prevouts`` as (txid hex, vout), ``outs`` as (asset id in
+    RPC byte order, satoshi, script); a fee output has an empty script."""
+    return Transaction(
+        2,
+        tuple(TxIn(bytes.fromhex(txid)[::-1], n, b"", 0xFFFFFFFF) for txid, n in prevouts),
+        tuple(TxOut(explicit_asset(asset[::-1]), explicit_value(value), script)
+              for asset, value, script in outs),
+        0,
+    )
+
+
+def _with_tx(proposal: Block, tx: Transaction) -> Block:
+    """``proposal`` with ``tx`` added after its transactions (merkle root and, where the
+    coinbase has one, witness commitment redone)."""
+    txs = [*proposal.txs, tx]
+    if proposal.txs[0].vin[0].witness.script_witness:
+        return finish_block(proposal.header, txs)
+    root = merkle_root([t.txid() for t in txs])
+    return Block(replace(proposal.header, merkle_root=root), tuple(txs))
+
+
+def test_coinbase_maturity(backends: tuple[Backend, Backend], op_true_devnet: Backend) -> None:
+    """Alike: a coinbase output is spendable from the second block after its own (Ocean's
+    ``COINBASE_MATURITY`` is 2, not Bitcoin's 100). At depth 1 both refuse it, in the
+    mempool and in a proposed block, with ``bad-txns-premature-spend-of-coinbase``.
+    6. different: the node's wallets list mature OP_TRUE coinbase outputs as their own."""
+    oceand = backends[1]
+    answers: dict[str, list[tuple[str, Any]]] = {}
+    for b in (op_true_devnet, oceand):
+        if b is oceand:
+            b.ok("c0", "settxfee", 0.001)
+        _mine(b, [b.ok("c0", "sendtoaddress", b.ok("m1", "getnewaddress"), 3)])
+        cb_txid = b.ok("m0", "getblock", b.ok("m0", "getbestblockhash"))["tx"][0]
+        vout = b.ok("m0", "getrawtransaction", cb_txid, True)["vout"]
+        [(n, out)] = [(n, o) for n, o in enumerate(vout)
+                      if o["scriptPubKey"]["hex"] == OP_TRUE.hex() and o["value"] > 0]
+        value, asset = round(out["value"] * COIN), bytes.fromhex(out["asset"])
+        to = address_to_script(b.ok("c0", "getnewaddress"))
+        tx = _spend([(cb_txid, n)], [(asset, value - value // 2, to), (asset, value // 2, b"")])
+        got = [b.call("c0", "sendrawtransaction", tx.hex())]
+        proposal = Block.from_hex(b.ok("m0", "getnewblockhex"))
+        block = _with_tx(proposal, tx)
+        got.append(b.call("m0", "testproposedblock", block.block_hex()))
+        _mine(b, [])  # depth 2
+        got.append(b.call("c0", "sendrawtransaction", tx.hex()))
+        if got[-1] == ("ok", tx.txid()[::-1].hex()):
+            _mine(b, [got[-1][1]])
+        answers[b.name] = [(kind, None if kind == "ok" else value) for kind, value in got]
+    assert answers["devnet"] == answers["oceand"], answers
+    assert answers["oceand"][0] == ("error", (-26, "16: bad-txns-premature-spend-of-coinbase"))
+    assert answers["oceand"][1] == ("error", (-25, "bad-txns-premature-spend-of-coinbase"))
+    assert answers["oceand"][2] == ("ok", None)
+    # a difference: the node's wallet takes the coinbases' OP_TRUE outputs as its own (once
+    # mature, 3 confirmations); the devnet's wallet never does
+    for b in (op_true_devnet, oceand):
+        _mine(b, [])
+        _mine(b, [])
+        listed = [u for u in b.ok("m0", "listunspent") if u["scriptPubKey"] == OP_TRUE.hex()]
+        assert bool(listed) == (b is oceand), (b.name, listed)
+
+
+def test_frozen_outputs(backends: tuple[Backend, Backend]) -> None:
+    """Freezing: a transaction with an output to P2PKH(hash160 = 0) freezes its other P2PKH
+    outputs (``getfreezehistory``, ``getutxoassetinfo``). Alike on both: a frozen output is
+    spent by a raw transaction and by the wallet (the node's ``-freezelist`` mempool check
+    is off by default, and no consensus rule looks at the freeze), and each spend ends its
+    freeze-history entry at the spending block's height."""
+    answers: dict[str, dict[str, Any]] = {}
+    for b in backends:
+        got: dict[str, Any] = {}
+        unspent = max(b.ok("c0", "listunspent"), key=lambda u: u["amount"])
+        asset, amount = bytes.fromhex(unspent["asset"]), round(unspent["amount"] * COIN)
+        freeze = _spend([(unspent["txid"], unspent["vout"])], [
+            (asset, 100_000, FREEZE_SCRIPT),
+            (asset, 10 * COIN, address_to_script(b.ok("m2", "getnewaddress"))),
+            (asset, 5 * COIN, address_to_script(b.ok("m2", "getnewaddress"))),
+            (asset, amount - 15 * COIN - 200_000, address_to_script(b.ok("c0", "getnewaddress"))),
+            (asset, 100_000, b""),
+        ])
+        signed = b.ok("c0", "signrawtransaction", freeze.hex())
+        assert signed["complete"], (b.name, signed)
+        txid = b.ok("c0", "sendrawtransaction", signed["hex"])
+        _mine(b, [txid])
+
+        def history(b: Backend = b, txid: str = txid) -> list[tuple[int, float, int, int | None]]:
+            """This freeze's entries, heights relative to the tip (end None: not spent)."""
+            tip = b.ok("m0", "getblockcount")
+            return sorted((h["vout"], h["value"], h["start"] - tip,
+                           h["end"] - tip if h["end"] else None)
+                          for h in b.ok("m0", "getfreezehistory") if h["txid"] == txid)
+
+        got["frozen"] = history()
+        policy = next(i for i in b.ok("m0", "getutxoassetinfo") if i["asset"] == unspent["asset"])
+        got["frozentxouts"] = policy["frozentxouts"]
+        # (the node's wallet also lists the coinbases' OP_TRUE outputs, as its own)
+        got["m2 lists"] = sorted(u["vout"] for u in b.ok("m2", "listunspent") if u["txid"] == txid)
+        # a raw transaction spends the first frozen output
+        raw = _spend([(txid, 1)], [(asset, 10 * COIN - 100_000,
+                                    address_to_script(b.ok("c0", "getnewaddress"))),
+                                   (asset, 100_000, b"")])
+        signed = b.ok("m2", "signrawtransaction", raw.hex())
+        got["sendrawtransaction"] = b.call("m2", "sendrawtransaction", signed["hex"])
+        if got["sendrawtransaction"][0] == "ok":
+            _mine(b, [got["sendrawtransaction"][1]])
+        got["after raw"] = history()
+        # the wallet spends the other, its only coin
+        got["sendtoaddress"] = b.call("m2", "sendtoaddress", b.ok("c0", "getnewaddress"), 1)
+        if got["sendtoaddress"][0] == "ok":
+            _mine(b, [got["sendtoaddress"][1]])
+        got["after wallet"] = history()
+        for key in ("sendrawtransaction", "sendtoaddress"):
+            got[key] = got[key][0] if got[key][0] == "ok" else got[key]
+        answers[b.name] = got
+    assert answers["devnet"] == answers["oceand"], answers
+    o = answers["oceand"]
+    assert [(v, start, end) for v, _, start, end in o["frozen"]] == [(1, 0, None), (2, 0, None),
+                                                                  (3, 0, None)]
+    assert o["frozentxouts"] == 4  # the three and the freeze output itself
+    assert o["m2 lists"] == [1, 2]
+    assert o["sendrawtransaction"] == o["sendtoaddress"] == "ok"
+    assert [(v, end) for v, _, _, end in o["after raw"]] == [(1, 0), (2, None), (3, None)]
+    assert [(v, end) for v, _, _, end in o["after wallet"]] == [(1, -1), (2, 0), (3, None)]

@@ -16,7 +16,8 @@ transaction's reason; ``bad-cb-amount`` for a coinbase paying more than the fees
 The UTXO set, issued assets and freeze history are stored with each block, in the same
 SQLite transaction. A longer side branch still becomes the active chain: the state is then
 rebuilt by replaying the new chain (rare, and O(chain)). The mempool (:mod:`.mempool`)
-feeds ``getnewblockhex``. Chain updates are serialised on one lock; reads take it briefly.
+feeds ``getnewblockhex``; it is stored on a clean stop (:meth:`Chain.save_mempool`) and
+re-checked on the next start, as the node's ``mempool.dat``. Chain updates are serialised on one lock; reads take it briefly.
 """
 
 from __future__ import annotations
@@ -165,6 +166,7 @@ class Chain:
                     f"{store.path}: a stored main-chain block is invalid ({exc})"
                 ) from None
             store.replace_state(self.state, index, self._main[-1])
+        self._load_mempool()
 
     def _remember(self, entry: Entry) -> None:
         self._index[entry.hash] = entry
@@ -245,6 +247,24 @@ class Chain:
             state.apply(diff)
             index += [(txid, block_hash, height) for txid in diff.txids]
         return state, index
+
+    def save_mempool(self) -> None:
+        """Store the pending transactions, for the next start (on a clean stop, as the node
+        writes ``mempool.dat``)."""
+        with self.lock:
+            entries = [(e.tx.serialize(), e.time) for e in self.mempool.entries.values()]
+        self.store.save_mempool(entries)
+
+    def _load_mempool(self) -> None:
+        """Re-accept the stored pending transactions; those now invalid are dropped."""
+        now = int(_time.time())
+        for raw, when in self.store.load_mempool():
+            try:
+                tx = Transaction.from_bytes(raw)
+                self.mempool.accept(self.state, tx, self.height + 1, max(now, when))
+            except (DecodeError, ValueError, TxReject):
+                continue
+            self.mempool.entries[tx.txid()].time = when
 
     def utxo_lookup(self, outpoint: tuple[bytes, int]) -> object:
         with self.lock:

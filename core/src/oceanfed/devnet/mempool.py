@@ -2,7 +2,8 @@
 
 A transaction may spend outputs of earlier mempool transactions; two mempool
 transactions never spend the same output (``txn-mempool-conflict``). Mempool order is
-arrival order, which is also a valid block order. Not persisted.
+arrival order, which is also a valid block order. :class:`~oceanfed.devnet.chain.Chain`
+stores it on a clean stop and reloads it on start.
 """
 
 from __future__ import annotations

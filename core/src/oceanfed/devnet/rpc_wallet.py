@@ -26,7 +26,7 @@ from oceanfed.devnet.rpc_methods import (
 )
 from oceanfed.devnet.rpc_tx import RPC_WALLET_ERROR, address_arg, amount_arg, submit_tx
 from oceanfed.devnet.signing import sign_transaction
-from oceanfed.devnet.state import Coin, Outpoint
+from oceanfed.devnet.state import COINBASE_MATURITY, Coin, Outpoint
 from oceanfed.devnet.txjson import POLICY_LABEL, amount_json, asset_hex
 from oceanfed.devnet.wallet import Wallet
 from oceanfed.ocean.address import (
@@ -108,6 +108,13 @@ def wallet_coins(ep: Endpoint, wallet: Wallet, *, include_mempool: bool = True) 
     return out
 
 
+def spendable(c: WalletCoin) -> bool:
+    """Whether the wallet may fund a transaction with ``c``: its own, and not an immature
+    coinbase output (the node's wallet waits ``COINBASE_MATURITY + 1`` confirmations).
+    Frozen outputs are spendable, as with the node's wallet."""
+    return c.mine and not (c.coin.coinbase and c.confirmations <= COINBASE_MATURITY)
+
+
 def _address(script: bytes) -> str:
     return script_to_address(script) or ""
 
@@ -132,7 +139,7 @@ def build_and_send(
         pool = [
             c
             for c in wallet_coins(ep, wallet)
-            if c.mine and not c.coin.frozen and c.outpoint not in fixed_ops
+            if spendable(c) and c.outpoint not in fixed_ops
         ]
         pool.sort(key=lambda c: -c.coin.value)
         need: dict[bytes, int] = {}
@@ -507,7 +514,7 @@ def issueasset(ep: Endpoint, params: list[Any]) -> dict[str, Any]:
         funding = [
             c
             for c in wallet_coins(ep, wallet)
-            if c.mine and not c.coin.frozen and c.coin.asset == chain.policy_asset
+            if spendable(c) and c.coin.asset == chain.policy_asset
         ]
         if not funding:
             raise ChainError(RPC_WALLET_INSUFFICIENT_FUNDS, "Insufficient funds")

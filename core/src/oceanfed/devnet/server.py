@@ -10,6 +10,7 @@ serialise on the chain's lock.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hmac
 import json
 import logging
@@ -64,6 +65,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(405, b"JSON-RPC server handles only POST requests")
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        if self.server.stopped:  # a kept-alive connection to a stopped devnet: hang up
+            self.close_connection = True
+            return
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY:
             self._send(413, b"")
@@ -127,12 +131,35 @@ class EndpointServer(ThreadingHTTPServer):
         self.endpoint = endpoint
         self.expected_auth = f"{endpoint.name}:{password}".encode()
         super().__init__((host, port), _Handler)
+        self.stopped = False
+        self._conns: set[socket.socket] = set()
+        self._conns_lock = threading.Lock()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._conns_lock:
+            self._conns.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._conns_lock:
+            self._conns.discard(request)
+        super().shutdown_request(request)
+
+    def hang_up(self) -> None:
+        """Answer nothing more, and end the open (kept-alive) connections."""
+        self.stopped = True
+        with self._conns_lock:
+            conns = list(self._conns)
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
 
 
 class DevnetServer:
     """All the endpoints of one devnet, served from background threads.
 
-    :meth:`stop` shuts the endpoints down, then closes the chain's database.
+    :meth:`stop` shuts the endpoints down and hangs up their open connections, then
+    stores the mempool and closes the chain's database.
     """
 
     def __init__(self, servers: list[EndpointServer], chain: Chain):
@@ -155,7 +182,9 @@ class DevnetServer:
         for srv in self.servers:
             srv.shutdown()
         for srv in self.servers:
+            srv.hang_up()
             srv.server_close()
         for t in self._threads:
             t.join(timeout=5)
+        self.chain.save_mempool()
         self.chain.store.close()

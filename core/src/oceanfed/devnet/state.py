@@ -4,6 +4,8 @@ a transaction must pass against them.
 * A :class:`Coin` is an unspent output (explicit asset and value only). Outputs with an
   empty script (fees) or starting with ``OP_RETURN`` never enter the set.
 * Genesis outputs are spendable (``-initialfreecoins``); its transactions are not checked.
+* A coinbase output is spendable from its ``COINBASE_MATURITY``-th (2nd) block on
+  (``bad-txns-premature-spend-of-coinbase``), as on the node.
 * Per transaction (:func:`check_tx`): inputs exist and are unspent, no input twice, the
   per-asset sums balance (inputs + issuance/reissuance amounts = outputs, fee outputs
   included), every amount explicit and in range, issuance ids derived as the node derives
@@ -12,7 +14,9 @@ a transaction must pass against them.
 * Freeze (FACTS.md): a transaction with an output to P2PKH(hash160 = 0) freezes all its
   P2PKH outputs; the others than the freeze output itself enter the freeze history with
   ``start`` = the block height and ``end`` = 0, and ``end`` becomes the height of the block
-  that spends them (always recorded, as with ``-recordinflation=1``).
+  that spends them (always recorded, as with ``-recordinflation=1``). Frozen outputs stay
+  spendable, as on the node: freezing is a record (``getfreezehistory``,
+  ``getutxoassetinfo``), not a consensus or mempool rule (``-freezelist`` is off by default).
 
 Applying a block yields a :class:`BlockDiff` that the store writes in the block's own
 SQLite transaction, so the state on disk is always that of the last whole block.
@@ -34,6 +38,9 @@ MAX_MONEY = 21_000_000 * 100_000_000
 LOCKTIME_THRESHOLD = 500_000_000
 #: the height the node gives coins of unconfirmed transactions
 MEMPOOL_HEIGHT = 0x7FFFFFFF
+#: blocks before a coinbase output may be spent: Ocean's ``COINBASE_MATURITY``
+#: (``consensus/consensus.h``), 2 where Bitcoin and Elements have 100
+COINBASE_MATURITY = 2
 
 
 @dataclass(frozen=True)
@@ -184,6 +191,9 @@ def check_tx(
         if coin is None:
             raise TxReject(REJECT_INVALID, "bad-txns-inputs-missingorspent", missing=True)
         coins.append(coin)
+    for coin in coins:
+        if coin.coinbase and height - coin.height < COINBASE_MATURITY:
+            raise TxReject(REJECT_INVALID, "bad-txns-premature-spend-of-coinbase")
     ins: dict[bytes, int] = {}
     outs: dict[bytes, int] = {}
     issuances: list[Issuance] = []

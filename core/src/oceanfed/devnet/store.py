@@ -2,7 +2,8 @@
 
 Every block, main chain or side branch, is kept in ``blocks``; ``main_chain`` maps heights
 to the hashes of the active chain. A block (and any reorganisation it causes) is applied in
-one transaction, so each accepted block costs one WAL flush.
+one transaction, so each accepted block costs one WAL flush. ``mempool`` holds the pending
+transactions as of the last clean stop (the node's ``mempool.dat``).
 """
 
 from __future__ import annotations
@@ -64,6 +65,11 @@ CREATE TABLE IF NOT EXISTS freeze (
     value  INTEGER NOT NULL,
     start  INTEGER NOT NULL,
     "end"  INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS mempool (
+    seq    INTEGER PRIMARY KEY,
+    raw    BLOB NOT NULL,
+    time   INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS txindex (
     txid   BLOB PRIMARY KEY,
@@ -181,6 +187,27 @@ class ChainStore:
     def set_meta(self, key: str, value: str) -> None:
         with self._lock:
             self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def save_mempool(self, entries: Sequence[tuple[bytes, int]]) -> None:
+        """Replace the stored pending transactions with ``(raw tx, arrival time)`` entries,
+        in mempool order, in one transaction."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.execute("DELETE FROM mempool")
+                self._db.executemany(
+                    "INSERT INTO mempool (seq, raw, time) VALUES (?, ?, ?)",
+                    [(n, raw, when) for n, (raw, when) in enumerate(entries)],
+                )
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._db.execute("ROLLBACK")
+                raise OceanfedError(f"{self.path}: cannot store the mempool ({exc})") from None
+
+    def load_mempool(self) -> list[tuple[bytes, int]]:
+        """The pending transactions saved by :meth:`save_mempool`, in mempool order."""
+        with self._lock:
+            return self._db.execute("SELECT raw, time FROM mempool ORDER BY seq").fetchall()
 
     # -- chain state ----------------------------------------------------------------------
     def _write_diff(self, diff: BlockDiff, block_hash: bytes) -> None:
