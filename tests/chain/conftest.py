@@ -6,7 +6,7 @@ mines blocks the way the federation does (propose, sign with M block keys, submi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,3 +90,17 @@ def op_true_net(tmp_path: Path) -> Iterator[Net]:
                             coinbase_destination=b"\x51"))
     yield net
     net.close()
+
+
+@pytest.fixture
+def make_net() -> Iterator[Callable[[DevnetLayout], Net]]:
+    """Open a :class:`Net` on a devnet created by the test (closed after it)."""
+    nets: list[Net] = []
+
+    def make(layout: DevnetLayout) -> Net:
+        nets.append(Net(layout))
+        return nets[-1]
+
+    yield make
+    for net in nets:
+        net.close()

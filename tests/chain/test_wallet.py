@@ -160,3 +160,31 @@ def test_coinbase_output_matures_after_two_blocks(op_true_net) -> None:
     net.mine()
     txid = net.call("c0", "sendrawtransaction", spend.hex())
     assert [t.txid_hex() for t in net.mine().txs[1:]] == [txid]
+
+
+def test_wallet_waits_for_coinbase_maturity(tmp_path, make_net) -> None:
+    """A coinbase output paid to a wallet's key counts (getbalance, listunspent, funding)
+    from its third confirmation only, as with the node's wallet (COINBASE_MATURITY + 1)."""
+    from oceanfed.crypto import pubkey_of
+    from oceanfed.devnet.setup import create_devnet
+    from oceanfed.keyfile import generate_private_key, read_private_key
+    from oceanfed.ocean.address import p2pkh_of_pubkey
+
+    keys = [generate_private_key() for _ in range(3)]
+    layout = create_devnet(tmp_path / "dn", members=3, threshold=2, clients=1, block_keys=keys,
+                           coinbase_destination=p2pkh_of_pubkey(pubkey_of(keys[0])))
+    owner = next(m for m in layout.members
+                 if read_private_key(layout.block_key_file(m)) == keys[0])
+    net = make_net(layout)
+    net.call("c0", "sendtoaddress", net.call("c0", "getnewaddress"), 1)
+    net.mine()  # the fee goes to the owner's key: one confirmation
+    assert net.call(owner, "getbalance") == {}
+    assert net.call(owner, "listunspent") == []
+    with pytest.raises(ChainError) as err:
+        net.call(owner, "sendtoaddress", net.call("c0", "getnewaddress"), 0.0001)
+    assert err.value.code == -6
+    net.mine()
+    assert net.call(owner, "listunspent") == []  # two
+    net.mine()
+    [coin] = net.call(owner, "listunspent")  # three: mature
+    assert net.call(owner, "getbalance") == {"CBT": coin["amount"]} and coin["amount"] > 0

@@ -108,11 +108,16 @@ def wallet_coins(ep: Endpoint, wallet: Wallet, *, include_mempool: bool = True) 
     return out
 
 
+def immature(c: WalletCoin) -> bool:
+    """A coinbase output the node's wallet does not count yet: it waits for
+    ``COINBASE_MATURITY + 1`` confirmations (``GetBlocksToMaturity``)."""
+    return c.coin.coinbase and c.confirmations <= COINBASE_MATURITY
+
+
 def spendable(c: WalletCoin) -> bool:
-    """Whether the wallet may fund a transaction with ``c``: its own, and not an immature
-    coinbase output (the node's wallet waits ``COINBASE_MATURITY + 1`` confirmations).
-    Frozen outputs are spendable, as with the node's wallet."""
-    return c.mine and not (c.coin.coinbase and c.confirmations <= COINBASE_MATURITY)
+    """Whether the wallet may fund a transaction with ``c``: its own and mature. Frozen
+    outputs are spendable, as with the node's wallet."""
+    return c.mine and not immature(c)
 
 
 def _address(script: bytes) -> str:
@@ -367,7 +372,7 @@ def getbalance(ep: Endpoint, params: list[Any]) -> Any:
     watch = bool(_expect(params[2], bool, "include_watchonly")) if len(params) > 2 else False
     totals: dict[bytes, int] = {}
     for c in wallet_coins(ep, wallet):
-        if c.confirmations < minconf or not (c.mine or watch):
+        if c.confirmations < minconf or not (c.mine or watch) or immature(c):
             continue
         if account not in ("*", "") and wallet.label(c.coin.script) != account:
             continue
@@ -410,7 +415,7 @@ def listunspent(ep: Endpoint, params: list[Any]) -> list[dict[str, Any]]:
     out = []
     for c in wallet_coins(ep, wallet):
         coin = c.coin
-        if not minconf <= c.confirmations <= maxconf:
+        if not minconf <= c.confirmations <= maxconf or immature(c):
             continue
         if wanted is not None and coin.script not in wanted:
             continue
