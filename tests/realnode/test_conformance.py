@@ -447,3 +447,24 @@ def test_frozen_outputs(backends: tuple[Backend, Backend]) -> None:
     assert o["sendrawtransaction"] == o["sendtoaddress"] == "ok"
     assert [(v, end) for v, _, _, end in o["after raw"]] == [(1, 0), (2, None), (3, None)]
     assert [(v, end) for v, _, _, end in o["after wallet"]] == [(1, -1), (2, 0), (3, None)]
+
+
+def test_zero_fee_raw_transaction(backends: tuple[Backend, Backend]) -> None:
+    """Alike: a raw transfer paying no fee at all is relayed and mined by both
+    (``sendrawtransaction`` does not apply the node's free-relay limit, and its mempool
+    minimum fee is zero until the mempool is full). The fee the node's *wallet* wants is
+    in the table of intended differences."""
+    answers: dict[str, Any] = {}
+    for b in backends:
+        unspent = max(b.ok("c0", "listunspent"), key=lambda u: u["amount"])
+        raw = _spend([(unspent["txid"], unspent["vout"])], [
+            (bytes.fromhex(unspent["asset"]), round(unspent["amount"] * COIN),
+             address_to_script(b.ok("c0", "getnewaddress")))])
+        signed = b.ok("c0", "signrawtransaction", raw.hex())
+        kind, value = b.call("c0", "sendrawtransaction", signed["hex"])
+        if kind == "ok":
+            _mine(b, [value])
+            value = [t["value"] for t in b.ok("c0", "getrawtransaction", value, True)["vout"]
+                     if t["scriptPubKey"]["type"] == "fee"]
+        answers[b.name] = (kind, value)
+    assert answers["devnet"] == answers["oceand"] == ("ok", []), answers
