@@ -120,7 +120,7 @@ def test_plugins_lists_installed_distributions(oceanfed) -> None:
             section = line.split(" (")[0]
         elif line.strip() != "(none)":
             rows.setdefault(section, []).append(line.split())
-    assert set(rows) <= {"messengers", "signers", "inflation policies", "hooks", "commands"}
+    assert set(rows) <= {"messengers", "signers", "inflation", "hooks", "commands"}
     assert ["zmq", "oceanfed-messenger-zmq", version("oceanfed-messenger-zmq")] in rows[
         "messengers"
     ]
@@ -132,7 +132,7 @@ def test_plugins_lists_installed_distributions(oceanfed) -> None:
         "distribution": "oceanfed-messenger-zmq",
         "version": version("oceanfed-messenger-zmq"),
     } in as_json["messengers"]
-    assert set(as_json) == {"messengers", "signers", "inflation policies", "hooks", "commands"}
+    assert set(as_json) == {"messengers", "signers", "inflation", "hooks", "commands"}
 
 
 def test_plugins_shows_a_hook_distribution(oceanfed, tmp_path: Path) -> None:

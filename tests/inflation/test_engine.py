@@ -10,7 +10,6 @@ import pytest
 from oceanfed.errors import FatalError
 from oceanfed.ocean.tx import Transaction
 from oceanfed_inflation.engine import Inflation
-from oceanfed_inflation.hookspecs import veto_manager
 from oceanfed_inflation.policies import FixedRate
 
 from .conftest import PERIOD, InflationNet, formula
@@ -129,7 +128,6 @@ def test_policy_veto(net: InflationNet) -> None:
         m1.opts, Capped(m1.policy.options, m1.policy.settings), m1.key, m1.context,
         p2sh_address=m1.p2sh_address, p2sh_script=m1.p2sh_script,
     )
-    capped.vetoes = veto_manager(capped.policy)
     mine_to(net, PERIOD - 1)
     extras = honest.extras(PERIOD)
     assert extras is not None

@@ -42,7 +42,7 @@ def test_inflation_section_and_key_file(devnet3: LocalFederation, tmp_path: Path
     out = convert(tmp_path / "fed.toml", args, "--member-card", cards(devnet3, 0, 2))
     assert out.returncode == 0, out.stdout + out.stderr
     cfg = load_config(tmp_path / "fed.toml")
-    assert cfg.inflation == {
+    assert cfg.table("inflation") == {
         "policy": "fixed-rate",
         "rate": 0.0101010101,
         "period": 1440,

@@ -1,8 +1,9 @@
 """The fed.toml schema (pydantic) and its loader.
 
 Every field is checked at load time; errors name the file and the dotted field and say
-what was expected. Plugin tables (``[messenger]``, ``[signer]``, ``[inflation]``) are kept
-as raw tables here and validated by the chosen plugin's own ``Options`` model.
+what was expected. Plugin tables are kept as raw tables here: ``[messenger]`` and ``[signer]``
+are validated by the chosen driver's ``Options`` model, and any other top-level table belongs
+to a hooks plugin that declares it (``oceanfed_config_tables``) and checks it itself.
 
 The file carries its format version (``config_version``, 1 when absent). The values that
 differ per deployment can come from the environment instead (:data:`ENV_OVERRIDES`, and
@@ -185,7 +186,8 @@ class FedConfig(_Strict):
     rounds: Rounds = Rounds()
     messenger: PluginTable
     signer: PluginTable
-    inflation: dict[str, Any] | None = None
+    #: top-level tables that belong to hooks plugins, by name (see :meth:`table`)
+    plugin_tables: dict[str, dict[str, Any]] = Field(default_factory=dict)
     log: Log = Log()
     metrics: Metrics = Metrics()
 
@@ -198,6 +200,24 @@ class FedConfig(_Strict):
         """Where the deployment values came from, by dotted field: ``file``, ``default``,
         or ``env VAR`` (``env CREDENTIALS_DIRECTORY`` for a secret found there)."""
         return dict(self._sources)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _collect_plugin_tables(cls, data: Any) -> Any:
+        """Unknown top-level *tables* are hooks plugins' (checked once plugins are loaded);
+        unknown top-level keys that are not tables stay errors."""
+        if not isinstance(data, dict) or "plugin_tables" in data:
+            return data
+        known = set(cls.model_fields)
+        extra = {k: v for k, v in data.items() if k not in known and isinstance(v, dict)}
+        if not extra:
+            return data
+        rest = {k: v for k, v in data.items() if k not in extra}
+        return {**rest, "plugin_tables": extra}
+
+    def table(self, name: str) -> dict[str, Any] | None:
+        """Hooks plugin table ``[name]`` as written in the file, or None when absent."""
+        return self.plugin_tables.get(name)
 
     @model_validator(mode="after")
     def _member_known(self) -> FedConfig:

@@ -246,20 +246,19 @@ def core_fields() -> list[FieldDoc]:
 
 def plugin_options() -> dict[str, list[tuple[str, str, type[BaseModel]]]]:
     """Installed messenger and signer plugins: ``{table: [(driver, distribution, Options)]}``."""
-    from importlib.metadata import entry_points
-
-    from oceanfed.plugins import MESSENGERS, SIGNERS
+    from oceanfed.errors import ConfigError
+    from oceanfed.interfaces import Messenger, Signer
+    from oceanfed.plugins import MESSENGERS, SIGNERS, installed, load
 
     out: dict[str, list[tuple[str, str, type[BaseModel]]]] = {}
-    for table, group in (("messenger", MESSENGERS), ("signer", SIGNERS)):
-        rows = []
-        for ep in sorted(entry_points(group=group), key=lambda e: e.name):
+    for table, group, base in (("messenger", MESSENGERS, Messenger), ("signer", SIGNERS, Signer)):
+        rows: list[tuple[str, str, type[BaseModel]]] = []
+        for name, dist, _ in installed(group):
             try:
-                cls = ep.load()
-            except Exception:  # a broken plugin is reported by 'oceanfed plugins'
+                cls: type[Messenger] | type[Signer] = load(group, name, base)
+            except ConfigError:  # a broken plugin is reported by 'oceanfed plugins'
                 continue
-            dist = ep.dist.name if ep.dist else "?"
-            rows.append((ep.name, dist, cls.Options))
+            rows.append((name, dist, cls.Options))
         out[table] = rows
     return out
 

@@ -24,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from oceanfed import crypto, wire
+from oceanfed import crypto, hookspecs, wire
 from oceanfed.consensus import actions as A
 from oceanfed.consensus import events as E
 from oceanfed.consensus.machine import Machine
@@ -355,7 +355,7 @@ class Driver:
         if self.hooks is None:
             return
         try:
-            getattr(self.hooks.hook, action.hook)(**action.kwargs)
+            getattr(self.hooks.hook, hookspecs.PREFIX + action.hook)(**action.kwargs)
         except Exception as exc:  # an observer must not stop the federation
             log.warning("hook %s failed: %s", action.hook, exc, exc_info=exc, extra={"hook": action.hook})
 
@@ -420,7 +420,7 @@ class Driver:
         except RPCError as exc:
             self._post_failure("build", action.height, exc)
             return
-        extras = self._merged_hook("proposal_extras", height=action.height, block_hex=block_hex)
+        extras = self._merged_hook("oceanfed_proposal_extras", height=action.height, block_hex=block_hex)
         if extras is None:
             self._post_failure("build", action.height, OceanfedError("a plugin could not build its extras"))
             return
@@ -462,10 +462,9 @@ class Driver:
         reason = None
         if self.hooks is not None:
             try:
-                vetoes = self.hooks.hook.validate_proposal(
+                reason = self.hooks.hook.oceanfed_validate_proposal(
                     height=action.height, block_hex=action.block_hex, extras=action.extras
-                )
-                reason = next((v for v in vetoes if v), None)
+                ) or None  # firstresult: the first reason given
             except FatalError as exc:
                 self._fail(str(exc))
                 return
@@ -490,7 +489,7 @@ class Driver:
             return
         extra: dict[str, Any] = {}
         if action.extras:
-            extra = self._merged_hook("sign_extras", height=action.height,
+            extra = self._merged_hook("oceanfed_sign_extras", height=action.height,
                                       block_hash=action.block_hash, extras=action.extras) or {}
         self.inbox.put(E.Signed(action.height, action.block_hash, der, None, extra))
 
@@ -502,7 +501,7 @@ class Driver:
             return
         if result in (None, "duplicate") and self.hooks is not None:
             try:
-                self.hooks.hook.block_complete(
+                self.hooks.hook.oceanfed_block_complete(
                     height=action.height, block_hash=action.block_hash,
                     extras=action.extras, extra_sigs=action.extra_sigs,
                 )

@@ -17,7 +17,7 @@ from oceanfed.errors import ConfigError, DecodeError, RPCError
 from oceanfed.interfaces import MemberInfo, PluginContext
 from oceanfed.keyfile import allows_group_readable, read_private_key
 from oceanfed.nodechain import genesis_challenge
-from oceanfed.plugins import hook_manager, load_messenger, load_signer, require_table_plugins
+from oceanfed.plugins import check_tables, hook_manager, load_messenger, load_signer
 from oceanfed.rpc import NodeClient, from_config
 from oceanfed.statestore import Owner, StateStore
 
@@ -113,19 +113,14 @@ def open_state(cfg: FedConfig, first_height: int) -> StateStore:
 
 
 def core_config(cfg: FedConfig) -> CoreConfig:
-    r = cfg.rounds
+    """The machine's settings: the federation's, and every field of ``[rounds]`` as is."""
     return CoreConfig(
         me=cfg.member_index,
         names=[m.name for m in cfg.federation.members],
         threshold=cfg.federation.threshold,
         challenge=cfg.federation.script(),
         block_time=cfg.federation.block_time,
-        propose_timeout=r.propose_timeout,
-        prevote_timeout=r.prevote_timeout,
-        precommit_timeout=r.precommit_timeout,
-        timeout_step=r.timeout_step,
-        gossip_interval=r.gossip_interval,
-        tip_poll_interval=r.tip_poll_interval,
+        **cfg.rounds.model_dump(),
     )
 
 
@@ -165,10 +160,10 @@ def build_driver(cfg: FedConfig, **driver_kwargs: Any) -> Driver:
         [m.transport_pubkey for m in members], [m.pubkey for m in members],
     )
     machine = Machine(core_config(cfg), auth, restored=store.load())
-    hooks = hook_manager()
     try:
-        require_table_plugins(cfg, hooks)
-        hooks.hook.member_started(config=cfg, context=context, signer=signer)
+        hooks = hook_manager()
+        check_tables(cfg, hooks)
+        hooks.hook.oceanfed_member_started(config=cfg, context=context, signer=signer)
     except Exception:
         store.close()
         signer.close()

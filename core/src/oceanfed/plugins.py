@@ -1,19 +1,19 @@
-"""Finding and building plugins: messengers, signers and hooks, through entry points.
+"""Finding and building plugins: messengers, signers, hooks and commands, through entry points.
 
-``[messenger] driver = "zmq"`` names an entry point of group ``oceanfed.messengers``; the
-rest of the table is validated by that class's ``Options`` model, and errors name the
-field, e.g. ``messenger.bind: expected tcp://HOST:PORT``.
+Every entry point is loaded by :func:`load`, whose errors are one line naming the setting
+and listing what is installed. ``[messenger] driver = "zmq"`` names an entry point of group
+``oceanfed.messengers``; the rest of the table is validated by that class's ``Options``
+model, and errors name the field, e.g. ``messenger.bind: expected tcp://HOST:PORT``.
 """
 
 from __future__ import annotations
 
+import warnings
 from importlib.metadata import entry_points
 from typing import Any
 
 import pluggy
 from pydantic import ValidationError
-from stevedore import DriverManager
-from stevedore.exception import MultipleMatches, NoMatches
 
 from oceanfed import hookspecs
 from oceanfed.config import PluginTable, format_validation_error
@@ -22,10 +22,16 @@ from oceanfed.interfaces import Messenger, PluginContext, PluginOptions, Signer
 
 MESSENGERS = "oceanfed.messengers"
 SIGNERS = "oceanfed.signers"
-INFLATION = "oceanfed.inflation"
 HOOKS = "oceanfed.hooks"
 COMMANDS = "oceanfed.commands"
 
+#: how errors name each core group's setting and kind of plugin: ``{group: (field, kind)}``
+_NAMES = {
+    MESSENGERS: ("messenger.driver", "messenger"),
+    SIGNERS: ("signer.driver", "signer"),
+    HOOKS: ("hooks", "hooks plugin"),
+    COMMANDS: ("commands", "command"),
+}
 
 def installed(group: str) -> list[tuple[str, str, str]]:
     """``(name, distribution, version)`` of each entry point in ``group``, sorted by name."""
@@ -36,34 +42,39 @@ def installed(group: str) -> list[tuple[str, str, str]]:
     return sorted(seen)
 
 
-def _plugin_class(group: str, name: str, kind: str, base: type[Any]) -> type[Any]:
-    def failed(_manager: Any, entrypoint: Any, exc: BaseException) -> None:
-        raise ConfigError(
-            f"{kind}.driver: {kind} {name!r} is installed but cannot be loaded "
-            f"({entrypoint.value}: {type(exc).__name__}: {exc})"
-        )
+def groups() -> list[str]:
+    """Every installed entry point group of oceanfed (``oceanfed.*``), sorted."""
+    return sorted(g for g in entry_points().groups if g.startswith("oceanfed."))
 
-    try:
-        manager: DriverManager[Any] = DriverManager(
-            namespace=group,
-            name=name,
-            invoke_on_load=False,
-            on_load_failure_callback=failed,
-            on_missing_entrypoints_callback=lambda _names: None,
-        )
-    except MultipleMatches:
-        raise ConfigError(
-            f"{kind}.driver: several installed distributions provide {kind} {name!r}"
-        ) from None
-    except NoMatches:
+
+def load(
+    group: str, name: str, base: type[Any] | None = None, *, field: str = "", kind: str = ""
+) -> Any:
+    """The object that entry point ``name`` of ``group`` names, a subclass of ``base`` if given.
+
+    ConfigError, one line starting with ``field`` (e.g. ``signer.driver``), when no
+    distribution or several provide ``name`` (listing the installed names), when it cannot be
+    imported, or when it is not a ``base`` class.
+    """
+    default_field, default_kind = _NAMES.get(group, (group, group.rpartition(".")[2]))
+    field, kind = field or default_field, kind or default_kind
+    found = {ep.value: ep for ep in entry_points(group=group, name=name)}
+    if not found:
         names = ", ".join(n for n, _, _ in installed(group)) or "none"
-        raise ConfigError(f"{kind}.driver: unknown {kind} {name!r} (installed: {names})") from None
-    cls = manager.driver
-    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise ConfigError(f"{field}: unknown {kind} {name!r} (installed: {names})")
+    if len(found) > 1:
+        raise ConfigError(f"{field}: several installed distributions provide {kind} {name!r}")
+    ep = next(iter(found.values()))
+    try:
+        obj = ep.load()
+    except Exception as exc:
         raise ConfigError(
-            f"{kind}.driver: {kind} {name!r} does not provide a {base.__name__} class"
-        )
-    return cls
+            f"{field}: {kind} {name!r} is installed but cannot be loaded "
+            f"({ep.value}: {type(exc).__name__}: {exc})"
+        ) from None
+    if base is not None and not (isinstance(obj, type) and issubclass(obj, base)):
+        raise ConfigError(f"{field}: {kind} {name!r} does not provide a {base.__name__} class")
+    return obj
 
 
 def validate_options(
@@ -82,34 +93,87 @@ def load_messenger(table: PluginTable, context: PluginContext, *, source: str = 
 
     ``source`` (a file name) prefixes error messages when given.
     """
-    cls: type[Messenger] = _plugin_class(MESSENGERS, table.driver, "messenger", Messenger)
+    cls: type[Messenger] = load(MESSENGERS, table.driver, Messenger)
     return cls(validate_options(cls, table, "messenger", source), context)
 
 
 def load_signer(table: PluginTable, context: PluginContext, *, source: str = "") -> Signer:
     """Build the signer named by ``table.driver`` with its validated options."""
-    cls: type[Signer] = _plugin_class(SIGNERS, table.driver, "signer", Signer)
+    cls: type[Signer] = load(SIGNERS, table.driver, Signer)
     return cls(validate_options(cls, table, "signer", source), context)
 
 
-#: tables of the config that a hooks plugin reads, and the plugin that must be installed
-TABLE_PLUGINS = {"inflation": ("inflation", "oceanfed[inflation]")}
+class HookManager(pluggy.PluginManager):
+    """pluggy's manager, accepting the hook names of oceanfed 0.1 with a DeprecationWarning."""
+
+    def parse_hookimpl_opts(self, plugin: Any, name: str) -> Any:
+        opts = super().parse_hookimpl_opts(plugin, name)
+        if opts is not None and name in hookspecs.DEPRECATED_NAMES and not opts.get("specname"):
+            who = getattr(plugin, "__name__", type(plugin).__name__)
+            warnings.warn(
+                f"{who}: hook {name!r} is deprecated and will stop working in the next "
+                f"release; name it {hookspecs.PREFIX + name!r}",
+                DeprecationWarning, stacklevel=2,
+            )
+            opts = {**opts, "specname": hookspecs.PREFIX + name}
+        return opts
 
 
-def require_table_plugins(config: Any, pm: pluggy.PluginManager) -> None:
-    """ConfigError when the config has a table (e.g. ``[inflation]``) whose plugin is not
-    installed: a member must not run as if the table were absent."""
-    for table, (plugin, extra) in TABLE_PLUGINS.items():
-        if getattr(config, table, None) is not None and not pm.has_plugin(plugin):
+def check_hooks(pm: pluggy.PluginManager) -> None:
+    """ConfigError naming the plugin and the hook when a plugin implements a hook that does
+    not exist (misspelt, or from a newer oceanfed); pluggy's ``check_pending`` otherwise."""
+    known = sorted(n for n in vars(pm.hook) if not n.startswith("_"))
+    for hook_name in known:
+        caller = getattr(pm.hook, hook_name)
+        if caller.has_spec():
+            continue
+        for impl in caller.get_hookimpls():
+            if not impl.optionalhook:
+                specs = ", ".join(n for n in known if getattr(pm.hook, n).has_spec())
+                raise ConfigError(
+                    f"hooks plugin {impl.plugin_name!r}: {hook_name!r} is not an oceanfed hook "
+                    f"(misspelt? known hooks: {specs})"
+                )
+    pm.check_pending()
+
+
+def hook_manager(*, load_installed: bool = True) -> HookManager:
+    """A manager with oceanfed's hook specs and every installed ``oceanfed.hooks`` plugin,
+    each checked against the specs (:func:`check_hooks`).
+
+    A hooks entry point names a module, an object, or a class built without arguments.
+    """
+    pm = HookManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    if not load_installed:
+        return pm
+    for name, _, _ in installed(HOOKS):
+        plugin = load(HOOKS, name)
+        try:
+            pm.register(plugin() if isinstance(plugin, type) else plugin, name=name)
+        except pluggy.PluginValidationError as exc:
+            raise ConfigError(f"hooks: hooks plugin {name!r}: {exc}") from None
+    pm.hook.oceanfed_add_hookspecs(pluginmanager=pm)
+    check_hooks(pm)
+    return pm
+
+
+def check_tables(config: Any, pm: pluggy.PluginManager) -> None:
+    """ConfigError when the config has a table (e.g. ``[audit]``) that no installed plugin
+    declares in ``oceanfed_config_tables``: a member must not run as if it were absent."""
+    declared = declared_tables(pm)
+    for table in config.plugin_tables:
+        if table not in declared:
+            plugins = ", ".join(n for n, _ in pm.list_name_plugin()) or "none"
             raise ConfigError(
-                f"{table}: the [{table}] table needs the {plugin!r} hooks plugin, which is not "
-                f"installed (pip install '{extra}')"
+                f"{table}: no installed plugin reads a [{table}] table (hooks plugins "
+                f"installed: {plugins}); install the plugin it belongs to, or remove the table"
             )
 
 
-def hook_manager() -> pluggy.PluginManager:
-    """A pluggy manager with oceanfed's hook specs and every ``oceanfed.hooks`` plugin."""
-    pm = pluggy.PluginManager(hookspecs.PROJECT)
-    pm.add_hookspecs(hookspecs)
-    pm.load_setuptools_entrypoints(HOOKS)
-    return pm
+def declared_tables(pm: pluggy.PluginManager) -> dict[str, str]:
+    """The fed.toml tables that the registered plugins read: ``{name: description}``."""
+    out: dict[str, str] = {}
+    for answer in pm.hook.oceanfed_config_tables():
+        out.update(answer or {})
+    return out

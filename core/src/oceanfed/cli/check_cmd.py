@@ -2,8 +2,8 @@
 
 Each check prints one line, ``ok``, ``warn`` or ``FAILED``, naming what was checked: every
 config field, the transport key, the node (RPC auth, chain, signblockscript), the signer
-(its pubkey must be this member's), the messenger, each hooks plugin's own settings (e.g.
-``[inflation]``) and the metrics address. ``info`` lines say where the config file and
+(its pubkey must be this member's), the messenger, each hooks plugin's own settings (the
+tables it declares) and the metrics address. ``info`` lines say where the config file and
 each value that differs per deployment came from: the file, the environment
 (``OCEANFED_*``, ``$STATE_DIRECTORY``, ``$CREDENTIALS_DIRECTORY``) or the default. The exit
 status is 1 when any check failed.
@@ -233,19 +233,19 @@ def _writable(directory: Path) -> bool:
 
 
 def _plugin_checks(cfg: FedConfig, context: Any) -> list[Result]:
-    """The hooks plugins' own checks (``check_config``), e.g. of the ``[inflation]`` table."""
-    from oceanfed.plugins import hook_manager, require_table_plugins
+    """The hooks plugins' own checks (``oceanfed_check_config``) of the tables they read."""
+    from oceanfed.plugins import check_tables, hook_manager
 
-    pm = hook_manager()
     try:
-        require_table_plugins(cfg, pm)
+        pm = hook_manager()
+        check_tables(cfg, pm)
     except OceanfedError as exc:
         return [Result("plugins", "failed", str(exc))]
     results = []
     plugins = pm.list_name_plugin()
     for name, plugin in plugins:
         # one plugin at a time, so one plugin's exception does not hide the others' lines
-        only = pm.subset_hook_caller("check_config", [p for _, p in plugins if p is not plugin])
+        only = pm.subset_hook_caller("oceanfed_check_config", [p for _, p in plugins if p is not plugin])
         try:
             answers = only(config=cfg, context=context)
         except OceanfedError as exc:

@@ -290,19 +290,15 @@ def _field_lines(f: FieldDoc, key: str, values: dict[str, Any]) -> list[str]:
 
 def _plugin_options(table: str, driver: str) -> type[BaseModel] | None:
     """The ``Options`` model of an installed plugin, or None when it is not installed."""
-    from importlib.metadata import entry_points
+    from oceanfed.errors import ConfigError
+    from oceanfed.plugins import MESSENGERS, SIGNERS, load
 
-    from oceanfed.plugins import MESSENGERS, SIGNERS
-
-    group = MESSENGERS if table == "messenger" else SIGNERS
-    for ep in entry_points(group=group, name=driver):
-        try:
-            options = getattr(ep.load(), "Options", None)
-        except Exception:
-            return None
-        if isinstance(options, type) and issubclass(options, BaseModel):
-            return options
-    return None
+    try:
+        cls = load(MESSENGERS if table == "messenger" else SIGNERS, driver)
+    except ConfigError:
+        return None
+    options = getattr(cls, "Options", None)
+    return options if isinstance(options, type) and issubclass(options, BaseModel) else None
 
 
 def render(tables: dict[str, Any]) -> str:

@@ -18,7 +18,6 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from importlib.metadata import entry_points
 
 from oceanfed import __version__
 from oceanfed.errors import OceanfedError
@@ -51,11 +50,13 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         module.register(sub)
-    for ep in entry_points(group="oceanfed.commands"):
+    from oceanfed import plugins
+
+    for name, _, _ in plugins.installed(plugins.COMMANDS):
         try:
-            ep.load()(sub)
+            plugins.load(plugins.COMMANDS, name)(sub)
         except Exception as exc:  # a broken plugin must not break the CLI
-            logging.getLogger("oceanfed").warning("command plugin %s failed to load: %s", ep.name, exc)
+            logging.getLogger("oceanfed").warning("command plugin %s failed to load: %s", name, exc)
     return parser
 
 

@@ -1,4 +1,8 @@
-"""``oceanfed plugins``: list the installed plugins and where they come from."""
+"""``oceanfed plugins``: list the installed plugins and where they come from.
+
+The core's groups are always listed; a group a plugin defines for its own plugins (any
+other ``oceanfed.*`` entry point group) is listed under its last part.
+"""
 
 from __future__ import annotations
 
@@ -8,26 +12,32 @@ from typing import Any
 
 from oceanfed import plugins
 
-GROUPS = (
+CORE_GROUPS = (
     ("messengers", plugins.MESSENGERS),
     ("signers", plugins.SIGNERS),
-    ("inflation policies", plugins.INFLATION),
     ("hooks", plugins.HOOKS),
     ("commands", plugins.COMMANDS),
 )
 
 
+def groups() -> list[tuple[str, str]]:
+    """``(title, group)`` of the core's groups, then of every other installed one."""
+    core = [g for _, g in CORE_GROUPS]
+    return [*CORE_GROUPS, *((g.removeprefix("oceanfed."), g) for g in plugins.groups() if g not in core)]
+
+
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser(
         "plugins",
-        help="list installed messengers, signers, inflation policies, hooks and commands",
+        help="list installed messengers, signers, hooks, commands and plugins' own plugins",
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    found = {title: plugins.installed(group) for title, group in GROUPS}
+    listed = groups()
+    found = {title: plugins.installed(group) for title, group in listed}
     if args.json:
         print(
             json.dumps(
@@ -39,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
             )
         )
         return 0
-    for (title, group), rows in zip(GROUPS, found.values(), strict=True):
+    for (title, group), rows in zip(listed, found.values(), strict=True):
         print(f"{title} ({group}):")
         if not rows:
             print("  (none)")

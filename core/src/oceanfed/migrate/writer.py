@@ -10,15 +10,15 @@ from __future__ import annotations
 import sys
 import textwrap
 from dataclasses import dataclass, field
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
 from oceanfed.atomicfile import write_atomic
 from oceanfed.config import CONFIG_VERSION, FedConfig, PluginTable, validate_config
 from oceanfed.errors import ConfigError
+from oceanfed.interfaces import Messenger, Signer
 from oceanfed.keyfile import read_secret_file, write_secret_file
-from oceanfed.plugins import MESSENGERS, SIGNERS, validate_options
+from oceanfed.plugins import MESSENGERS, SIGNERS, load, validate_options
 from oceanfed.tomlwrite import toml_value
 
 if sys.version_info >= (3, 11):
@@ -65,24 +65,17 @@ def render(header: list[str], tables: list[Table]) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-def _plugin_class(group: str, driver: str) -> Any:
-    for ep in entry_points(group=group, name=driver):
-        return ep.load()
-    return None
-
-
 def validate(text: str, out: Path) -> FedConfig:
     """Load ``text`` as ``oceanfed run`` would; ConfigError naming the field otherwise."""
     source = f"{out} (converted)"
     cfg = validate_config(tomllib.loads(text), out, source)
-    for kind, group in (("messenger", MESSENGERS), ("signer", SIGNERS)):
+    for kind, group, base in (("messenger", MESSENGERS, Messenger), ("signer", SIGNERS, Signer)):
         table: PluginTable = getattr(cfg, kind)
-        cls = _plugin_class(group, table.driver)
-        if cls is None:
-            raise ConfigError(
-                f"{source}: {kind}.driver: the {table.driver!r} {kind} plugin is not installed "
-                f"(pip install 'oceanfed[{'hsm' if table.driver == 'pkcs11' else table.driver}]')"
-            )
+        try:
+            cls: type[Messenger] | type[Signer] = load(group, table.driver, base)
+        except ConfigError as exc:
+            extra = "hsm" if table.driver == "pkcs11" else table.driver
+            raise ConfigError(f"{source}: {exc}; pip install 'oceanfed[{extra}]'") from None
         validate_options(cls, table, kind, source)
     return cfg
 

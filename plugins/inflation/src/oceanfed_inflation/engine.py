@@ -11,12 +11,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
-from importlib.metadata import entry_points
 from typing import Any
-
-import pluggy
 
 from oceanfed.crypto import pubkey_of
 from oceanfed.errors import (
@@ -32,14 +29,15 @@ from oceanfed.keyfile import allows_group_readable, read_private_key
 from oceanfed.ocean.address import encode_wif, p2pkh_of_pubkey, script_to_address
 from oceanfed.ocean.script import parse_multisig
 from oceanfed.ocean.tx import Transaction
-from oceanfed.plugins import INFLATION, installed
-from oceanfed_inflation.hookspecs import first_veto, veto_manager
+from oceanfed.plugins import load
 from oceanfed_inflation.options import InflationOptions, parse_options, validate_model
 from oceanfed_inflation.plan import Plan, Planner, Reissuance, StaleView, proposed_amount, schedule
 from oceanfed_inflation.policies import InflationPolicy, PolicySettings
 from oceanfed_inflation.signing import NodeKey, ReissuanceKey, SignerKey, combine
 
 PLUGIN = "inflation"
+#: the entry point group of inflation policies (``[inflation] policy``)
+POLICIES = "oceanfed.inflation"
 LABEL = "reissuance"
 #: heights of approved transactions kept after the height is done
 KEEP_HEIGHTS = 16
@@ -49,24 +47,7 @@ ALREADY = ("already in block chain", "already-in-mempool", "already known", "txn
 
 def load_policy(opts: InflationOptions, settings: PolicySettings) -> InflationPolicy:
     """Build the policy named by ``opts.policy`` with its own options."""
-    found = {ep.value: ep for ep in entry_points(group=INFLATION) if ep.name == opts.policy}
-    if not found:
-        names = ", ".join(n for n, _, _ in installed(INFLATION)) or "none"
-        raise ConfigError(f"inflation.policy: unknown policy {opts.policy!r} (installed: {names})")
-    if len(found) > 1:
-        raise ConfigError(
-            f"inflation.policy: several installed distributions provide policy {opts.policy!r}"
-        )
-    ep = next(iter(found.values()))
-    try:
-        cls = ep.load()
-    except Exception as exc:
-        raise ConfigError(
-            f"inflation.policy: policy {opts.policy!r} is installed but cannot be loaded "
-            f"({ep.value}: {type(exc).__name__}: {exc})"
-        ) from None
-    if not (isinstance(cls, type) and issubclass(cls, InflationPolicy)):
-        raise ConfigError(f"inflation.policy: {opts.policy!r} is not an InflationPolicy class")
+    cls = load(POLICIES, opts.policy, InflationPolicy, field="inflation.policy", kind="policy")
     options = validate_model(cls.Options, opts.policy_options())
     policy: InflationPolicy = cls(options, settings)
     return policy
@@ -84,7 +65,7 @@ class Inflation:
         *,
         p2sh_address: str,
         p2sh_script: bytes,
-        vetoes: pluggy.PluginManager | None = None,
+        vetoes: Callable[[int, Sequence[Reissuance]], str | None] | None = None,
         node_call: Any = None,
     ):
         self.opts = opts
@@ -95,7 +76,8 @@ class Inflation:
         self.threshold, self.keys = parse_multisig(self.redeem)
         self.p2sh_address = p2sh_address
         self.p2sh_script = p2sh_script
-        self.vetoes = vetoes if vetoes is not None else veto_manager(policy)
+        #: the other plugins' vetoes, asked after the policy's own
+        self.vetoes = vetoes
         self.log = context.logger.getChild(PLUGIN) if context.logger else logging.getLogger(
             "oceanfed.plugin.inflation")
         self.counters: Counter[str] = Counter()
@@ -108,8 +90,11 @@ class Inflation:
     # ------------------------------------------------------------------ start-up
 
     @classmethod
-    def start(cls, config: Any, context: PluginContext, signer: Signer) -> Inflation:
-        """Validate ``config.inflation``, check it against the node and import the key
+    def start(
+        cls, config: Any, context: PluginContext, signer: Signer,
+        vetoes: Callable[[int, Sequence[Reissuance]], str | None] | None = None,
+    ) -> Inflation:
+        """Validate the ``[inflation]`` table, check it against the node and import the key
         and the P2SH address into the node's wallet when missing."""
         opts, policy = _options_and_policy(config)
         m, keys = parse_multisig(opts.script())
@@ -128,7 +113,8 @@ class Inflation:
         _require_in_script(opts, key.pubkey)
         p2sh_address, p2sh_script = _check_node(probe, opts)
         _import_missing(probe, opts, p2sh_address, privkey)
-        engine = cls(opts, policy, key, context, p2sh_address=p2sh_address, p2sh_script=p2sh_script)
+        engine = cls(opts, policy, key, context, p2sh_address=p2sh_address, p2sh_script=p2sh_script,
+                     vetoes=vetoes)
         if isinstance(key, NodeKey):
             key.call = engine.call
         engine.log.info(
@@ -164,7 +150,9 @@ class Inflation:
         self._note_confirmed(plan)
         if not plan.reissuances:
             return plan, [], None
-        veto = first_veto(self.vetoes, height, plan.reissuances)
+        veto = self.policy.veto(height, plan.reissuances)
+        if not veto and self.vetoes is not None:
+            veto = self.vetoes(height, plan.reissuances)
         if veto:
             return plan, [], veto
         return plan, list(plan.reissuances), None
@@ -338,7 +326,7 @@ def check(config: Any, context: PluginContext) -> list[tuple[str, str, str]]:
 
 
 def _options_and_policy(config: Any) -> tuple[InflationOptions, InflationPolicy]:
-    opts = parse_options(dict(config.inflation))
+    opts = parse_options(dict(config.table(PLUGIN) or {}))
     settings = PolicySettings(
         rate=opts.rate, period=opts.period,
         block_time=Decimal(repr(float(config.federation.block_time))),

@@ -1,63 +1,55 @@
-"""The inflation plugin's own hooks (pluggy project ``oceanfed_inflation``).
+"""The hook the inflation plugin adds for other plugins: ``oceanfed_inflation_veto``.
 
-Register a module or object under the entry point group ``oceanfed.inflation_hooks``;
-the chosen policy's :meth:`~oceanfed_inflation.policies.InflationPolicy.veto` is
-registered too. Example::
+Implement it in any ``oceanfed.hooks`` plugin (the spec is added to the member's one plugin
+manager by the inflation plugin); the chosen policy's
+:meth:`~oceanfed_inflation.policies.InflationPolicy.veto` is asked first. Example::
 
-    from oceanfed_inflation.hookspecs import hookimpl
+    from oceanfed.hookspecs import hookimpl
 
     @hookimpl
-    def inflation_veto(height, reissuances):
+    def oceanfed_inflation_veto(height, reissuances):
         if any(r.amount > 1000 for r in reissuances):
             return "more than 1000 in one period"
         return None
+
+Plugins of oceanfed 0.1 registered under the entry point group ``oceanfed.inflation_hooks``
+with an ``inflation_veto`` function are still asked, with a DeprecationWarning, for this
+release.
 """
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+import warnings
+from collections.abc import Callable, Sequence
 
-import pluggy
+from oceanfed.hookspecs import hookimpl, hookspec
+from oceanfed.plugins import installed, load
+from oceanfed_inflation.reissuance import Reissuance
 
-if TYPE_CHECKING:
-    from oceanfed_inflation.plan import Reissuance
-    from oceanfed_inflation.policies import InflationPolicy
+__all__ = ["LEGACY_GROUP", "hookimpl", "legacy_vetoes", "oceanfed_inflation_veto"]
 
-PROJECT = "oceanfed_inflation"
-GROUP = "oceanfed.inflation_hooks"
-hookspec = pluggy.HookspecMarker(PROJECT)
-hookimpl = pluggy.HookimplMarker(PROJECT)
+#: the entry point group of oceanfed 0.1's veto plugins (deprecated)
+LEGACY_GROUP = "oceanfed.inflation_hooks"
+
+Veto = Callable[..., "str | None"]
 
 
-@hookspec
-def inflation_veto(height: int, reissuances: Sequence[Reissuance]) -> str | None:
+@hookspec(firstresult=True)
+def oceanfed_inflation_veto(height: int, reissuances: Sequence[Reissuance]) -> str | None:
     """Refuse the reissuances proposed (or about to be proposed) at ``height``: return a
-    reason, or None. Any reason refuses the whole block proposal; the proposer itself
+    reason, or None. The first reason refuses the whole block proposal; the proposer itself
     does not propose reissuances that a veto refuses."""
 
 
-class _PolicyVeto:
-    def __init__(self, policy: InflationPolicy):
-        self.policy = policy
-
-    @hookimpl
-    def inflation_veto(self, height: int, reissuances: Sequence[Reissuance]) -> str | None:
-        return self.policy.veto(height, reissuances)
-
-
-def veto_manager(policy: InflationPolicy) -> pluggy.PluginManager:
-    """A manager with the ``inflation_veto`` spec, the policy and every installed
-    ``oceanfed.inflation_hooks`` plugin."""
-    pm = pluggy.PluginManager(PROJECT)
-    pm.add_hookspecs(sys.modules[__name__])
-    pm.register(_PolicyVeto(policy), name="policy")
-    pm.load_setuptools_entrypoints(GROUP)
-    return pm
-
-
-def first_veto(pm: pluggy.PluginManager, height: int, reissuances: Sequence[Reissuance]) -> str | None:
-    """The first reason any implementation gives, or None."""
-    answers = pm.hook.inflation_veto(height=height, reissuances=list(reissuances))
-    return next((a for a in answers if a), None)
+def legacy_vetoes() -> list[Veto]:
+    """The ``inflation_veto`` functions of the plugins in the deprecated group."""
+    out: list[Veto] = []
+    for name, _, _ in installed(LEGACY_GROUP):
+        plugin = load(LEGACY_GROUP, name, field="inflation", kind="veto plugin")
+        warnings.warn(
+            f"inflation veto plugin {name!r}: the {LEGACY_GROUP} entry point group is "
+            "deprecated; implement oceanfed_inflation_veto in an oceanfed.hooks plugin",
+            DeprecationWarning, stacklevel=2,
+        )
+        out.append(plugin.inflation_veto)
+    return out

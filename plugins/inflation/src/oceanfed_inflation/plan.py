@@ -27,6 +27,7 @@ from oceanfed.errors import DecodeError, OceanfedError
 from oceanfed.ocean.tx import Transaction
 from oceanfed_inflation.amount import Unfreeze, to_decimal
 from oceanfed_inflation.policies import AmountRequest, InflationPolicy
+from oceanfed_inflation.reissuance import Reissuance
 
 #: the first offset in a period at which the previous reissuance is checked
 CHECK_FROM = 2
@@ -37,31 +38,6 @@ NULL = "null"
 
 class StaleView(OceanfedError):
     """The node's tip is not the parent of the height being planned."""
-
-
-@dataclass(frozen=True)
-class Reissuance:
-    """One unsigned reissuance transaction and what it was built from."""
-
-    asset: str
-    token: str
-    entropy: str
-    #: the new amount of ``asset``, 8 decimals
-    amount: Decimal
-    token_txid: str
-    token_vout: int
-    token_amount: Any
-    #: the token output's scriptPubKey (the P2SH of the reissuance script)
-    script_pubkey: str
-    hex: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "asset": self.asset, "token": self.token, "entropy": self.entropy,
-            "amount": format(self.amount, "f"), "token_txid": self.token_txid,
-            "token_vout": self.token_vout, "token_amount": self.token_amount,
-            "script_pubkey": self.script_pubkey, "hex": self.hex,
-        }
 
 
 @dataclass

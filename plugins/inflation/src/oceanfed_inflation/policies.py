@@ -14,7 +14,7 @@ are the ``[inflation]`` keys that are not common ones, validated by the class's
             return self.options.amounts.get(request.asset, Decimal(0))
 
 A policy may also refuse a proposed reissuance: override :meth:`InflationPolicy.veto`
-(or implement the ``inflation_veto`` hook of :mod:`oceanfed_inflation.hookspecs`).
+(or implement the ``oceanfed_inflation_veto`` hook of :mod:`oceanfed_inflation.hookspecs`).
 """
 
 from __future__ import annotations
@@ -22,14 +22,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from oceanfed.errors import ConfigError
 from oceanfed.interfaces import PluginOptions
 from oceanfed_inflation.amount import Unfreeze, fixed_rate_amount
-
-if TYPE_CHECKING:
-    from oceanfed_inflation.plan import Reissuance
+from oceanfed_inflation.reissuance import Reissuance
 
 
 @dataclass(frozen=True)
