@@ -120,21 +120,22 @@ class HookManager(pluggy.PluginManager):
 
 
 def check_hooks(pm: pluggy.PluginManager) -> None:
-    """ConfigError naming the plugin and the hook when a plugin implements a hook that does
-    not exist (misspelt, or from a newer oceanfed); pluggy's ``check_pending`` otherwise."""
-    known = sorted(n for n in vars(pm.hook) if not n.startswith("_"))
-    for hook_name in known:
-        caller = getattr(pm.hook, hook_name)
-        if caller.has_spec():
-            continue
-        for impl in caller.get_hookimpls():
-            if not impl.optionalhook:
-                specs = ", ".join(n for n in known if getattr(pm.hook, n).has_spec())
-                raise ConfigError(
-                    f"hooks plugin {impl.plugin_name!r}: {hook_name!r} is not an oceanfed hook "
-                    f"(misspelt? known hooks: {specs})"
-                )
-    pm.check_pending()
+    """pluggy's ``check_pending``, as one ConfigError line naming the plugin and the hook,
+    when a plugin implements a hook that does not exist (misspelt, or from a newer oceanfed):
+    such a hook would otherwise never run."""
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        hooks = {n: getattr(pm.hook, n) for n in vars(pm.hook) if not n.startswith("_")}
+        unknown = sorted(
+            n for n, caller in hooks.items() if not caller.has_spec()
+            for impl in caller.get_hookimpls() if impl.plugin is exc.plugin
+        )
+        known = ", ".join(sorted(n for n, caller in hooks.items() if caller.has_spec()))
+        raise ConfigError(
+            f"hooks plugin {pm.get_name(exc.plugin)!r}: {', '.join(map(repr, unknown))} is not "
+            f"an oceanfed hook (misspelt? known hooks: {known})"
+        ) from None
 
 
 def hook_manager(*, load_installed: bool = True) -> HookManager:
