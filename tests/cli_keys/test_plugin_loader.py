@@ -248,7 +248,6 @@ def test_hook_manager_validates_against_specs() -> None:
 
 def test_plugin_tables_are_declared_by_their_plugins(tmp_path: Path) -> None:
     from oceanfed.config import validate_config
-
     from oceanfed.crypto import pubkey_of
 
     keys = [pubkey_of(generate_private_key()).hex() for _ in range(2)]

@@ -2,7 +2,8 @@
 
 A temporary file of the wanted mode is created in the target's directory, written and
 fsynced, then moved into place and the directory fsynced: readers see the old file or the
-new one, never a part, and a crash leaves no temporary file behind.
+new one, never a part, and a crash leaves no temporary file behind. The one way oceanfed
+writes a whole file.
 """
 
 from __future__ import annotations
@@ -14,11 +15,16 @@ import tempfile
 from pathlib import Path
 
 
-def write_atomic(path: Path, data: bytes, *, mode: int, replace: bool) -> None:
+def write_atomic(
+    path: Path, data: bytes, *, mode: int, replace: bool, durable_dir: bool = True
+) -> None:
     """Write ``data`` to ``path`` with permissions ``mode``, atomically and durably.
 
     An existing ``path`` is replaced only when ``replace``; otherwise FileExistsError.
-    Other failures raise OSError; the temporary file never remains.
+    Other failures raise OSError; the temporary file never remains. ``durable_dir=False``
+    skips the directory fsync (about 10 ms on a busy disk): readers still never see a part,
+    but after a power loss the file may be the old one. Only for files that are rewritten
+    all the time and are not state (``status.json``).
     """
     directory = path.parent if str(path.parent) else Path(".")
     fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
@@ -33,11 +39,12 @@ def write_atomic(path: Path, data: bytes, *, mode: int, replace: bool) -> None:
             os.replace(tmp, path)
         else:
             _link_no_clobber(tmp, path)
-        dfd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
+        if durable_dir:
+            dfd = os.open(directory, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from oceanfed.atomicfile import write_atomic
 from oceanfed.devnet.setup import DevnetLayout, create_devnet
 from oceanfed.errors import OceanfedError, RPCError
 from oceanfed.ocean.block import Block
@@ -40,9 +41,7 @@ LOCAL_ROUNDS = {
 
 
 def _write_lines(fed_toml: Path, lines: list[str]) -> None:
-    tmp = fed_toml.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    os.replace(tmp, fed_toml)
+    write_atomic(fed_toml, ("\n".join(lines) + "\n").encode("utf-8"), mode=0o644, replace=True)
 
 
 def set_table(fed_toml: Path, table: str, values: Mapping[str, Any]) -> None:

@@ -471,17 +471,11 @@ def reset_state(state_dir: str | os.PathLike[str], owner: Owner, floor: int) -> 
 
 
 def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:
-    """Write JSON to ``path`` atomically: temp file, fsync, rename (readers never see half).
+    """Write JSON to ``path`` atomically (readers never see half), without the directory fsync.
 
     For ``status.json`` only, which is not state: the member's loop rewrites it four times a
-    second, and the directory fsync of :func:`oceanfed.atomicfile.write_atomic` would add
-    about 10 ms to each write there. Durable state goes through :class:`StateStore` or
-    ``write_atomic``.
+    second, and the directory fsync would add about 10 ms to each write there. Durable state
+    goes through :class:`StateStore` or :func:`~oceanfed.atomicfile.write_atomic`.
     """
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp")
-    with open(tmp, "w") as fh:
-        json.dump(data, fh, separators=(",", ":"))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, target)
+    payload = json.dumps(data, separators=(",", ":")).encode("utf-8")
+    write_atomic(Path(path), payload, mode=0o644, replace=True, durable_dir=False)

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from oceanfed.atomicfile import write_atomic
 from oceanfed.crypto import pubkey_of
 from oceanfed.devnet.chain import Chain
 from oceanfed.devnet.rpc_methods import Endpoint
@@ -162,17 +163,7 @@ def _toml(tables: Sequence[tuple[str, dict[str, Any]]]) -> str:
 
 def _write_text(path: Path, text: str) -> None:
     """Write a non-secret file atomically and durably."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    write_atomic(path, text.encode("utf-8"), mode=0o644, replace=True)
 
 
 

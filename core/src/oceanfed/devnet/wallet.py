@@ -16,6 +16,7 @@ from pathlib import Path
 
 import coincurve
 
+from oceanfed.atomicfile import write_atomic
 from oceanfed.crypto import pubkey_of
 from oceanfed.errors import OceanfedError
 from oceanfed.keyfile import generate_private_key
@@ -73,18 +74,7 @@ class Wallet:
                 "redeem": [r.hex() for r in self.redeem.values()],
                 "labels": {s.hex(): label for s, label in self.labels.items()},
             }
-            tmp = self.path.with_name(f".{self.path.name}.tmp")
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                json.dump(data, fh)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, self.path)
-            dfd = os.open(self.path.parent, os.O_RDONLY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
+            write_atomic(self.path, json.dumps(data).encode("utf-8"), mode=0o600, replace=True)
 
     # -- keys and scripts -----------------------------------------------------------------
     def _add_key(self, key: bytes, label: str) -> bytes:

@@ -27,21 +27,21 @@ def _write(event: str, **fields: Any) -> None:
 
 
 @hookimpl
-def block_submitted(height: int, block_hash: str, result: str) -> None:
+def oceanfed_block_submitted(height: int, block_hash: str, result: str) -> None:
     _write("block_submitted", height=height, block_hash=block_hash, result=result)
 
 
 @hookimpl
-def proposal_rejected(height: int, round: int, proposer: str, block_hash: str, reason: str) -> None:
+def oceanfed_proposal_rejected(height: int, round: int, proposer: str, block_hash: str, reason: str) -> None:
     _write("proposal_rejected", height=height, round=round, proposer=proposer,
            block_hash=block_hash, reason=reason)
 
 
 @hookimpl
-def round_timed_out(height: int, round: int, step: str) -> None:
+def oceanfed_round_timed_out(height: int, round: int, step: str) -> None:
     _write("round_timed_out", height=height, round=round, step=step)
 
 
 @hookimpl
-def signature_received(height: int, block_hash: str, member: str, valid: bool) -> None:
+def oceanfed_signature_received(height: int, block_hash: str, member: str, valid: bool) -> None:
     _write("signature_received", height=height, block_hash=block_hash, member=member, valid=valid)
