@@ -1,4 +1,5 @@
-"""Named scenarios that ROUNDS.md asks for, each a function of a seed run in a worker.
+"""The named scenarios of docs/protocol.md ("What the simulator checks"), each a function
+of a seed run in a worker.
 
 Every function raises :class:`~simulator.InvariantViolation` on failure and returns a small
 summary for the test to check and print.
@@ -17,7 +18,7 @@ from simulator import Faults, InvariantViolation, Simulation  # noqa: E402
 
 
 def wedge(seed: int) -> dict[str, Any]:
-    """The wedge of ROUNDS.md: 4-of-5, member 5 down for good, {1,2} and {3,4} cut apart
+    """The wedge of docs/protocol.md: 4-of-5, member 5 down for good, {1,2} and {3,4} cut apart
     while round 0 (proposer in the first half) and round 1 (proposer in the second) time out,
     30% loss, crashes. A sign-first protocol wedges here for ever; this one must complete."""
     f = Faults(permanently_down={4}, fixed_partition=[{0, 1}, {2, 3}], loss=0.3,

@@ -1,4 +1,4 @@
-"""The named scenarios of ROUNDS.md, the split-brain demonstration, and replayability."""
+"""The named scenarios of docs/protocol.md, the split-brain demonstration, and replayability."""
 
 from __future__ import annotations
 

@@ -71,4 +71,3 @@ def setup_logging(level: str = "info", fmt: str = "text") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("kafka").setLevel(logging.WARNING)
-    logging.getLogger("stevedore").setLevel(logging.WARNING)

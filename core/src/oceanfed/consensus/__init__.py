@@ -1,1 +1,1 @@
-"""The sans-I/O consensus core: events in, actions out (see ROUNDS protocol in the README)."""
+"""The sans-I/O consensus core: events in, actions out (the protocol is docs/protocol.md)."""
