@@ -21,6 +21,7 @@ DISTRIBUTIONS = (
     "oceanfed-messenger-kafka",
     "oceanfed-signer-soft",
     "oceanfed-signer-pkcs11",
+    "oceanfed-inflation",
 )
 
 

@@ -36,7 +36,6 @@ TABLES = {
     ),
     "messenger": "How members exchange messages: ``driver`` names a messenger plugin.",
     "signer": "How this member signs blocks: ``driver`` names a signer plugin.",
-    "inflation": "Optional scheduled reissuance: ``policy`` names an inflation plugin.",
     "log": "Logging to stderr.",
     "metrics": "Prometheus ``/metrics`` and ``/health`` over HTTP.",
 }
@@ -71,7 +70,6 @@ CORE = {
     "rounds.tip_poll_interval": "Seconds between polls of the node's tip.",
     "messenger.driver": "Messenger plugin (entry point group oceanfed.messengers), e.g. zmq or kafka.",
     "signer.driver": "Signer plugin (entry point group oceanfed.signers), e.g. soft, pkcs11, pykcs11 or node.",
-    "inflation": "Options of the inflation policy plugin; the table may be left out.",
     "log.level": "Least severe level logged: debug, info, warning or error. OCEANFED_LOG_LEVEL, then --log-level, override it.",
     "log.format": "text (human-readable lines) or json (one JSON object per line). OCEANFED_LOG_FORMAT, then --log-format, override it.",
     "metrics.listen": "HOST:PORT to serve /metrics and /health on; unset: no HTTP listener. OCEANFED_METRICS_LISTEN overrides it.",
@@ -263,6 +261,25 @@ def plugin_options() -> dict[str, list[tuple[str, str, type[BaseModel]]]]:
     return out
 
 
+def plugin_tables() -> list[tuple[str, str, str]]:
+    """``(table, description, distribution)`` of each fed.toml table an installed hooks
+    plugin declares (``oceanfed_config_tables``); none when the plugins cannot be loaded."""
+    from oceanfed.errors import ConfigError
+    from oceanfed.plugins import HOOKS, hook_manager, installed
+
+    try:
+        pm = hook_manager()
+    except ConfigError:  # reported by 'oceanfed check' and 'run'
+        return []
+    dists = {name: dist for name, dist, _ in installed(HOOKS)}
+    out = []
+    for name, plugin in pm.list_name_plugin():
+        others = [p for _, p in pm.list_name_plugin() if p is not plugin]
+        for answer in pm.subset_hook_caller("oceanfed_config_tables", others)():
+            out += [(t, about, dists.get(name, "?")) for t, about in (answer or {}).items()]
+    return sorted(out)
+
+
 def _table_md(fields: list[FieldDoc], strip: str) -> list[str]:
     lines = ["| key | type | default | description |", "| --- | --- | --- | --- |"]
     for f in fields:
@@ -315,10 +332,6 @@ def markdown(include_plugins: tuple[str, ...] | None = None) -> str:
         heading = f"[[{table}]]" if table == "federation.members" else f"[{table}]"
         out += [f"## `{heading}`", "", about.replace("``", "`"), ""]
         rows = [f for f in fields if f.path.rsplit(".", 1)[0] == table]
-        if table == "inflation":
-            out += ["The table is passed to the inflation policy named by its `policy` key; "
-                    "see the inflation plugin's README.", ""]
-            continue
         out += _table_md(rows, f"{table}.") + [""]
         if table in ("messenger", "signer"):
             for driver, dist, options in plugin_options()[table]:
@@ -330,4 +343,8 @@ def markdown(include_plugins: tuple[str, ...] | None = None) -> str:
                     out += [doc, ""]
                 opts = model_fields(options, f"{table}.")
                 out += (_table_md(opts, f"{table}.") if opts else ["No options."]) + [""]
+    for table, about, dist in plugin_tables():
+        if include_plugins is None or dist in include_plugins:
+            out += [f"## `[{table}]`", "", about, "",
+                    f"Optional; read and checked by the {dist} hooks plugin (see its README).", ""]
     return "\n".join(out).rstrip() + "\n"

@@ -35,7 +35,7 @@ from pydantic import BaseModel, ValidationError
 
 from oceanfed.cli.common import add_config_argument, config_source
 from oceanfed.config import CONFIG_VERSION, format_validation_error, validate_config
-from oceanfed.configdoc import CORE, TABLES, FieldDoc, core_fields, model_fields
+from oceanfed.configdoc import CORE, TABLES, FieldDoc, core_fields, model_fields, plugin_tables
 from oceanfed.errors import ConfigError
 from oceanfed.migrate.cli import add_from_upstream, run_from_upstream, wants_upstream
 from oceanfed.migrate.writer import write_new
@@ -314,10 +314,6 @@ def render(tables: dict[str, Any]) -> str:
         "",
     ]
     for table, about in TABLES.items():
-        if table == "inflation":
-            out += _comment(about) + _comment(CORE["inflation"])
-            out += ["# [inflation]", "# policy = \"fixed-rate\"", ""]
-            continue
         rows = [f for f in fields if f.path.rsplit(".", 1)[0] == table]
         values = tables.get(table, {})
         if table == "federation.members":
@@ -346,6 +342,9 @@ def render(tables: dict[str, Any]) -> str:
                 if key != "driver" and key not in known:
                     out.append(f"{key} = {toml_value(value)}")
         out.append("")
+    for table, about, dist in plugin_tables():
+        out += _comment(f"{about} (optional; read by the {dist} plugin, see its README)")
+        out += [f"# [{table}]", ""]
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -34,7 +34,7 @@ class InflationHooks:
 
     @hookimpl
     def oceanfed_config_tables(self) -> dict[str, str]:
-        return {PLUGIN: "scheduled reissuance: `policy` names an inflation policy plugin"}
+        return {PLUGIN: "Scheduled reissuance: `policy` names an inflation policy."}
 
     @hookimpl
     def oceanfed_member_started(self, config: FedConfig, context: PluginContext, signer: Signer) -> None:
