@@ -8,6 +8,7 @@ model, and errors name the field, e.g. ``messenger.bind: expected tcp://HOST:POR
 
 from __future__ import annotations
 
+import logging
 import warnings
 from importlib.metadata import entry_points
 from typing import Any
@@ -110,11 +111,10 @@ class HookManager(pluggy.PluginManager):
         opts = super().parse_hookimpl_opts(plugin, name)
         if opts is not None and name in hookspecs.DEPRECATED_NAMES and not opts.get("specname"):
             who = getattr(plugin, "__name__", type(plugin).__name__)
-            warnings.warn(
-                f"{who}: hook {name!r} is deprecated and will stop working in the next "
-                f"release; name it {hookspecs.PREFIX + name!r}",
-                DeprecationWarning, stacklevel=2,
-            )
+            message = (f"{who}: hook {name!r} is deprecated and will stop working in the next "
+                       f"release; name it {hookspecs.PREFIX + name!r}")
+            warnings.warn(message, DeprecationWarning, stacklevel=2)
+            logging.getLogger("oceanfed").warning("%s", message)  # operators see it too
             opts = {**opts, "specname": hookspecs.PREFIX + name}
         return opts
 
@@ -150,8 +150,15 @@ def hook_manager(*, load_installed: bool = True) -> HookManager:
         return pm
     for name, _, _ in installed(HOOKS):
         plugin = load(HOOKS, name)
+        if isinstance(plugin, type):
+            try:
+                plugin = plugin()
+            except Exception as exc:
+                raise ConfigError(
+                    f"hooks: hooks plugin {name!r} cannot be built ({type(exc).__name__}: {exc})"
+                ) from None
         try:
-            pm.register(plugin() if isinstance(plugin, type) else plugin, name=name)
+            pm.register(plugin, name=name)
         except pluggy.PluginValidationError as exc:
             raise ConfigError(f"hooks: hooks plugin {name!r}: {exc}") from None
     pm.hook.oceanfed_add_hookspecs(pluginmanager=pm)

@@ -43,13 +43,13 @@ class ProposalBuilt:
     height: int
     round: int
     block_hex: str
-    #: what plugins attach to the proposal (``proposal_extras`` hook)
+    #: what plugins attach to the proposal (``oceanfed_proposal_extras`` hook)
     extras: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class Validated:
-    """The node's ``testproposedblock`` and the ``validate_proposal`` hooks have answered."""
+    """The node's ``testproposedblock`` and the ``oceanfed_validate_proposal`` hooks have answered."""
 
     height: int
     block_hash: str
