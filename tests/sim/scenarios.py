@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from simulator import ROUNDS, Faults, InvariantViolation, Outcome, Simulation  # noqa: E402
+from simulator import CRASH_POINTS, ROUNDS, Faults, InvariantViolation, Outcome, Simulation  # noqa: E402
 
 #: the federation shapes the suite covers: (N, M)
 SHAPES: list[tuple[int, int]] = [(3, 2), (4, 3), (5, 3), (5, 4), (7, 5), (15, 11)]
@@ -75,6 +75,28 @@ def _everything(n: int, m: int, rng: random.Random) -> Faults:
                   forger=True, replay=True)
 
 
+def _stay_down(n: int, m: int, rng: random.Random) -> Faults:
+    """Up to N - M members take part, then crash at a chosen point and stay down."""
+    who = _pick(rng, n, rng.randrange(1, n - m + 1))
+    points = {i: (rng.choice(CRASH_POINTS), None, rng.randrange(1, 4)) for i in who}
+    return Faults(loss=0.1, crash_points=points)
+
+
+def _crash_points(n: int, m: int, rng: random.Random) -> Faults:
+    """Members crash at chosen points and come back, some while their node is still
+    importing (its tip two, then one block behind); one may stay down for good."""
+    points: dict[int, tuple[str, float | None, int]] = {
+        i: (rng.choice(CRASH_POINTS), rng.uniform(0.05, 0.8), rng.randrange(1, 5))
+        for i in _pick(rng, n, rng.randrange(1, n + 1))
+    }
+    if rng.random() < 0.3 and n - m >= 1:
+        gone = rng.choice(sorted(points))
+        points[gone] = (points[gone][0], None, points[gone][2])
+    lag = {i: [2] * rng.randrange(1, 5) + [1] * rng.randrange(1, 5)
+           for i in points if rng.random() < 0.5}
+    return Faults(loss=0.05, crash_points=points, restart_lag=lag, filter_own=rng.random() < 0.5)
+
+
 FAULT_SETS: dict[str, Builder] = {
     "clean": lambda n, m, rng: Faults(),
     "loss": lambda n, m, rng: Faults(loss=0.3, duplicate=0.15, delay=(0.001, 0.08)),
@@ -95,6 +117,8 @@ FAULT_SETS: dict[str, Builder] = {
     "replay": lambda n, m, rng: Faults(replay=True, forger=True, loss=0.1, crash_rate=0.2,
                                        down_for=(0.1, 1.0)),
     "everything": _everything,
+    "stay-down": _stay_down,
+    "crash-points": _crash_points,
 }
 
 

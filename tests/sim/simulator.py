@@ -27,13 +27,15 @@ import heapq
 import json
 import random
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from oceanfed.consensus import actions as A
 from oceanfed.consensus import events as E
 from oceanfed.consensus.machine import CoreConfig, Machine
-from oceanfed.errors import DecodeError
+from oceanfed.driver import Driver
+from oceanfed.errors import DecodeError, RPCError
 from oceanfed.ocean.encoding import Reader, compact_size, push_data
 from oceanfed.ocean.header import BlockHeader
 from oceanfed.ocean.script import iter_ops
@@ -153,9 +155,9 @@ class SimNode:
     def tip(self) -> tuple[int, str]:
         return len(self.chain) - 1, self.chain[-1]
 
-    def test(self, block_hex: str) -> str | None:
+    def test(self, block_hex: str, tip_view: tuple[int, str] | None = None) -> str | None:
         header = BlockHeader.read(Reader(bytes.fromhex(block_hex)))
-        height, tip = self.tip
+        height, tip = tip_view or self.tip
         if header.hash_hex() in self.blocks:
             return "already-have-block"
         if header.prev_hash[::-1].hex() != tip or header.height != height + 1:
@@ -225,10 +227,53 @@ class Faults:
     node_groups: list[set[int]] | None = None  # members of a group share a node (else: one node)
     crash_member_at: tuple[int, int] | None = None  # (member, k): crash before its k-th action
     restart_crashed: bool = True
+    #: member -> (point, restart after this many seconds or None to stay down, first height):
+    #: crash once at that point (see CRASH_POINTS); not stopped by settle_at
+    crash_points: dict[int, tuple[str, float | None, int]] = field(default_factory=dict)
+    #: member -> RPC error codes its node answers to its first ``testproposedblock`` calls
+    node_errors: dict[int, list[int]] = field(default_factory=dict)
+    #: member -> how far its node's tip is behind at each tip query after a restart
+    restart_lag: dict[int, list[int]] = field(default_factory=dict)
+    #: the messenger never delivers a member's own frames (Kafka's plugin filters them)
+    filter_own: bool = False
+    #: (frame, receiver) -> lost; applied until settle_at, for crafted schedules
+    drop: Callable[[Envelope, int], bool] | None = None
+
+
+#: where a member can be made to crash (Faults.crash_points): after its proposal, prevote,
+#: precommit or SIG left, after its decision was persisted, or just before it signs
+CRASH_POINTS = ("proposed", "prevoted", "precommitted", "decided", "before-sign", "signed")
 
 
 class InvariantViolation(AssertionError):
     pass
+
+
+#: what a node says for each reason SimNode.test gives (the driver turns it back into one)
+NODE_MESSAGES = {"already-have-block": "already have block",
+                 "stale": "proposal was not based on our best chain"}
+RPC_ERRORS = {-28: "Loading block index...", -1: "internal error", 401: "wrong RPC credentials",
+              -32603: "HTTP 500"}
+
+
+class SimRPC:
+    """A member's node seen through JSON-RPC, so that the real driver judges its answers."""
+
+    def __init__(self, sim: Simulation, member: int):
+        self.sim = sim
+        self.member = member
+
+    def call(self, method: str, *params: Any) -> Any:
+        if method != "testproposedblock":
+            raise RPCError(f"{method}: not simulated", -32601, method)
+        errors = self.sim.node_errors.get(self.member)
+        if errors:
+            code = errors.pop(0)
+            raise RPCError(f"{method}: {RPC_ERRORS.get(code, 'error')} (code {code})", code, method)
+        reason = self.sim.nodes[self.member].test(params[0], self.sim.tip_of(self.member))
+        if reason is not None:
+            raise RPCError(f"{method}: {NODE_MESSAGES.get(reason, reason)} (code -25)", -25, method)
+        return None
 
 
 @dataclass
@@ -243,6 +288,8 @@ class MemberSim:
     tick_at: float = float("inf")
     tick_token: int = 0
     actions_done: int = 0
+    driver: Driver | None = None
+    lag: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -306,6 +353,11 @@ class Simulation:
         self.settle_to_block: float | None = None
         self.max_gap = 0.0
         self.crash_hits: list[tuple[str, str]] = []  # (last action, next action) at each crash
+        self.node_errors = {i: list(codes) for i, codes in self.f.node_errors.items()}
+        self.points_hit: dict[int, tuple[str, int]] = {}  # member -> (crash point, height)
+        # what the safety checks remember, across restarts
+        self.decisions: dict[int, tuple[str, int]] = {}  # height -> (block, first decider)
+        self.votes_sent: dict[tuple[int, int, int, str], str | None] = {}  # (member, h, r, kind)
         self._last_action: dict[int, A.Action] = {}
         for ms in self.members:
             if ms.index in self.f.byzantine:
@@ -329,7 +381,8 @@ class Simulation:
 
     def liveness_expected(self) -> bool:
         """Whether M honest members are up for good and share one node and network."""
-        up = [i for i in self.honest if i not in self.f.permanently_down]
+        stay_down = {i for i, (_, back, _) in self.f.crash_points.items() if back is None}
+        up = [i for i in self.honest if i not in self.f.permanently_down | stay_down]
         return (
             len(up) >= self.m and self.f.node_groups is None
             and (self.f.restart_crashed or self.f.crash_member_at is None)
@@ -345,8 +398,19 @@ class Simulation:
     def _faulty(self) -> bool:
         return self.now < self.f.settle_at
 
+    def tip_of(self, member: int) -> tuple[int, str]:
+        """The tip as ``member``'s node reports it (behind while it imports after a restart)."""
+        node = self.nodes[member]
+        lag = self.members[member].lag
+        if lag and lag[0] > 0:
+            height = max(0, len(node.chain) - 1 - lag[0])
+            return height, node.chain[height]
+        return node.tip
+
     def _boot(self, ms: MemberSim) -> None:
         cfg = CoreConfig(me=ms.index, **self.cfg_base)  # type: ignore[arg-type]
+        if ms.epoch > 0 and ms.index in self.f.restart_lag:
+            ms.lag = list(self.f.restart_lag[ms.index])
         ms.machine = Machine(cfg, SimAuth(ms.index, self.n, cache=self._open_cache), restored=ms.disk)
         ms.up = True
         ms.epoch += 1
@@ -371,10 +435,16 @@ class Simulation:
         )
         crash_at = self.rng.randrange(len(actions) + 1) if crash_inside and actions else -1
         target = self.f.crash_member_at if not self._crash_point_used else None
+        point = self.f.crash_points.get(ms.index) if ms.index not in self.points_hit else None
         for i, action in enumerate(actions):
             if target is not None and target == (ms.index, ms.actions_done):
                 self._crash_point_used = True
                 crash_at = i
+            if point is not None and point[0] == "before-sign" and isinstance(action, A.Sign) \
+                    and action.height >= point[2]:
+                self.points_hit[ms.index] = (point[0], action.height)
+                self._crash(ms, point[1])
+                return
             if i == crash_at:
                 last = self._last_action.get(ms.index)
                 self.crash_hits.append((_describe(last) if last else "start", _describe(action)))
@@ -385,6 +455,12 @@ class Simulation:
             self._perform(ms, action)
             if ms.machine is None:
                 return
+            if point is not None:
+                at = _crash_point(action, self.auth)
+                if at is not None and at[0] == point[0] and at[1] >= point[2]:
+                    self.points_hit[ms.index] = at
+                    self._crash(ms, point[1])
+                    return
 
     def _perform(self, ms: MemberSim, action: A.Action) -> None:
         me = ms.index
@@ -396,7 +472,12 @@ class Simulation:
             self._check_outgoing(ms, action.data)
             self._broadcast(me, action.data)
         elif isinstance(action, A.QueryTip):
-            self._node_reply(ms, lambda: E.NodeTip(*node.tip), "tip", -1)
+            def tip() -> E.Event:
+                answer = self.tip_of(me)
+                if ms.lag:
+                    ms.lag.pop(0)
+                return E.NodeTip(*answer)
+            self._node_reply(ms, tip, "tip", -1)
         elif isinstance(action, A.BuildProposal):
             def build() -> E.Event:
                 tip_h, tip = node.tip
@@ -404,9 +485,15 @@ class Simulation:
                 return E.ProposalBuilt(action.height, action.round, hexblock)
             self._node_reply(ms, build, "build", action.height)
         elif isinstance(action, A.Validate):
-            self._node_reply(ms, lambda: E.Validated(action.height, action.block_hash,
-                                                     node.test(action.block_hex)),
-                             "validate", action.height)
+            if ms.driver is None:  # the real driver turns the node's answer into an event
+                ms.driver = Driver(None, node=SimRPC(self, me), signer=None, messenger=None,  # type: ignore[arg-type]
+                                   store=None, clock=lambda: self.now)  # type: ignore[arg-type]
+            driver = ms.driver
+
+            def validate() -> E.Event:
+                driver._validate(action)
+                return driver.inbox.get_nowait()  # type: ignore[return-value]
+            self._node_reply(ms, validate, "validate", action.height)
         elif isinstance(action, A.Sign):
             self._check_sign_rule(ms, action)
             der = self.auth.block_sig(me, action.digest)
@@ -435,6 +522,10 @@ class Simulation:
 
     def _send(self, sender: int, to: int, data: bytes) -> None:
         copies = 1
+        if self.f.filter_own:
+            env = self._peek(data)
+            if env is not None and env.sender == to:
+                return
         if self._faulty():
             if self.partition and self.now < self.partition_until and not any(
                 sender in g and to in g for g in self.partition
@@ -443,6 +534,10 @@ class Simulation:
             if self.f.drop_kinds:
                 env = self._peek(data)
                 if env is not None and env.kind in self.f.drop_kinds:
+                    return
+            if self.f.drop is not None:
+                env = self._peek(data)
+                if env is not None and self.f.drop(env, to):
                     return
             if self.rng.random() < self.f.loss:
                 return
@@ -457,21 +552,45 @@ class Simulation:
         except DecodeError:
             return None
 
-    def _crash(self, ms: MemberSim) -> None:
+    def _crash(self, ms: MemberSim, back_after: float | None | str = "random") -> None:
         ms.up = False
         ms.machine = None
         ms.epoch += 1
         self.crashes += 1
-        if self.f.restart_crashed:
-            self._at(self.now + self.rng.uniform(*self.f.down_for), ms.index, ("restart", ms.epoch))
+        if back_after == "random":
+            if self.f.restart_crashed:
+                self._at(self.now + self.rng.uniform(*self.f.down_for), ms.index, ("restart", ms.epoch))
+        elif back_after is not None:
+            self._at(self.now + float(back_after), ms.index, ("restart", ms.epoch))
 
     # ------------------------------------------------------------------ invariants
 
     def _fail(self, what: str) -> None:
         raise InvariantViolation(f"seed {self.seed}: t={self.now:.3f}: {what}")
 
+    def _check_state(self, ms: MemberSim) -> None:
+        """After every step: decisions agree across honest members; a lock on disk is held."""
+        m = ms.machine
+        if m is None or m.h is None:
+            return
+        h = m.h
+        if h.decided is not None:
+            first = self.decisions.setdefault(h.height, (h.decided, ms.index))
+            if first[0] != h.decided:
+                self._fail(f"m{ms.index} decided {h.decided[:8]} at height {h.height}, "
+                           f"m{first[1]} decided {first[0][:8]}")
+        saved = (ms.disk or {}).get("height_state") or {}
+        lock = saved.get("locked")
+        if lock and saved.get("height") == h.height and h.decided is None and (
+            h.locked is None or h.locked[1] < lock[1] or (h.locked[1] == lock[1] and h.locked[0] != lock[0])
+        ):
+            self._fail(f"m{ms.index} dropped its lock {lock[0][:8]}@{lock[1]} at height {h.height}")
+
     def _check_persist(self, ms: MemberSim, record: dict[str, Any]) -> None:
-        """A member's sign-state on disk never goes back and never changes block at a height."""
+        """A member's sign-state on disk never goes back and never changes block at a height;
+        its height record never goes back, and a lock on disk is kept until its height is
+        decided (a block at that height in the chain) or replaced by a later round's lock."""
+        self._check_height_record(ms, record.get("height_state") or {})
         new = record.get("sign_state") or {}
         old = (ms.disk or {}).get("sign_state") or {}
         if new.get("height", -1) < old.get("height", -1):
@@ -479,6 +598,25 @@ class Simulation:
         if (new.get("height") == old.get("height") and old.get("block_hash") is not None
                 and new.get("block_hash") != old.get("block_hash")):
             self._fail(f"m{ms.index} replaced its signed block at height {new.get('height')}")
+
+    def _check_height_record(self, ms: MemberSim, new: dict[str, Any]) -> None:
+        old = (ms.disk or {}).get("height_state") or {}
+        if not old:
+            return
+        height, new_height = old.get("height", -1), new.get("height", -1)
+        if new_height < height:
+            self._fail(f"m{ms.index} persisted height {new_height} over its record of height {height}")
+        lock = old.get("locked")
+        if not lock:
+            return
+        if new_height > height:
+            if len(self.nodes[ms.index].chain) - 1 < height:
+                self._fail(f"m{ms.index} left height {height} undecided with its lock {lock[0][:8]}")
+            return
+        now = new.get("locked")
+        if not now or now[1] < lock[1] or (now[1] == lock[1] and now[0] != lock[0]):
+            self._fail(f"m{ms.index} persisted no lock over its lock {lock[0][:8]}@{lock[1]} "
+                       f"at height {height}")
 
     def _check_sign_rule(self, ms: MemberSim, action: A.Sign) -> None:
         disk = (ms.disk or {}).get("sign_state") or {}
@@ -496,6 +634,15 @@ class Simulation:
         env = self.auth.open(data)
         if env.kind == "proposal":
             self._record_proposal(env)
+        if env.kind != "sig" and env.sender == ms.index:  # not the evidence it forwards
+            # an honest member never sends two different votes (or proposals) for one
+            # (height, round, kind), restarts included
+            value = _frame_value(env)
+            key = (ms.index, env.height, env.round, env.kind)
+            before = self.votes_sent.setdefault(key, value)
+            if before != value:
+                self._fail(f"m{ms.index} sent {env.kind} {str(value)[:8]} at height {env.height} "
+                           f"round {env.round}, after {str(before)[:8]}")
         if len(self.recorded) < 5000 and self.rng.random() < 0.05:
             self.recorded.append(data)
         if env.kind != "sig":
@@ -697,7 +844,7 @@ class Simulation:
             for ms in self.members:
                 if (not ms.up and ms.index not in self.f.permanently_down
                         and ms.index not in self.f.byzantine and ms.machine is None
-                        and self.f.restart_crashed):
+                        and self.f.restart_crashed and not self._stays_down(ms.index)):
                     self._boot(ms)
         else:
             if (self.f.partition_rate and self.now >= self.partition_until
@@ -719,6 +866,10 @@ class Simulation:
             self._forge()
         if self.f.replay and self.rng.random() < 0.3:
             self._replay()
+
+    def _stays_down(self, member: int) -> bool:
+        point = self.f.crash_points.get(member)
+        return point is not None and point[1] is None and member in self.points_hit
 
     def _handle(self, member: int, item: Any) -> None:
         if member < 0:
@@ -749,6 +900,32 @@ class Simulation:
         actions = ms.machine.handle(event, self._clock(ms.index))
         self._run_actions(ms, actions)
         self._schedule_tick(ms)
+        self._check_state(ms)
+
+
+def _frame_value(env: Envelope) -> str | None:
+    """What a vote is for; for a proposal, its block's hash (or its raw text if undecodable)."""
+    if env.kind != "proposal":
+        return env.payload.get("hash")
+    block = env.payload.get("block")
+    try:
+        return BlockHeader.read(Reader(bytes.fromhex(block))).hash_hex()
+    except (DecodeError, ValueError, TypeError):
+        return str(block)
+
+
+def _crash_point(action: A.Action, auth: SimAuth) -> tuple[str, int] | None:
+    """The crash point (CRASH_POINTS) just passed by performing ``action``, with its height."""
+    if isinstance(action, A.Broadcast):
+        env = auth.open(action.data)
+        point = {"proposal": "proposed", "prevote": "prevoted", "precommit": "precommitted",
+                 "sig": "signed"}.get(env.kind)
+        return (point, env.height) if point else None
+    if isinstance(action, A.Persist):
+        hs = action.record.get("height_state") or {}
+        if hs.get("decided"):
+            return "decided", int(hs.get("height", -1))
+    return None
 
 
 def _describe(action: A.Action) -> str:

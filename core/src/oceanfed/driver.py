@@ -17,6 +17,7 @@ import logging
 import os
 import queue
 import random
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -39,6 +40,9 @@ log = logging.getLogger("oceanfed.driver")
 STATUS_INTERVAL = 0.25
 #: RPC error code of a block that the node refuses in ``testproposedblock``
 RPC_VERIFY_ERROR = -25
+#: ``testproposedblock`` errors that are the node's verdict on the block (see FACTS: -25 and
+#: its reject reasons, -22 "Block decode failed"); every other error is a failure to retry
+BLOCK_VERDICT_CODES = (RPC_VERIFY_ERROR, -22)
 #: bytes of received frames waiting for the loop, from all peers together
 INBOX_BYTES = 64 * 1024 * 1024
 #: bytes of received frames waiting for the loop from one peer (three of the largest frames)
@@ -451,13 +455,20 @@ class Driver:
         self.stop()
 
     def _validate(self, action: A.Validate) -> None:
+        """Ask the node and the veto hooks about a proposal.
+
+        Only a verdict on the block itself becomes ``Validated(reason)``: the node refusing it
+        (RPC_VERIFY_ERROR -25, or -22 when it cannot decode it) or a hook's veto string. Any
+        other failure (the node warming up with -28, -1, HTTP 401/500, no answer, a hook that
+        raises) says nothing about the block: it is a ``NodeFailed`` the machine retries.
+        """
         try:
             self._call("testproposedblock", action.block_hex)
         except RPCError as exc:
-            if exc.code is None:
+            if exc.code in BLOCK_VERDICT_CODES:
+                self.inbox.put(E.Validated(action.height, action.block_hash, _slug(str(exc))))
+            else:
                 self._post_failure("validate", action.height, exc)
-                return
-            self.inbox.put(E.Validated(action.height, action.block_hash, _slug(str(exc))))
             return
         reason = None
         if self.hooks is not None:
@@ -468,8 +479,10 @@ class Driver:
             except FatalError as exc:
                 self._fail(str(exc))
                 return
-            except Exception as exc:
-                reason = f"hook-error: {exc}"
+            except Exception as exc:  # a plugin failure is not a verdict: ask again later
+                self._post_failure("validate", action.height,
+                                   OceanfedError(f"hook validate_proposal failed: {exc}"))
+                return
         self.inbox.put(E.Validated(action.height, action.block_hash, reason))
 
     def _sign(self, action: A.Sign) -> None:
@@ -555,7 +568,9 @@ def _brief(value: Any) -> str:
 
 def _slug(message: str) -> str:
     """A short reason from a node error message (``bad-txnmrklroot``, ``stale``…)."""
-    text = message.lower()
+    text = re.sub(r"\s*\(code -?\d+\)\s*$", "", message.lower())
+    if "decode failed" in text:
+        return "undecodable"
     if "not based on our best chain" in text:
         return "stale"
     if "already have block" in text:

@@ -27,14 +27,25 @@ log = logging.getLogger(__name__)
 
 NIL = None
 PROPOSE, PREVOTE, PRECOMMIT = "propose", "prevote", "precommit"
-#: how many frames of future heights we keep while catching up
-FUTURE_BUFFER = 4096
+#: frames of future heights kept per peer while catching up, in number and in bytes
+FUTURE_FRAMES_PER_PEER = 256
+FUTURE_BYTES_PER_PEER = 16 * 1024 * 1024
+#: proposals are taken for rounds up to this many above the current one (see docs/security.md)
+PROPOSAL_ROUND_WINDOW = 2
+#: votes are stored for rounds up to this many above the current one; beyond, only the
+#: sender's round is noted (for the round skip) and gossip brings the vote again later
+VOTE_ROUND_WINDOW = 2
+#: distinct values kept per sender for one (kind, round): its vote and one conflicting one
+VOTE_VALUES_PER_SENDER = 2
 #: how many processed frames we remember, to skip gossip repeats cheaply
 SEEN_FRAMES = 8192
 #: how many accepted blocks :meth:`Machine.status` lists
 RECENT_BLOCKS = 64
 #: delay before retrying a failed node call or signature
 RETRY_DELAY = 0.5
+#: a failed validation (node warming up, unreachable…) is retried after RETRY_DELAY, doubling
+#: per consecutive failure up to this
+VALIDATE_RETRY_MAX = 2.0
 
 
 @dataclass(frozen=True)
@@ -80,6 +91,11 @@ class HeightState:
     pending_extra_sigs: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
     validity: dict[str, str | None] = field(default_factory=dict)  # hash -> None ok / reason
     validating: set[str] = field(default_factory=set)
+    #: consecutive failed validations (not verdicts) and when to retry them
+    validate_failures: int = 0
+    validate_retry_at: float | None = None
+    #: our own proposals: round -> (hash, valid_round); persisted before they are broadcast
+    proposed: dict[int, tuple[str, int]] = field(default_factory=dict)
     #: round -> first proposal's (hash, valid_round); all proposal frames by hash
     proposal: dict[int, tuple[str, int]] = field(default_factory=dict)
     proposal_frames: dict[str, bytes] = field(default_factory=dict)
@@ -112,7 +128,9 @@ class HeightState:
     marks: dict[str, float] = field(default_factory=dict)
 
     def record(self) -> dict[str, Any]:
-        keep = {h for h in (self.locked and self.locked[0], self.valid and self.valid[0], self.decided) if h}
+        own = self.proposed[max(self.proposed)][0] if self.proposed else None
+        keep = {h for h in (self.locked and self.locked[0], self.valid and self.valid[0], self.decided, own)
+                if h}
         return {
             "height": self.height,
             "parent": self.parent,
@@ -123,6 +141,7 @@ class HeightState:
             "blocks": {h: self.blocks[h].block_hex for h in keep if h in self.blocks},
             "extras": {h: self.extras[h] for h in keep if self.extras.get(h)},
             "sent": [[r, k, v] for (r, k), v in sorted(self.sent.items())],
+            "proposed": [[r, bh, vr] for r, (bh, vr) in sorted(self.proposed.items())],
             "evidence": [f.hex() for f in self.evidence()],
             "proposals": {h: self.proposal_frames[h].hex() for h in keep if h in self.proposal_frames},
         }
@@ -172,6 +191,10 @@ class Machine:
             )
             self._restored_height = restored.get("height_state")
         self._future: list[Envelope] = []
+        #: per peer: (frames, bytes) held in ``_future``
+        self._future_load: dict[int, tuple[int, int]] = {}
+        #: the restored height this member must not act below (its node is still importing)
+        self._waiting_logged = False
         self._now = 0.0
         self._out: list[A.Action] = []
         self._querying_tip = False
@@ -225,6 +248,8 @@ class Machine:
             times.append(self._next_gossip)
             if h.retry_at is not None:
                 times.append(h.retry_at)
+            if h.validate_retry_at is not None:
+                times.append(h.validate_retry_at)
             if h.decided is None:
                 if h.step == PROPOSE and h.propose_deadline is not None:
                     times.append(h.propose_deadline)
@@ -294,7 +319,9 @@ class Machine:
                         "block_hash": self.sign_state.block_hash,
                         "parent": self.sign_state.parent,
                     },
-                    "height_state": self.h.record(),
+                    # while the node catches up, the saved height's record stays on disk
+                    "height_state": (self._restored_height if self._restored_height is not None
+                                     else self.h.record()),
                 }
             )
         )
@@ -341,19 +368,60 @@ class Machine:
         h.started_at = self._now
         self.h = h
         r = self._restored_height
-        if r and r.get("height") == height and r.get("parent") == parent:
-            self._restore(h, r)
-            self._log("info", f"height {height}: resumed at round {h.round} from saved state")
-        self._restored_height = None
+        if r:
+            saved = r.get("height")
+            if not isinstance(saved, int) or height > saved:
+                # the node has a block at the saved height: it was decided; nothing to keep
+                self._restored_height = None
+            elif height == saved:
+                self._restored_height = None
+                if r.get("parent") == parent:
+                    self._restore(h, r)
+                    self._log("info", f"height {height}: resumed at round {h.round} from saved state")
+                else:
+                    self._log("warning", f"height {height}: saved state is for another parent; dropped")
+            elif not self._waiting_logged:
+                # the node is still importing: keep the saved votes and lock until it gets there
+                self._waiting_logged = True
+                self._log("info", f"node tip {height - 1} is behind the saved height {saved}; "
+                          "waiting for it before voting")
         # a restarted height (e.g. the node's tip changed under it) must see its frames again
         self._seen_frames.clear()
         future, self._future = self._future, []
-        self._start_round(h.round)
+        self._future_load = {}
+        if self._waiting():
+            self.counters["heights_waited"] += 1
+        else:
+            self._start_round(h.round)
         for env in future:
             if env.height == height:
                 self._dispatch(env)
             elif env.height > height:
-                self._future.append(env)
+                self._buffer_future(env)
+
+    def _waiting(self) -> bool:
+        """Whether the current height is below one this member already acted on.
+
+        After a restart while the node is still importing, the saved height's record is kept
+        and nothing is proposed, voted or signed below it (or below the signed height): this
+        member may have voted there before, and the record of those votes is gone.
+        """
+        h = self.h
+        if h is None:
+            return True
+        saved = self._restored_height.get("height") if self._restored_height else None
+        floor = max(self.sign_state.height, saved if isinstance(saved, int) else -1)
+        return h.height < floor
+
+    def _buffer_future(self, env: Envelope) -> bool:
+        """Keep a frame of a later height, within the per-peer bounds; False if dropped."""
+        frames, size = self._future_load.get(env.sender, (0, 0))
+        if frames >= FUTURE_FRAMES_PER_PEER or size + len(env.raw) > FUTURE_BYTES_PER_PEER:
+            self.counters["dropped:future-full"] += 1
+            return False
+        self._future_load[env.sender] = (frames + 1, size + len(env.raw))
+        self._future.append(env)
+        return True
 
     def _restore(self, h: HeightState, r: dict[str, Any]) -> None:
         for block_hash, block_hex in (r.get("blocks") or {}).items():
@@ -372,6 +440,8 @@ class Machine:
         h.decided = r.get("decided")
         for rnd, kind, value in r.get("sent") or []:
             h.sent[(int(rnd), kind)] = value
+        for rnd, block_hash, vr in r.get("proposed") or []:
+            h.proposed[int(rnd)] = (block_hash, int(vr))
         # our own votes and the evidence we held count again after a restart
         for (rnd, kind), value in h.sent.items():
             frame = self.auth.seal(h.height, rnd, kind, {"hash": value})
@@ -413,7 +483,12 @@ class Machine:
             if (round, kind) in h.sent and (round, kind) not in h.sent_frames:
                 self._send_vote(kind, h.sent[(round, kind)], already_recorded=True)
         if self._am_proposer(round) and h.step == PROPOSE:
-            if h.valid is not None and h.valid[0] in h.blocks:
+            if round in h.proposed:
+                # proposed before a restart: the same block again, never another one
+                block_hash, vr = h.proposed[round]
+                if block_hash in h.blocks:
+                    self._propose(h.blocks[block_hash], vr)
+            elif h.valid is not None and h.valid[0] in h.blocks:
                 self._propose(h.blocks[h.valid[0]], h.valid[1])
             elif round > 0 or self._now >= h.ready_at:
                 self._build()
@@ -428,6 +503,10 @@ class Machine:
     def _propose(self, info: BlockInfo, valid_round: int, extras: dict[str, Any] | None = None) -> None:
         h = self.h
         assert h is not None
+        own = h.proposed.get(h.round)
+        if own is not None and own[0] != info.block_hash:
+            self.counters["proposal_withheld:already-proposed"] += 1
+            return
         if extras is not None:
             h.extras.setdefault(info.block_hash, extras)
         extras = h.extras.get(info.block_hash, {})
@@ -444,6 +523,10 @@ class Machine:
         h.proposal.setdefault(h.round, (info.block_hash, valid_round))
         h.proposal_frames[info.block_hash] = frame
         h.validity.setdefault(info.block_hash, None)
+        if own is None:
+            # persisted before it leaves: after a restart we propose this block again, no other
+            h.proposed[h.round] = (info.block_hash, valid_round)
+            self._persist()
         self._emit(A.Broadcast(frame))
         self._log("debug", f"height {h.height} round {h.round}: proposed {info.block_hash}",
                   block=info.block_hash)
@@ -455,7 +538,8 @@ class Machine:
         if h is None or ev.height != h.height:
             return
         h.building = False
-        if ev.round != h.round or h.step != PROPOSE or not self._am_proposer(h.round):
+        if (ev.round != h.round or h.step != PROPOSE or not self._am_proposer(h.round)
+                or h.round in h.proposed or self._waiting()):
             return
         try:
             info = describe(ev.block_hex)
@@ -487,6 +571,7 @@ class Machine:
             return
         h.validating.discard(ev.block_hash)
         h.validity[ev.block_hash] = ev.reason
+        h.validate_failures = 0
         h.marks.setdefault("validated", self._now)
         if ev.reason is not None:
             self.counters[f"proposal_rejected:{ev.reason}"] += 1
@@ -503,8 +588,11 @@ class Machine:
             h.building = False
             h.retry_at = self._now + RETRY_DELAY
         elif ev.what == "validate":
+            # not a verdict on the block: ask again later, backing off while the node is unwell
             h.validating.clear()
-            h.retry_at = self._now + RETRY_DELAY
+            h.validate_failures += 1
+            delay = min(RETRY_DELAY * 2 ** min(h.validate_failures - 1, 16), VALIDATE_RETRY_MAX)
+            h.validate_retry_at = self._now + delay
         elif ev.what == "submit":
             h.submitted.clear()
             h.retry_at = self._now + RETRY_DELAY
@@ -581,17 +669,16 @@ class Machine:
         except DecodeError as exc:
             self.counters[f"dropped:{exc}"] += 1
             return
-        if env.sender == self.cfg.me:
-            return
+        # our own frames come back when peers gossip them (after a restart they are how we
+        # learn what we proposed, voted and signed); they go through the same rules
         if len(self._seen_frames) >= SEEN_FRAMES:
             self._seen_frames.clear()
         self._seen_frames.add(key)
-        self.peer_seen[env.sender] = self._now
+        if env.sender != self.cfg.me:
+            self.peer_seen[env.sender] = self._now
         h = self.h
         if h is None or env.height > h.height:
-            if len(self._future) < FUTURE_BUFFER:
-                self._future.append(env)
-            else:
+            if not self._buffer_future(env):
                 self._seen_frames.discard(key)  # not kept: let a repeat in
             if h is not None and self._now + 0.05 < self._next_tip_poll:
                 # someone is ahead of us: look at our node's tip soon
@@ -600,38 +687,45 @@ class Machine:
         if env.height < h.height:
             self.counters["dropped:stale"] += 1
             return
-        self._dispatch(env)
+        if not self._dispatch(env):
+            self._seen_frames.discard(key)  # not kept for now: a later repeat may be
 
-    def _dispatch(self, env: Envelope) -> None:
+    def _dispatch(self, env: Envelope) -> bool:
+        """Handle a frame of the current height; False if it was put aside for now."""
         h = self.h
         assert h is not None
-        if env.round > h.peer_round.get(env.sender, -1):
+        if env.sender != self.cfg.me and env.round > h.peer_round.get(env.sender, -1):
             h.peer_round[env.sender] = env.round
         try:
             if env.kind == "proposal":
-                self._on_proposal(env)
-            elif env.kind in (PREVOTE, PRECOMMIT):
-                self._on_vote(env)
-            elif env.kind == "sig":
+                return self._on_proposal(env)
+            if env.kind in (PREVOTE, PRECOMMIT):
+                return self._on_vote(env)
+            if env.kind == "sig":
                 self._on_sig(env)
         except (KeyError, TypeError, ValueError, OverflowError, DecodeError) as exc:
             self.counters["dropped:malformed"] += 1
             self._log("debug", f"malformed {env.kind} from {self.cfg.names[env.sender]}: {exc}",
                       peer=self.cfg.names[env.sender])
+        return True
 
-    def _on_proposal(self, env: Envelope) -> None:
+    def _on_proposal(self, env: Envelope) -> bool:
         h = self.h
         assert h is not None
         if env.sender != self.proposer(h.height, env.round):
             self.counters["dropped:not-proposer"] += 1
-            return
+            return True
+        if env.round > h.round + PROPOSAL_ROUND_WINDOW:
+            # out of reach: each proposal costs a node call; it is gossiped again when it matters
+            self.counters["dropped:proposal-far-round"] += 1
+            return False
         p = env.payload
         vr = p.get("vr", -1)
         if type(vr) is not int:
             raise ValueError("proposal valid round must be an integer")
         if vr >= env.round or vr < -1:
             self.counters["dropped:malformed"] += 1
-            return
+            return True
         proposer = self.cfg.names[env.sender]
         try:
             info = describe(p["block"])
@@ -639,8 +733,22 @@ class Machine:
             self.counters["proposal_rejected:undecodable"] += 1
             self._notify("proposal_rejected", height=h.height, round=env.round, proposer=proposer,
                          block_hash="", reason="undecodable")
-            return
-        for raw in p.get("pol") or []:
+            return True
+        first = env.round not in h.proposal
+        if not first and h.proposal[env.round][0] != info.block_hash:
+            self.counters["equivocation:proposal"] += 1
+            if info.block_hash not in h.blocks and not self._wanted(info.block_hash):
+                # one proposal per (height, round); another block of that round is only
+                # learnt once M members voted for it (then it may be needed to decide)
+                self.counters["dropped:second-proposal"] += 1
+                return False
+        pol = p.get("pol") or []
+        if not isinstance(pol, list):
+            raise ValueError("proposal pol must be a list")
+        if len(pol) > self.cfg.n:
+            self.counters["dropped:pol-too-long"] += 1
+            pol = pol[: self.cfg.n]
+        for raw in pol:
             try:
                 vote = self.auth.open(bytes.fromhex(raw))
             except (DecodeError, ValueError, TypeError):
@@ -651,21 +759,22 @@ class Machine:
         extras = p.get("x") or {}
         if not isinstance(extras, dict):
             raise ValueError("proposal extras must be an object")
-        first = env.round not in h.proposal
         if first:
             h.proposal[env.round] = (info.block_hash, vr)
-        elif h.proposal[env.round][0] != info.block_hash:
-            self.counters["equivocation:proposal"] += 1
+        adopted = env.sender == self.cfg.me and self._adopt_own_proposal(env.round, info, vr)
         if info.block_hash in h.blocks:
             h.proposal_frames.setdefault(info.block_hash, env.raw)
+            if adopted:
+                self._persist()
             known = h.validity.get(info.block_hash)
-            if extras != h.extras.get(info.block_hash) and known is not None and info.block_hash in h.validity:
+            if (first and extras != h.extras.get(info.block_hash) and known is not None
+                    and info.block_hash in h.validity):
                 # the same block refused with other extras (e.g. a wrong reissuance): try these
                 h.extras[info.block_hash] = extras
                 h.proposal_frames[info.block_hash] = env.raw
                 del h.validity[info.block_hash]
                 self._validate(info)
-            return
+            return True
         self._notify("proposal_received", height=h.height, round=env.round, proposer=proposer,
                      block_hash=info.block_hash)
         reason = self._structural_reason(info)
@@ -673,13 +782,41 @@ class Machine:
         h.extras.setdefault(info.block_hash, extras)
         h.first_seen.setdefault(info.block_hash, self._now)
         h.proposal_frames[info.block_hash] = env.raw
+        if adopted:
+            self._persist()  # our own proposal and its block, learnt back: kept from now on
         if reason is not None:
             h.validity[info.block_hash] = reason
             self.counters[f"proposal_rejected:{reason}"] += 1
             self._notify("proposal_rejected", height=h.height, round=env.round, proposer=proposer,
                          block_hash=info.block_hash, reason=reason)
-            return
+            return True
         self._validate(info)
+        return True
+
+    def _wanted(self, block_hash: str) -> bool:
+        """Whether M members voted for ``block_hash`` in some round (so it may be decided)."""
+        h = self.h
+        assert h is not None
+        m = self.cfg.threshold
+        return any(len(by_value.get(block_hash, {})) >= m for by_value in h.support.values())
+
+    def _adopt_own_proposal(self, round: int, info: BlockInfo, vr: int) -> bool:
+        """Our own proposal came back: remember it as sent, so that we never propose another.
+
+        True if it was news (the caller persists it once the block is stored).
+        """
+        h = self.h
+        assert h is not None
+        own = h.proposed.get(round)
+        if own is None:
+            h.proposed[round] = (info.block_hash, vr)
+            self.counters["own_proposal_learnt"] += 1
+            return True
+        if own[0] != info.block_hash:
+            self.counters["equivocation:own-proposal"] += 1
+            self._log("critical", f"height {h.height} round {round}: a proposal of ours for "
+                      f"{info.block_hash} came back; we recorded {own[0]}")
+        return False
 
     def _validate(self, info: BlockInfo) -> None:
         h = self.h
@@ -690,20 +827,61 @@ class Machine:
         self._emit(A.Validate(h.height, info.block_hash, info.block_hex,
                               h.extras.get(info.block_hash, {})))
 
-    def _on_vote(self, env: Envelope) -> None:
+    def _on_vote(self, env: Envelope) -> bool:
+        h = self.h
+        assert h is not None
         value = env.payload.get("hash")
         if value is not None and not isinstance(value, str):
             raise ValueError("vote hash must be a string or null")
+        if env.round > h.round + VOTE_ROUND_WINDOW:
+            # only the sender's round matters yet (round skip); gossip repeats the vote
+            self.counters["dropped:vote-far-round"] += 1
+            return False
         self._record_vote(env)
+        if env.sender == self.cfg.me:
+            self._adopt_own_vote(env.round, env.kind, value, env.raw)
+        return True
+
+    def _adopt_own_vote(self, round: int, kind: str, value: str | None, frame: bytes) -> None:
+        """A vote of ours came back (gossiped by a peer): if we have no record of it (our
+        state was lost), take it as sent, so that we never send another in that round."""
+        h = self.h
+        assert h is not None
+        key = (round, kind)
+        if key in h.sent:
+            if h.sent[key] != value:
+                self.counters[f"equivocation:own-{kind}"] += 1
+                self._log("critical", f"height {h.height} round {round}: a {kind} of ours for "
+                          f"{value} came back; we recorded {h.sent[key]}")
+            return
+        self.counters["own_vote_learnt"] += 1
+        h.sent[key] = value
+        h.sent_frames[key] = frame
+        if kind == PRECOMMIT and value is not None and (h.locked is None or h.locked[1] < round):
+            h.locked = (value, round)  # a precommit for a block is sent only with that lock
+        if round > h.round and h.decided is None and not self._waiting():
+            self._start_round(round)  # we were there already
+        elif round == h.round:
+            if kind == PRECOMMIT:
+                h.step = PRECOMMIT
+            elif h.step == PROPOSE:
+                h.step = PREVOTE
+        self._persist()
 
     def _record_vote(self, env: Envelope) -> None:
         h = self.h
         assert h is not None
         store = h.prevotes if env.kind == PREVOTE else h.precommits
-        votes = store.setdefault(env.round, {})
         value = env.payload.get("hash")
-        h.support.setdefault((env.kind, env.round), {}).setdefault(value, {}).setdefault(
-            env.sender, env.raw)
+        by_value = h.support.setdefault((env.kind, env.round), {})
+        if env.sender not in by_value.get(value, {}):
+            held = sum(1 for senders in by_value.values() if env.sender in senders)
+            if held >= VOTE_VALUES_PER_SENDER:
+                # an equivocator's third value: its first two are evidence enough
+                self.counters["dropped:vote-values"] += 1
+                return
+        votes = store.setdefault(env.round, {})
+        by_value.setdefault(value, {}).setdefault(env.sender, env.raw)
         if env.sender in votes:
             if votes[env.sender][0] != value:
                 self.counters[f"equivocation:{env.kind}"] += 1
@@ -719,13 +897,22 @@ class Machine:
             raise ValueError("sig hash must be a string")
         if env.sender in h.sigs.get(block_hash, {}):
             return
+        # at most one unverified SIG per sender, for a block we do not know yet: the newest
+        for other in list(h.unverified_sigs):
+            if other != block_hash and env.sender in h.unverified_sigs[other]:
+                self.counters["dropped:sig-replaced"] += 1
+                del h.unverified_sigs[other][env.sender]
+                h.pending_extra_sigs.get(other, {}).pop(env.sender, None)
+                if not h.unverified_sigs[other]:
+                    del h.unverified_sigs[other]
+                    h.pending_extra_sigs.pop(other, None)
         extra = env.payload.get("x")
         if isinstance(extra, dict) and extra:
             h.pending_extra_sigs.setdefault(block_hash, {})[env.sender] = extra
         h.unverified_sigs.setdefault(block_hash, {})[env.sender] = der
-        self._verify_sigs(block_hash)
+        self._verify_sigs(block_hash, env.raw if env.sender == self.cfg.me else None)
 
-    def _verify_sigs(self, block_hash: str) -> None:
+    def _verify_sigs(self, block_hash: str, own_frame: bytes | None = None) -> None:
         h = self.h
         assert h is not None
         info = h.blocks.get(block_hash)
@@ -735,16 +922,39 @@ class Machine:
         for member, der in list(pending.items()):
             del pending[member]
             ok = self.auth.verify_block_sig(member, info.digest, der)
-            self._notify("signature_received", height=h.height, block_hash=block_hash,
-                         member=self.cfg.names[member], valid=ok)
+            if member != self.cfg.me:
+                self._notify("signature_received", height=h.height, block_hash=block_hash,
+                             member=self.cfg.names[member], valid=ok)
             if ok:
-                self.counters["signatures_received"] += 1
+                if member == self.cfg.me:
+                    self._adopt_own_sig(block_hash, own_frame)
+                else:
+                    self.counters["signatures_received"] += 1
                 h.sigs.setdefault(block_hash, {})[member] = der
                 extra = h.pending_extra_sigs.get(block_hash, {}).pop(member, None)
                 if extra is not None:
                     h.extra_sigs.setdefault(block_hash, {})[member] = extra
             else:
                 self.counters["signatures_rejected:invalid"] += 1
+        if not pending:
+            h.unverified_sigs.pop(block_hash, None)
+            h.pending_extra_sigs.pop(block_hash, None)
+
+    def _adopt_own_sig(self, block_hash: str, frame: bytes | None) -> None:
+        """Our own signature came back: we signed this block, so we sign nothing else here."""
+        h = self.h
+        assert h is not None
+        if self.sign_state.height < h.height:
+            self.counters["own_sig_learnt"] += 1
+            self.sign_state = SignState(h.height, block_hash, h.parent)
+            self._persist()
+        elif self.sign_state.height == h.height and self.sign_state.block_hash != block_hash:
+            self.counters["equivocation:own-sig"] += 1
+            self._log("critical", f"height {h.height}: a signature of ours for {block_hash} came "
+                      f"back; our sign-state holds {self.sign_state.block_hash}")
+            return
+        if h.sig_frame is None and frame is not None:
+            h.sig_frame = frame
 
     # ------------------------------------------------------------------ voting
 
@@ -779,7 +989,7 @@ class Machine:
 
     def _progress(self) -> None:
         """Apply the protocol's rules until none fires."""
-        if self.h is None:
+        if self.h is None or self._waiting():
             return
         for _ in range(64):
             if not self._step_once():
@@ -799,10 +1009,11 @@ class Machine:
                 self._start_round(rounds[k - 1])
                 return True
 
-        # fetch validity for every block that matters (lazily)
+        # fetch validity for every block that matters (lazily; not while backing off)
         for info in list(h.blocks.values()):
             if (
-                info.block_hash not in h.validity
+                h.validate_retry_at is None
+                and info.block_hash not in h.validity
                 and info.block_hash not in h.validating
                 and self._structural_reason(info) is None
             ):
@@ -959,10 +1170,14 @@ class Machine:
         if h is None:
             return
         r = h.round
+        if self._waiting():
+            return
         if h.retry_at is not None and now >= h.retry_at and not h.signing:
             h.retry_at = None
             if h.step == PROPOSE and self._am_proposer(r) and r not in h.proposal:
                 self._build()
+        if h.validate_retry_at is not None and now >= h.validate_retry_at:
+            h.validate_retry_at = None
             for block_hash in list(h.blocks):
                 if h.validity.get(block_hash, "pending") == "pending" and block_hash not in h.validating:
                     self._validate(h.blocks[block_hash])
