@@ -868,8 +868,8 @@ class Simulation:
             self._replay()
 
     def _stays_down(self, member: int) -> bool:
-        point = self.f.crash_points.get(member)
-        return point is not None and point[1] is None and member in self.points_hit
+        """Crashed at its crash point: it stays down, or comes back when that point says."""
+        return member in self.points_hit
 
     def _handle(self, member: int, item: Any) -> None:
         if member < 0:
