@@ -358,6 +358,7 @@ class Simulation:
         # what the safety checks remember, across restarts
         self.decisions: dict[int, tuple[str, int]] = {}  # height -> (block, first decider)
         self.votes_sent: dict[tuple[int, int, int, str], str | None] = {}  # (member, h, r, kind)
+        self._checked_out: set[tuple[int, int]] = set()  # (member, frame hash) already checked
         self._last_action: dict[int, A.Action] = {}
         for ms in self.members:
             if ms.index in self.f.byzantine:
@@ -632,9 +633,12 @@ class Simulation:
 
     def _check_outgoing(self, ms: MemberSim, data: bytes) -> None:
         env = self.auth.open(data)
-        if env.kind == "proposal":
+        first = (ms.index, hash(data)) not in self._checked_out  # gossip repeats frames
+        if first:
+            self._checked_out.add((ms.index, hash(data)))
+        if env.kind == "proposal" and first:
             self._record_proposal(env)
-        if env.kind != "sig" and env.sender == ms.index:  # not the evidence it forwards
+        if first and env.kind != "sig" and env.sender == ms.index:  # not the evidence it forwards
             # an honest member never sends two different votes (or proposals) for one
             # (height, round, kind), restarts included
             value = _frame_value(env)

@@ -263,3 +263,37 @@ def test_future_heights_buffer_is_bounded_per_peer_in_frames_and_bytes(count: in
     assert sum(len(env.raw) for env in mine) <= core.FUTURE_BYTES_PER_PEER
     assert any(env.sender == 3 for env in future)
     assert member.machine.counters["dropped:future-full"] == count - len(mine)
+
+
+# ---------------------------------------------------------------- defect 4: node behind at restart
+
+
+def test_restart_while_the_node_is_behind_waits_without_voting_or_spinning() -> None:
+    """Saved at height 3 (locked, voted); the node says tip 1, then 2: nothing is proposed or
+    voted at height 2, the saved record stays on disk, and height 3 resumes with the lock."""
+    b = make_block(3, "cd" * 32, CHALLENGE, salt=7)
+    saved = {"height": 3, "parent": "cd" * 32, "round": 1, "locked": [block_hash(b), 1],
+             "valid": [block_hash(b), 1], "decided": None, "blocks": {block_hash(b): b},
+             "extras": {}, "sent": [[1, "prevote", block_hash(b)], [1, "precommit", block_hash(b)]],
+             "evidence": [], "proposals": {}}
+    restored = {"sign_state": {"height": 2, "block_hash": "cd" * 32, "parent": "ef" * 32},
+                "height_state": saved}
+    cfg = CoreConfig(me=2, names=[f"m{i}" for i in range(N)], threshold=M, challenge=CHALLENGE,
+                     block_time=0.0, **ROUNDS)  # type: ignore[arg-type]
+    machine = Machine(cfg, SimAuth(2, N), restored=restored)
+    out = machine.start(0.0)
+    out += machine.handle(E.NodeTip(1, "ef" * 32), 0.01)
+    assert machine.h is not None and machine.h.height == 2
+    now = 0.01
+    for _ in range(20):  # it waits: no busy loop, nothing proposed or voted below height 3
+        now = max(now + 0.001, machine.next_deadline())
+        out += machine.handle(E.Tick(), now)
+        if any(isinstance(a, A.QueryTip) for a in out[-3:]):
+            out += machine.handle(E.NodeTip(1, "ef" * 32), now)
+    assert now > 2.0
+    assert not [a for a in out if isinstance(a, A.Broadcast | A.BuildProposal | A.Sign)]
+    assert all(a.record["height_state"] == saved for a in out if isinstance(a, A.Persist))
+    machine.handle(E.NodeTip(2, "cd" * 32), now + 0.1)
+    assert machine.h.height == 3 and machine.h.round == 1
+    assert machine.h.locked == (block_hash(b), 1)
+    assert machine.h.sent[(1, "prevote")] == block_hash(b)

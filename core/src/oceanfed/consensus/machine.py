@@ -244,7 +244,7 @@ class Machine:
         """The earliest time at which a Tick has something to do."""
         times = [self._next_tip_poll]
         h = self.h
-        if h is not None:
+        if h is not None and not self._waiting():
             times.append(self._next_gossip)
             if h.retry_at is not None:
                 times.append(h.retry_at)
@@ -409,7 +409,9 @@ class Machine:
         h = self.h
         if h is None:
             return True
-        saved = self._restored_height.get("height") if self._restored_height else None
+        if self._restored_height is None:
+            return h.height < self.sign_state.height
+        saved = self._restored_height.get("height")
         floor = max(self.sign_state.height, saved if isinstance(saved, int) else -1)
         return h.height < floor
 
