@@ -503,6 +503,7 @@ class Simulation:
                      ("event", ms.epoch, E.Signed(action.height, action.block_hash, der)))
         elif isinstance(action, A.Submit):
             self._check_submission(action)
+            ms.lag.clear()  # a node that takes a block is at the tip (it imported the rest)
             self._node_reply(ms, lambda: E.Submitted(action.height, action.block_hash,
                                                      node.submit(action.block_hex)),
                              "submit", action.height)

@@ -839,7 +839,8 @@ class Machine:
             # only the sender's round matters yet (round skip); gossip repeats the vote
             self.counters["dropped:vote-far-round"] += 1
             return False
-        self._record_vote(env)
+        if not self._record_vote(env):
+            return False
         if env.sender == self.cfg.me:
             self._adopt_own_vote(env.round, env.kind, value, env.raw)
         return True
@@ -870,25 +871,28 @@ class Machine:
                 h.step = PREVOTE
         self._persist()
 
-    def _record_vote(self, env: Envelope) -> None:
+    def _record_vote(self, env: Envelope) -> bool:
+        """Keep a signed vote (as evidence too); False if it was put aside for now."""
         h = self.h
         assert h is not None
         store = h.prevotes if env.kind == PREVOTE else h.precommits
         value = env.payload.get("hash")
         by_value = h.support.setdefault((env.kind, env.round), {})
-        if env.sender not in by_value.get(value, {}):
+        if env.sender not in by_value.get(value, {}) and value not in h.blocks:
             held = sum(1 for senders in by_value.values() if env.sender in senders)
             if held >= VOTE_VALUES_PER_SENDER:
-                # an equivocator's third value: its first two are evidence enough
+                # an equivocator's third value, for no block we know: kept once we know it
+                # (an equivocating vote may be part of the M that decided a block)
                 self.counters["dropped:vote-values"] += 1
-                return
+                return False
         votes = store.setdefault(env.round, {})
         by_value.setdefault(value, {}).setdefault(env.sender, env.raw)
         if env.sender in votes:
             if votes[env.sender][0] != value:
                 self.counters[f"equivocation:{env.kind}"] += 1
-            return
+            return True
         votes[env.sender] = (value, env.raw)
+        return True
 
     def _on_sig(self, env: Envelope) -> None:
         h = self.h
