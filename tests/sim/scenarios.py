@@ -137,6 +137,10 @@ def run_schedule(name: str, n: int, m: int, seed: int, window: float = WINDOW) -
     sim = Simulation(seed, n, m, faults_for(name, n, m, seed))
     try:
         out = sim.run(SETTLE_AT + window, liveness_bound=LIVENESS_BOUND)
+        if sim.quiet_from + LIVENESS_BOUND > SETTLE_AT + window:
+            # a crash point's member came back late (or crashed for good late): give the
+            # others the same time after that as after settling
+            out = sim.run(sim.quiet_from + LIVENESS_BOUND + 0.5, liveness_bound=LIVENESS_BOUND)
         if sim.liveness_expected() and out.settle_to_block is None:
             sim._fail("no block after the network settled")
     except InvariantViolation as exc:

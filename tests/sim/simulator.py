@@ -355,6 +355,9 @@ class Simulation:
         self.crash_hits: list[tuple[str, str]] = []  # (last action, next action) at each crash
         self.node_errors = {i: list(codes) for i, codes in self.f.node_errors.items()}
         self.points_hit: dict[int, tuple[str, int]] = {}  # member -> (crash point, height)
+        #: crash points are faults too: liveness is measured from when the last one is over
+        #: (the member crashed for good, or is back with its node caught up)
+        self.quiet_from = 0.0
         # what the safety checks remember, across restarts
         self.decisions: dict[int, tuple[str, int]] = {}  # height -> (block, first decider)
         self.votes_sent: dict[tuple[int, int, int, str], str | None] = {}  # (member, h, r, kind)
@@ -562,8 +565,13 @@ class Simulation:
         if back_after == "random":
             if self.f.restart_crashed:
                 self._at(self.now + self.rng.uniform(*self.f.down_for), ms.index, ("restart", ms.epoch))
-        elif back_after is not None:
+            return
+        over = self.now
+        if back_after is not None:
             self._at(self.now + float(back_after), ms.index, ("restart", ms.epoch))
+            lag = len(self.f.restart_lag.get(ms.index, ())) * ROUNDS["tip_poll_interval"]
+            over += float(back_after) + lag
+        self.quiet_from = max(self.quiet_from, over)
 
     # ------------------------------------------------------------------ invariants
 
@@ -809,14 +817,14 @@ class Simulation:
             height = self.height
             if height > self._last_height:
                 if self.now >= settle:
-                    gap = self.now - max(self._last_progress, settle)
+                    gap = self.now - max(self._last_progress, settle, self.quiet_from)
                     self.max_gap = max(self.max_gap, gap)
                     if self.settle_to_block is None:
                         self.settle_to_block = gap
                 self._last_height, self._last_progress = height, self.now
                 self.progress_log.append((self.now, height))
             if check_live and self.now > settle:
-                since = max(self._last_progress, settle)
+                since = max(self._last_progress, settle, self.quiet_from)
                 assert liveness_bound is not None
                 if self.now - since > liveness_bound:
                     self._fail(
@@ -825,7 +833,7 @@ class Simulation:
                     )
         self.now = max(self.now, until)
         if check_live and self.now >= settle:
-            self.max_gap = max(self.max_gap, self.now - max(self._last_progress, settle))
+            self.max_gap = max(self.max_gap, self.now - max(self._last_progress, settle, self.quiet_from))
             if liveness_bound is not None and self.max_gap > liveness_bound:
                 self._fail(f"no progress for {self.max_gap:.1f}s after the network settled")
         return self.outcome()

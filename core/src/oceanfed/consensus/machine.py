@@ -1212,7 +1212,11 @@ class Machine:
                 h.precommit_deadline = None
                 self._timed_out(PRECOMMIT)
                 self._start_round(r + 1)
-            elif h.round_deadline is not None and now >= h.round_deadline and h.round == r:
+            elif (h.round_deadline is not None and now >= h.round_deadline and h.round == r
+                  and not (h.step == PREVOTE and h.prevote_deadline is not None)
+                  and h.precommit_deadline is None):
+                # the last resort waits for a step timeout already running: a member that
+                # left the round before it, the only peer still there would wait for in vain
                 self._timed_out("round")
                 self._start_round(r + 1)
         if now >= self._next_gossip:
