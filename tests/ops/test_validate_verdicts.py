@@ -104,7 +104,7 @@ class _Veto:
         self.behaviour = behaviour
 
     @hookspecs.hookimpl
-    def validate_proposal(self, height: int, block_hex: str, extras: dict[str, Any]) -> str | None:
+    def oceanfed_validate_proposal(self, height: int, block_hex: str, extras: dict[str, Any]) -> str | None:
         if self.behaviour == "veto":
             return "inflation-mismatch"
         if self.behaviour == "fatal":

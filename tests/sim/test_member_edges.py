@@ -21,6 +21,7 @@ from oceanfed.consensus import actions as A
 from oceanfed.consensus import events as E
 from oceanfed.consensus import machine as core
 from oceanfed.consensus.machine import CoreConfig, Machine
+from oceanfed.driver import Driver
 from oceanfed.metrics import DriverCollector
 from oceanfed.ocean.encoding import Reader
 from oceanfed.ocean.header import BlockHeader
@@ -179,19 +180,14 @@ def test_node_failures_are_visible_in_metrics() -> None:
     member = Member(0)
     member.feed(E.NodeFailed("validate", 1, "warming up"))
 
-    class Stub:
-        machine = member.machine
-        rpc_errors = 1
-        messages_received = 0
-        last_node_ok = 0.0
+    class Quiet:
+        @staticmethod
+        def stats() -> dict[str, int]:
+            return {}
 
-        class messenger:  # noqa: N801
-            @staticmethod
-            def stats() -> dict[str, int]:
-                return {}
-
+    driver = Driver(member.machine, node=None, signer=None, messenger=Quiet(), store=None)  # type: ignore[arg-type]
     samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
-               for family in DriverCollector(Stub()).collect() for s in family.samples}  # type: ignore[arg-type]
+               for family in DriverCollector(driver).collect() for s in family.samples}
     assert samples[("oceanfed_node_failures_total", (("call", "validate"),))] == 1
 
 
