@@ -15,3 +15,7 @@ export OCEANFED_OCEAND_BINDIR="$OCEAND_BINDIR"
 .venv/bin/ruff check core plugins tests examples
 .venv/bin/mypy core/src plugins/*/src
 .venv/bin/python -m pytest "$@"
+# mutation testing of the consensus core (the whole run only): every mutant must be killed
+if [ $# -eq 0 ]; then
+  .venv/bin/python scripts/mutate.py
+fi
