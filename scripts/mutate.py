@@ -166,7 +166,8 @@ def run_stage(cmds: list[list[str]], env: dict[str, str], timeout: float) -> tup
             return False, f"timed out after {timeout:.0f}s"
         if proc.returncode != 0:
             lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
-            return True, "\n".join(lines[-3:])
+            named = [ln for ln in lines if ln.startswith(("FAILED", "FAIL "))]
+            return True, (named[0] if named else lines[-1] if lines else f"exit {proc.returncode}")
     return False, ""
 
 
@@ -223,9 +224,9 @@ def main(argv: list[str] | None = None) -> int:
         killers = [name for name, failed, _ in results if failed]
         took = time.perf_counter() - t0
         if killers:
-            detail = next(out for _, failed, out in results if failed).splitlines()
+            detail = next(out for _, failed, out in results if failed)
             print(f"killed   {mutant.name:26} by {', '.join(killers)} ({took:.0f}s): "
-                  f"{detail[-1][:150] if detail else ''}", flush=True)
+                  f"{detail[:160]}", flush=True)
         else:
             survivors.append(mutant.name)
             print(f"SURVIVED {mutant.name:26} ({took:.0f}s): {mutant.why}", flush=True)

@@ -400,7 +400,7 @@ class Explorer:
             elif isinstance(a, A.Broadcast):
                 env = self.checker.open(a.data)
                 disk = self.records[disks[i]]
-                if env.kind in ("prevote", "precommit"):
+                if env.kind in ("prevote", "precommit") and env.sender == i:  # not evidence
                     self._check_vote(i, env, disk, votes, trace)
                 elif env.kind == "sig":
                     ss = disk.get("sign_state") or {}
