@@ -216,3 +216,20 @@ def test_restored_sign_state_refuses_a_second_block() -> None:
     assert mb.machine.counters["sign_refused"] == 1
     assert mb.handle(E.Tick(), dt=10.0) == []
     assert mb.machine.sign_state.block_hash == b.block_hash
+
+
+def test_own_proposal_learnt_back() -> None:
+    """A proposer that lost its proposal (restarted while asking its node for a block) gets it
+    back from a peer's gossip: it keeps it (persisted), checks and prevotes it, never proposes
+    another block in that round, and signs it once M precommits decide it."""
+    mb = Member(n=4, m=3, me=1)
+    assert mb.started == [("BuildProposal", 0)]
+    b = mb.block(1)
+    assert mb.receive(mb.proposal(0, b)) == [("Persist", 0, None, None, None), ("Validate", b.block_hash)]
+    assert mb.handle(E.Validated(1, b.block_hash, None)) == [
+        ("Persist", 0, None, None, None), ("Broadcast", "prevote", 0, b.block_hash),
+    ]
+    assert mb.handle(E.ProposalBuilt(1, 0, mb.block(2).block_hex)) == []  # no second proposal
+    assert mb.receive(*(mb.vote(i, 0, "precommit", b) for i in (0, 2, 3))) == [
+        ("Persist", 0, None, b.block_hash, b.block_hash), ("Sign", b.block_hash),
+    ]

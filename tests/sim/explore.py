@@ -135,9 +135,9 @@ class Result:
 
     def summary(self) -> str:
         return (f"{self.bounds.describe()}: {self.states} states, {self.transitions} transitions, "
-                f"{self.decided} with a decision, {self.completed} with a completed block, "
+                f"{self.decided} with a decision, "
                 f"{self.bounded} past the round bound, {self.seconds:.1f}s"
-                + ("" if self.complete else " (stopped at max_states)"))
+                + ("" if self.complete else f" (stopped at {self.bounds.max_states} states)"))
 
 
 _NESTED = (dict, set)

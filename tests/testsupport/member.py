@@ -84,7 +84,8 @@ class Member:
             tip_poll_interval=1000.0,
         )
         self.disk = self.restored
-        assert self.boot() == []
+        #: the actions of the first start (the round-0 proposer asks for a block)
+        self.started = self.boot()
         # the first tick gossips what the member holds (nothing yet); later ticks are timeouts
         assert self.handle(E.Tick()) == []
 
