@@ -19,6 +19,9 @@ class EndpointProxy:
         self.host = host
         self.port = 0
         self._listener: socket.socket | None = None
+        #: while stopped, the port stays bound (not listening: connections are refused), so
+        #: that nothing else on the machine can take it before the next start
+        self._reserved: socket.socket | None = None
         self._conns: set[socket.socket] = set()
         self._lock = threading.Lock()
         self.stops = 0
@@ -28,11 +31,12 @@ class EndpointProxy:
         return f"http://{self.host}:{self.port}/"
 
     def start(self) -> None:
-        if self.port == 0:
-            self.port = free_ports(1)[0]
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
+        if self._reserved is not None:
+            sock, self._reserved = self._reserved, None
+        else:
+            if self.port == 0:
+                self.port = free_ports(1)[0]
+            sock = self._bind()
         sock.listen(64)
         self.port = sock.getsockname()[1]
         self._listener = sock
@@ -45,8 +49,15 @@ class EndpointProxy:
             conns, self._conns = self._conns, set()
         if listener is not None:
             listener.close()
+            self._reserved = self._bind()
         for c in conns:
             _close(c)
+
+    def _bind(self) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        return sock
 
     def _accept(self, listener: socket.socket) -> None:
         while True:
