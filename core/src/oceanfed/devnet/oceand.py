@@ -40,23 +40,21 @@ from typing import Any
 
 from oceanfed.crypto import pubkey_of
 from oceanfed.devnet.setup import (
-    DEVNET_TOML,
     INITIAL_FREE_COINS,
-    MAX_MEMBERS,
     DevnetLayout,
-    _curve_keys,
+    _check_parameters,
     _devnet_toml,
-    _fed_toml,
+    _make_dirs,
+    _ports,
+    _write_members,
     _write_text,
 )
-from oceanfed.devnet.state import MAX_MONEY
 from oceanfed.errors import ConfigError, OceanfedError, RPCError
 from oceanfed.keyfile import (
     generate_private_key,
     write_private_key,
     write_secret_file,
 )
-from oceanfed.netutil import free_ports
 from oceanfed.ocean.address import encode_wif, p2pkh_of_pubkey
 from oceanfed.ocean.coinbase import OP_RETURN
 from oceanfed.ocean.script import multisig_script
@@ -187,39 +185,14 @@ def create_oceand_devnet(
     root = Path(dir)
     if block_keys is not None:
         members = len(block_keys)
-    if not 1 <= members <= MAX_MEMBERS:
-        raise ConfigError(f"devnet: members must be between 1 and {MAX_MEMBERS}, got {members}")
-    if not 1 <= threshold <= members:
-        raise ConfigError(
-            f"devnet: threshold {threshold} must be between 1 and the number of members ({members})"
-        )
-    if block_time < 0:
-        raise ConfigError(f"devnet: block time must be >= 0, got {block_time}")
-    if not 0 <= clients <= MAX_MEMBERS:
-        raise ConfigError(f"devnet: clients must be between 0 and {MAX_MEMBERS}, got {clients}")
-    if not 0 < initial_free_coins <= MAX_MONEY:
-        raise ConfigError(
-            f"devnet: initial free coins must be between 1 and {MAX_MONEY} satoshi,"
-            f" got {initial_free_coins}"
-        )
-    if messenger not in ("zmq", "kafka"):
-        raise ConfigError(f"devnet: messenger must be 'zmq' or 'kafka', got {messenger!r}")
-    if (root / DEVNET_TOML).exists():
-        raise ConfigError(
-            f"{root}: already holds a devnet ({DEVNET_TOML}); choose an empty directory"
-        )
+    _check_parameters(
+        root, members, threshold, block_time, clients, initial_free_coins, messenger
+    )
     names = [f"m{i}" for i in range(members)]
     client_names = [f"c{i}" for i in range(clients)]
     endpoints = names + client_names
     port_count = 2 * len(endpoints) + (members if messenger == "zmq" else 0)
-    if base_port is None:
-        ports = free_ports(port_count)
-    else:
-        if not 1024 <= base_port <= 65535 - port_count:
-            raise ConfigError(
-                f"devnet: base port {base_port} leaves no room for {port_count} ports below 65536"
-            )
-        ports = list(range(base_port, base_port + port_count))
+    ports = _ports(base_port, port_count)
     n = len(endpoints)
     rpc_ports, client_ports = ports[:members], ports[members:n]
     p2p_ports = ports[n : 2 * n]
@@ -231,12 +204,7 @@ def create_oceand_devnet(
     holder = client_names[0] if client_names else names[0]
     coin_key = generate_private_key() if client_names else keys[0]
     coins_to = p2pkh_of_pubkey(pubkey_of(coin_key))
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        for name in endpoints:
-            (root / name / NODE_DIR).mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"{root}: cannot create the devnet directory ({exc.strerror})") from None
+    _make_dirs(root, [root / name / NODE_DIR for name in endpoints])
 
     layout = DevnetLayout(
         dir=root.resolve(),
@@ -256,12 +224,6 @@ def create_oceand_devnet(
         p2p_ports=p2p_ports,
         oceand_bindir=str(oceand_bindir or ""),
     )
-    transport_pubkeys = []
-    for name, key in zip(names, keys, strict=True):
-        write_private_key(layout.block_key_file(name), key, force=True)
-        transport = generate_private_key()
-        write_private_key(layout.transport_key_file(name), transport, force=True)
-        transport_pubkeys.append(pubkey_of(transport).hex())
     if client_names:
         write_private_key(layout.member_dir(holder) / COINS_KEY, coin_key, force=True)
     genesis_time = int(time.time())
@@ -273,16 +235,7 @@ def create_oceand_devnet(
             _conf(layout, name, password, script, coins_to, initial_free_coins, genesis_time),
             force=True,
         )
-    fed_members = [
-        {"name": m, "pubkey": p.hex(), "transport_pubkey": t}
-        for m, p, t in zip(names, pubkeys, transport_pubkeys, strict=True)
-    ]
-    curve_keys = _curve_keys(layout) if curve and messenger == "zmq" else None
-    for i, name in enumerate(names):
-        _write_text(
-            layout.fed_toml(name),
-            _fed_toml(layout, i, fed_members, script, kafka_bootstrap, curve_keys),
-        )
+    _write_members(layout, keys, script, kafka_bootstrap, curve)
 
     # first start: fill the wallets, read the genesis
     with OceandNet(layout, bindir) as net:

@@ -196,27 +196,9 @@ def create_devnet(
     root = Path(dir)
     if block_keys is not None:
         members = len(block_keys)
-    if not 1 <= members <= MAX_MEMBERS:
-        raise ConfigError(f"devnet: members must be between 1 and {MAX_MEMBERS}, got {members}")
-    if not 1 <= threshold <= members:
-        raise ConfigError(
-            f"devnet: threshold {threshold} must be between 1 and the number of members ({members})"
-        )
-    if block_time < 0:
-        raise ConfigError(f"devnet: block time must be >= 0, got {block_time}")
-    if not 0 <= clients <= MAX_MEMBERS:
-        raise ConfigError(f"devnet: clients must be between 0 and {MAX_MEMBERS}, got {clients}")
-    if not 0 < initial_free_coins <= MAX_MONEY:
-        raise ConfigError(
-            f"devnet: initial free coins must be between 1 and {MAX_MONEY} satoshi,"
-            f" got {initial_free_coins}"
-        )
-    if messenger not in ("zmq", "kafka"):
-        raise ConfigError(f"devnet: messenger must be 'zmq' or 'kafka', got {messenger!r}")
-    if (root / DEVNET_TOML).exists():
-        raise ConfigError(
-            f"{root}: already holds a devnet ({DEVNET_TOML}); choose an empty directory"
-        )
+    _check_parameters(
+        root, members, threshold, block_time, clients, initial_free_coins, messenger
+    )
     names = [f"m{i}" for i in range(members)]
     client_names = [f"c{i}" for i in range(clients)]
     receivers = list(free_coins_to) if free_coins_to is not None else client_names or ["m0"]
@@ -227,14 +209,7 @@ def create_devnet(
             f" among {names + client_names}"
         )
     port_count = members * (2 if messenger == "zmq" else 1) + clients
-    if base_port is None:
-        ports = free_ports(port_count)
-    else:
-        if not 1024 <= base_port <= 65535 - port_count:
-            raise ConfigError(
-                f"devnet: base port {base_port} leaves no room for {port_count} ports below 65536"
-            )
-        ports = list(range(base_port, base_port + port_count))
+    ports = _ports(base_port, port_count)
     rpc_ports, client_ports = ports[:members], ports[members : members + clients]
     messenger_ports = ports[members + clients :]
 
@@ -259,12 +234,7 @@ def create_devnet(
             initial_free_coins,
         )
 
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        for name in names + client_names:
-            (root / name).mkdir(exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"{root}: cannot create the devnet directory ({exc.strerror})") from None
+    _make_dirs(root, [root / name for name in names + client_names])
 
     layout = DevnetLayout(
         dir=root.resolve(),
@@ -285,27 +255,88 @@ def create_devnet(
         Wallet(layout.wallet_file(name)).import_key(key, "block" if name in names else "")
     for name in client_names:
         write_secret_file(layout.password_file(name), secrets.token_hex(16), force=True)
+    for name in names:
+        write_secret_file(layout.password_file(name), secrets.token_hex(16), force=True)
+    _write_text(layout.genesis_file, genesis.block_hex() + "\n")
+    _write_members(layout, keys, script, kafka_bootstrap, curve)
+    _write_text(layout.config_file, _devnet_toml(layout))
+    return layout
+
+
+def _check_parameters(
+    root: Path,
+    members: int,
+    threshold: int,
+    block_time: float,
+    clients: int,
+    initial_free_coins: int,
+    messenger: str,
+) -> None:
+    """ConfigError on the first parameter of a new devnet that is out of bounds."""
+    if not 1 <= members <= MAX_MEMBERS:
+        raise ConfigError(f"devnet: members must be between 1 and {MAX_MEMBERS}, got {members}")
+    if not 1 <= threshold <= members:
+        raise ConfigError(
+            f"devnet: threshold {threshold} must be between 1 and the number of members ({members})"
+        )
+    if block_time < 0:
+        raise ConfigError(f"devnet: block time must be >= 0, got {block_time}")
+    if not 0 <= clients <= MAX_MEMBERS:
+        raise ConfigError(f"devnet: clients must be between 0 and {MAX_MEMBERS}, got {clients}")
+    if not 0 < initial_free_coins <= MAX_MONEY:
+        raise ConfigError(
+            f"devnet: initial free coins must be between 1 and {MAX_MONEY} satoshi,"
+            f" got {initial_free_coins}"
+        )
+    if messenger not in ("zmq", "kafka"):
+        raise ConfigError(f"devnet: messenger must be 'zmq' or 'kafka', got {messenger!r}")
+    if (root / DEVNET_TOML).exists():
+        raise ConfigError(
+            f"{root}: already holds a devnet ({DEVNET_TOML}); choose an empty directory"
+        )
+
+
+def _ports(base_port: int | None, count: int) -> list[int]:
+    """``count`` free ports, or ``count`` consecutive ones from ``base_port``."""
+    if base_port is None:
+        return free_ports(count)
+    if not 1024 <= base_port <= 65535 - count:
+        raise ConfigError(
+            f"devnet: base port {base_port} leaves no room for {count} ports below 65536"
+        )
+    return list(range(base_port, base_port + count))
+
+
+def _make_dirs(root: Path, dirs: Sequence[Path]) -> None:
+    """Create ``root`` and ``dirs``; ConfigError naming ``root`` when that fails."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        for d in dirs:
+            d.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{root}: cannot create the devnet directory ({exc.strerror})") from None
+
+
+def _write_members(
+    layout: DevnetLayout, keys: Sequence[bytes], script: bytes, kafka: str, curve: bool
+) -> None:
+    """Write each member's block key, a new transport key, CURVE key and ``fed.toml``."""
     transport_pubkeys = []
-    for name, key in zip(names, keys, strict=True):
+    for name, key in zip(layout.members, keys, strict=True):
         write_private_key(layout.block_key_file(name), key, force=True)
         transport = generate_private_key()
         write_private_key(layout.transport_key_file(name), transport, force=True)
         transport_pubkeys.append(pubkey_of(transport).hex())
-        write_secret_file(layout.password_file(name), secrets.token_hex(16), force=True)
-    _write_text(layout.genesis_file, genesis.block_hex() + "\n")
-
     fed_members = [
-        {"name": n, "pubkey": p.hex(), "transport_pubkey": t}
-        for n, p, t in zip(names, pubkeys, transport_pubkeys, strict=True)
+        {"name": n, "pubkey": p, "transport_pubkey": t}
+        for n, p, t in zip(layout.members, layout.pubkeys, transport_pubkeys, strict=True)
     ]
-    curve_keys = _curve_keys(layout) if curve and messenger == "zmq" else None
-    for i, name in enumerate(names):
+    curve_keys = _curve_keys(layout) if curve and layout.messenger == "zmq" else None
+    for i, name in enumerate(layout.members):
         _write_text(
             layout.fed_toml(name),
-            _fed_toml(layout, i, fed_members, script, kafka_bootstrap, curve_keys),
+            _fed_toml(layout, i, fed_members, script, kafka, curve_keys),
         )
-    _write_text(layout.config_file, _devnet_toml(layout))
-    return layout
 
 
 def _genesis(challenge: bytes, destinations: list[bytes], total: int) -> Block:
