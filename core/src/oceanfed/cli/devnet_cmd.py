@@ -98,33 +98,22 @@ def _create(args: argparse.Namespace) -> int:
     from oceanfed.devnet.setup import create_devnet
 
     threshold = args.threshold if args.threshold is not None else args.members // 2 + 1
+    options: dict[str, Any] = {
+        "base_port": args.base_port,
+        "block_time": args.block_time,
+        "messenger": args.messenger,
+        "chain": args.chain,
+        "clients": args.clients,
+        "curve": args.curve,
+    }
     if args.node == "oceand":
         from oceanfed.devnet.oceand import create_oceand_devnet
 
         layout = create_oceand_devnet(
-            args.dir,
-            args.members,
-            threshold,
-            base_port=args.base_port,
-            block_time=args.block_time,
-            messenger=args.messenger,
-            chain=args.chain,
-            clients=args.clients,
-            curve=args.curve,
-            oceand_bindir=args.oceand_bindir,
+            args.dir, args.members, threshold, oceand_bindir=args.oceand_bindir, **options
         )
     else:
-        layout = create_devnet(
-            args.dir,
-            args.members,
-            threshold,
-            base_port=args.base_port,
-            block_time=args.block_time,
-            messenger=args.messenger,
-            chain=args.chain,
-            clients=args.clients,
-            curve=args.curve,
-        )
+        layout = create_devnet(args.dir, args.members, threshold, **options)
     if layout.clients:
         print("clients: " + ", ".join(f"{c} on port {layout.port(c)}" for c in layout.clients))
     print(
