@@ -7,9 +7,7 @@ test chooses (a real devnet always answers correctly).
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -23,41 +21,25 @@ from oceanfed.migrate.chain import read_chain
 from oceanfed.nodechain import genesis_challenge
 from oceanfed.ocean.header import BlockHeader
 from oceanfed.rpc import NodeClient
+from testsupport.jsonrpc import ScriptedHandler, scripted_node
 
 ANSWERS: dict[str, Any] = {"getblockhash": "00" * 32, "getblockcount": 0,
                            "getbestblockhash": "00" * 32, "getblockchaininfo": {"chain": "ocean_test"}}
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(ScriptedHandler):
     header_answer: Any = None
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-        request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+    def reply(self, request: dict[str, Any]) -> tuple[int, bytes]:
         method = request["method"]
         result = type(self).header_answer if method == "getblockheader" else ANSWERS[method]
-        body = json.dumps({"result": result, "error": None, "id": request["id"]}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        return 200, json.dumps({"result": result, "error": None, "id": request["id"]}).encode()
 
 
 @pytest.fixture
 def node() -> Iterator[NodeClient]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    client = NodeClient(f"http://127.0.0.1:{server.server_address[1]}/", "u", "p", retries=0)
-    try:
+    with scripted_node(_Handler) as client:
         yield client
-    finally:
-        client.close()
-        server.shutdown()
-        server.server_close()
 
 
 def _header(challenge: bytes) -> str:

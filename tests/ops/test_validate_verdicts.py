@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pluggy
@@ -22,39 +20,24 @@ from oceanfed.consensus import events as E
 from oceanfed.driver import Driver
 from oceanfed.errors import FatalError
 from oceanfed.rpc import NodeClient
+from testsupport.jsonrpc import ScriptedHandler, scripted_node
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(ScriptedHandler):
     #: (HTTP status, JSON error or None, raw body or None)
     answer: tuple[int, dict[str, Any] | None, bytes | None] = (200, None, None)
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-        request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+    def reply(self, request: dict[str, Any]) -> tuple[int, bytes]:
         status, error, raw = type(self).answer
         body = raw if raw is not None else json.dumps(
             {"result": None, "error": error, "id": request["id"]}).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
+        return status, body
 
 
 @pytest.fixture
 def node() -> Iterator[NodeClient]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    client = NodeClient(f"http://127.0.0.1:{server.server_address[1]}/", "u", "p", retries=0)
-    try:
+    with scripted_node(_Handler) as client:
         yield client
-    finally:
-        client.close()
-        server.shutdown()
-        server.server_close()
 
 
 def _validate(node: Any, hooks: Any = None) -> tuple[Driver, E.Event]:
