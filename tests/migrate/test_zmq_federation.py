@@ -7,7 +7,6 @@ each peer's --nodes address by the upstream id on its member card.
 from __future__ import annotations
 
 import os
-import signal
 import stat
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import pytest
 from oceanfed.config import load_config
 from oceanfed.devnet.setup import free_ports
 from oceanfed.launcher import LOCAL_ROUNDS, LocalFederation, set_table
+from testsupport.processes import stop_groups
 
 from .conftest import card_of, check, convert, upstream_args
 
@@ -123,15 +123,7 @@ def running(converted: dict[str, Path]) -> Iterator[list[subprocess.Popen[bytes]
     try:
         yield procs
     finally:
-        for p in procs:
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
+        stop_groups(procs, timeout=10)
 
 
 def test_five_converted_members_make_blocks(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ from oceanfed.config import load_config
 from oceanfed.launcher import LOCAL_ROUNDS, LocalFederation, set_table
 from oceanfed.netutil import free_ports
 from testsupport.cli import oceanfed
+from testsupport.processes import stop_groups
 from testsupport.realnode import same_chain_everywhere, wait_for
 
 pytestmark = [pytest.mark.realnode, pytest.mark.slow]
@@ -87,13 +87,5 @@ def test_two_pass_migration_then_ten_blocks(tmp_path: Path) -> None:
         assert all(signed.values())
         assert audit_chain(chain_headers(fed.rpc()), 3, signed, fed.members) == []
     finally:
-        for p in procs:
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
+        stop_groups(procs, timeout=15)
         fed.close()

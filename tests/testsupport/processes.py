@@ -8,10 +8,11 @@ stdout and stderr are files in a directory of the test's, read back as often as 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +71,21 @@ class Spawned:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             return self.proc.wait()
+
+
+def stop_groups(procs: Iterable[subprocess.Popen[bytes]], timeout: float) -> None:
+    """SIGTERM the process group of each child still running (each started with
+    ``start_new_session=True``), then wait for each; SIGKILL a group after ``timeout``."""
+    procs = list(procs)
+    for p in procs:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
 
 
 def oceanfed_args(*args: str) -> list[str]:
