@@ -15,6 +15,7 @@ from oceanfed.plugins import load_messenger
 from oceanfed_kafka.broker import TansuBroker, free_port
 from oceanfed_kafka.messenger import KafkaMessenger
 from oceanfed_kafka.options import KafkaOptions
+from testsupport.tls import self_signed
 
 from .conftest import Fed, Inbox, needs_broker
 
@@ -102,12 +103,7 @@ def test_garbage_ca_file(tmp_path: Path) -> None:
 
 
 def test_tls_files_that_load(tmp_path: Path) -> None:
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-         "-keyout", str(tmp_path / "key.pem"), "-out", str(tmp_path / "cert.pem"), "-days", "1",
-         "-subj", "/CN=member"],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    self_signed(tmp_path / "key.pem", tmp_path / "cert.pem", "member")
     m = build(
         tmp_path,
         security_protocol="SSL",
@@ -192,12 +188,7 @@ def test_unreachable_broker(tmp_path: Path) -> None:
 @pytest.mark.kafka
 @needs_broker
 def test_tls_against_a_plaintext_broker_is_one_line(tmp_path: Path) -> None:
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-         "-keyout", str(tmp_path / "key.pem"), "-out", str(tmp_path / "ca.pem"), "-days", "1",
-         "-subj", "/CN=ca"],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    self_signed(tmp_path / "key.pem", tmp_path / "ca.pem", "ca")
     with TansuBroker() as broker:
         m = build(
             tmp_path,
@@ -272,12 +263,7 @@ def test_loaded_by_driver_name_with_one_line_errors(tmp_path: Path) -> None:
 def test_tls_private_key_is_a_secret_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """ssl_keyfile holds a private key: owner-only like every secret file, or delivered by
     systemd's LoadCredential (a bare name found in $CREDENTIALS_DIRECTORY)."""
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-         "-keyout", str(tmp_path / "key.pem"), "-out", str(tmp_path / "cert.pem"), "-days", "1",
-         "-subj", "/CN=member"],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    self_signed(tmp_path / "key.pem", tmp_path / "cert.pem", "member")
     key = tmp_path / "key.pem"
     key.chmod(0o644)
     with pytest.raises(ConfigError) as info:

@@ -49,6 +49,15 @@ def _openssl(*args: str | Path) -> None:
     assert out.returncode == 0, f"openssl {args[0]}: {out.stderr[-2000:]}"
 
 
+def self_signed(key: Path, cert: Path, cn: str) -> None:
+    """Write an EC P-256 ``key`` and a one-day self-signed ``cert`` for ``CN=cn``."""
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", str(key), "-out", str(cert), "-days", "1", "-subj", f"/CN={cn}"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+
+
 @dataclass(frozen=True)
 class CertPair:
     cert: Path
