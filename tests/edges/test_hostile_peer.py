@@ -20,8 +20,6 @@ import os
 import random
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -37,8 +35,8 @@ from oceanfed.audit import audit_chain, chain_headers, read_signed
 from oceanfed.consensus import machine as machine_module
 from oceanfed.keyfile import read_private_key
 from oceanfed.launcher import LocalFederation, set_table
-from oceanfed.netutil import free_ports
 from testsupport.federation import fast_rounds
+from testsupport.metrics import health_until, http_get, serve_metrics
 
 pytestmark = pytest.mark.slow
 
@@ -63,23 +61,12 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def http_get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-
-
 class Hostile:
     """The federation, a hostile publisher at m4's address, and a memory watch."""
 
     def __init__(self, directory: Path):
         self.fed = LocalFederation(directory, 5, 3, block_time=0.3, rounds=fast_rounds(0.2))
-        self.metrics = dict(zip(self.fed.members, free_ports(5), strict=True))
-        for name, port in self.metrics.items():
-            set_table(self.fed.layout.fed_toml(name), "metrics",
-                      {"listen": f"127.0.0.1:{port}", "unhealthy_after": UNHEALTHY_AFTER})
+        self.metrics = serve_metrics(self.fed, UNHEALTHY_AFTER)
         with open(self.fed.layout.fed_toml("m4"), "rb") as fh:
             self.m4_cfg = tomllib.load(fh)
         self.chain = self.m4_cfg["federation"]["chain"]
@@ -406,13 +393,7 @@ def test_memory_bound_held_and_links_return_for_the_real_member(hostile: Hostile
 
 
 def _health(hostile: Hostile, name: str, code: int, timeout: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    got, body = http_get(hostile.url(name, "/health"))
-    while got != code and time.monotonic() < deadline:
-        time.sleep(0.2)
-        got, body = http_get(hostile.url(name, "/health"))
-    assert got == code, body
-    return dict(json.loads(body))
+    return health_until(hostile.url(name, "/health"), code, timeout)
 
 
 def test_health_needs_a_quorum_of_reachable_members(hostile: Hostile) -> None:

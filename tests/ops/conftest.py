@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,19 +10,11 @@ from typing import Any
 import pytest
 
 from oceanfed.launcher import LocalFederation, set_table
-from oceanfed.netutil import free_ports
 from testsupport.cli import oceanfed
+from testsupport.metrics import serve_metrics
 
 #: seconds of node or peer silence before /health turns 503 in these tests
 UNHEALTHY_AFTER = 2.0
-
-
-def http_get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            return resp.status, resp.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
 
 
 class OpsFederation:
@@ -32,10 +22,7 @@ class OpsFederation:
 
     def __init__(self, directory: Path):
         self.fed = LocalFederation(directory, members=3, threshold=2, block_time=0.5)
-        self.metrics_ports = dict(zip(self.fed.members, free_ports(3), strict=True))
-        for name, port in self.metrics_ports.items():
-            set_table(self.fed.layout.fed_toml(name), "metrics",
-                      {"listen": f"127.0.0.1:{port}", "unhealthy_after": UNHEALTHY_AFTER})
+        self.metrics_ports = serve_metrics(self.fed, UNHEALTHY_AFTER)
         set_table(self.fed.layout.fed_toml("m0"), "log", {"level": "debug", "format": "json"})
 
     def url(self, name: str, path: str) -> str:

@@ -34,11 +34,10 @@ from oceanfed.netutil import free_ports
 from oceanfed.node_signer import NodeSigner, NodeSignerOptions
 from oceanfed.ocean.block import Block
 from oceanfed.rpc import NodeClient
+from testsupport.metrics import http_get
 from testsupport.nodes import WARMUP_MESSAGE, FaultyNode
 from testsupport.processes import Spawned, oceanfed_args
 from testsupport.waiting import wait_until
-
-from .conftest import http_get
 
 
 @dataclass

@@ -16,8 +16,9 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 from oceanfed.statestore import StateStore
+from testsupport.metrics import health_until, http_get
 
-from .conftest import UNHEALTHY_AFTER, OpsFederation, http_get, oceanfed
+from .conftest import UNHEALTHY_AFTER, OpsFederation, oceanfed
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -203,13 +204,7 @@ def test_json_logs_hold_no_secret(ops_fed: OpsFederation) -> None:
 
 
 def _health_until(ops_fed: OpsFederation, name: str, code: int, timeout: float) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    got, body = http_get(ops_fed.url(name, "/health"))
-    while got != code and time.monotonic() < deadline:
-        time.sleep(0.2)
-        got, body = http_get(ops_fed.url(name, "/health"))
-    assert got == code, body
-    return json.loads(body)
+    return health_until(ops_fed.url(name, "/health"), code, timeout)
 
 
 def test_health_of_a_member_cut_off_from_every_peer(ops_fed: OpsFederation) -> None:
