@@ -84,3 +84,21 @@ def test_bad_states_get_one_line(stopped_fed: LocalFederation, states: list[str]
                    "--states", *[s.format(**dirs) for s in states])
     assert out.returncode == 1, out.stdout + out.stderr
     assert out.stderr.strip() == f"oceanfed: error: {expected.format(**dirs)}"
+
+
+@pytest.mark.parametrize("status", [None, "[]", "{}", "not json"])
+def test_a_state_dir_that_does_not_name_its_member_gets_one_line(
+    stopped_fed: LocalFederation, tmp_path: Path, status: str | None
+) -> None:
+    fed = stopped_fed
+    copy = tmp_path / "state"
+    shutil.copytree(fed.state_dirs["m0"], copy)
+    (copy / "status.json").unlink(missing_ok=True)
+    if status is not None:
+        (copy / "status.json").write_text(status)
+    out = oceanfed("audit", "--config", str(fed.layout.fed_toml("m0")), "--states", str(copy))
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert out.stderr.strip() == (
+        f"oceanfed: error: --states {copy}: cannot tell which member wrote it;"
+        f" give it as NAME={copy}"
+    )
