@@ -16,7 +16,6 @@ member can be audited.
 from __future__ import annotations
 
 import argparse
-import json
 import sqlite3
 import sys
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 
 from oceanfed.audit import audit_chain, chain_headers, read_signed
 from oceanfed.cli.common import add_config_argument, config_path
+from oceanfed.cli.status_cmd import read_status_file
 from oceanfed.config import FedConfig, load_config
 from oceanfed.errors import ConfigError, OceanfedError
 
@@ -55,10 +55,7 @@ def _named_state(spec: str, cfg: FedConfig) -> tuple[str, Path]:
     if not (path / "state.sqlite3").is_file():
         raise ConfigError(f"--states {spec}: {path} holds no state.sqlite3 (not a member's state_dir)")
     if not name:
-        try:
-            name = json.loads((path / "status.json").read_text()).get("member") or ""
-        except (OSError, ValueError, AttributeError):
-            name = ""
+        name = (read_status_file(path) or {}).get("member") or ""
         if not name:
             raise ConfigError(f"--states {spec}: cannot tell which member wrote it; give it as NAME={spec}")
     if name not in names:
