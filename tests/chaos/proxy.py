@@ -48,6 +48,9 @@ class EndpointProxy:
             listener, self._listener = self._listener, None
             conns, self._conns = self._conns, set()
         if listener is not None:
+            # a thread blocked in accept() keeps a closed socket listening: shut it down first
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)
             listener.close()
             self._reserved = self._bind()
         for c in conns:

@@ -236,7 +236,7 @@ def test_health_turns_503_when_the_node_is_gone(ops_fed: OpsFederation) -> None:
     assert code == 503, body
     details = json.loads(body)
     assert any("node unreachable" in r for r in details["reasons"])
-    assert details["node_age"] > UNHEALTHY_AFTER
+    assert details["node_age"] >= UNHEALTHY_AFTER  # rounded to the millisecond
     code, text = http_get(ops_fed.url("m1", "/metrics"))
     assert code == 200
     assert _samples(text)[("oceanfed_rpc_errors_total", ())] >= 1

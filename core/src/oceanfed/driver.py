@@ -123,13 +123,17 @@ class NodeOutage:
                 reason, NODE_BACKOFF[1],
             )
 
-    def ok(self) -> None:
-        """A call got a usable answer: end the outage, if there was one."""
+    def ok(self, sent_at: float | None = None) -> None:
+        """A call got a usable answer: end the outage, if there was one.
+
+        ``sent_at`` (``clock``) is when that call was sent: an answer to a call sent before
+        the outage began says nothing about the node since, and does not end it.
+        """
         if self.since is None:
             return
         with self._lock:
             since, failures = self.since, self.failures
-            if since is None:
+            if since is None or (sent_at is not None and sent_at < since):
                 return
             self.since, self.kind, self.failures, self._next_try = None, None, 0, 0.0
         log.info(
@@ -370,6 +374,7 @@ class Driver:
         :class:`NodeOutage`, which logs them once and spaces out the calls that follow.
         """
         self.node_outage.gate(method)
+        sent_at = self.node_outage.clock()
         try:
             result = self.node.call(method, *params)
         except RPCError as exc:
@@ -379,7 +384,7 @@ class Driver:
             elif exc.code is None:
                 self.node_outage.failed(str(exc))
             else:  # the node answered, with an error: it is reachable
-                self.node_outage.ok()
+                self.node_outage.ok(sent_at)
                 self.last_node_ok = self.clock()
             raise
         if expect is not None and not expect(result):
@@ -390,7 +395,7 @@ class Driver:
             )
             self.node_outage.failed(str(bad))
             raise bad
-        self.node_outage.ok()
+        self.node_outage.ok(sent_at)
         self.last_node_ok = self.clock()
         return result
 
