@@ -310,8 +310,9 @@ class ZmqMessenger(Messenger):
     def _serve_subscriptions(self) -> zmq.Socket[Any] | None:
         """Give each subscriber that asked the one subscription it can have (all frames).
 
-        libzmq keeps every subscription a subscriber sends, distinct ones in a trie, until
-        it disconnects, and cannot be told to forget them. Once more than
+        In manual mode libzmq queues every subscription message a subscriber sends, without
+        a limit, until it is read (served one by one, distinct ones would fill the trie
+        until the subscriber disconnects). Once more than
         :data:`_SUBSCRIPTION_BUDGET` bytes of subscriptions arrived on one socket (peers
         send one byte per connection), the socket is closed and bound again: that frees
         them all, and the peers reconnect by themselves. Returns the new monitor socket
