@@ -263,7 +263,7 @@ def test_plugin_tables_are_declared_by_their_plugins(tmp_path: Path) -> None:
     plugins.check_tables(cfg, plugins.hook_manager())  # the inflation plugin declares it
     typo = validate_config({**raw, "round": {"propose_timeout": 1}}, tmp_path / "f.toml", "f.toml")
     with pytest.raises(ConfigError, match=r"^round: no installed plugin reads a \[round\] table "
-                       r"\(hooks plugins installed: inflation\); install the plugin"):
+                       r"\(hooks plugins installed: [^)]*\binflation\b[^)]*\); install the plugin"):
         plugins.check_tables(typo, plugins.hook_manager())
     with pytest.raises(ConfigError, match=r"^f.toml: colour: unknown key"):
         validate_config({**raw, "colour": "red"}, tmp_path / "f.toml", "f.toml")

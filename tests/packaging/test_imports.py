@@ -16,15 +16,12 @@ ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "core" / "src" / "oceanfed"
 
 #: core modules that still import plugins: the developer tooling (the
-#: demo, the benchmarks and their helpers), the ``init`` wizard's CURVE keys (zmq) and the
-#: migration's HSM key discovery (pkcs11). They are to move into their own distribution or
-#: ask the plugin through a hook; remove each entry when its module stops importing plugins.
+#: demo, the benchmarks and their helpers). They are to move into their own distribution;
+#: remove each entry when its module stops importing plugins.
 EXEMPT = (
     "oceanfed.demo",
     "oceanfed.bench",
     "oceanfed.hsm_members",
-    "oceanfed.cli.init_cmd",
-    "oceanfed.migrate.signerkey",
 )
 
 

@@ -18,7 +18,9 @@ run on the driver's loop thread and must return at once; ``oceanfed_proposal_ext
 ``oceanfed_validate_proposal`` and ``oceanfed_block_complete`` on the driver's node-call
 threads (``rpc-*``, up to four at a time); ``oceanfed_sign_extras`` on its signing thread
 (``sign-0``); ``oceanfed_add_hookspecs``, ``oceanfed_config_tables``, ``oceanfed_member_started`` and
-``oceanfed_check_config`` on the main thread before the loop starts (or in ``oceanfed check``).
+``oceanfed_check_config`` on the main thread before the loop starts (or in ``oceanfed check``);
+``oceanfed_upstream_hsm_key`` and ``oceanfed_init_messenger`` on the main thread of
+``oceanfed migrate`` and ``oceanfed init`` (no member is running).
 
 The unprefixed names of oceanfed 0.1 (``block_submitted`` …) still work for this release,
 with a :class:`DeprecationWarning` when the plugin is loaded.
@@ -32,7 +34,14 @@ import pluggy
 
 if TYPE_CHECKING:
     from oceanfed.config import FedConfig
-    from oceanfed.interfaces import PluginContext, Signer
+    from oceanfed.interfaces import (
+        HsmSignerTable,
+        InitMessenger,
+        InitMessengerAnswer,
+        PluginContext,
+        Signer,
+        UpstreamHsm,
+    )
 
 PROJECT = "oceanfed"
 #: the prefix of every hook's name
@@ -245,4 +254,47 @@ def oceanfed_block_complete(
         def oceanfed_block_complete(height, block_hash, extras, extra_sigs):
             for tx in combine(extras, extra_sigs):
                 node.call("sendrawtransaction", tx)
+    """
+
+
+@hookspec(firstresult=True)
+def oceanfed_upstream_hsm_key(hsm: UpstreamHsm) -> HsmSignerTable | None:
+    """``oceanfed migrate`` of an upstream ``--hsm`` member: find its block key on the HSM.
+
+    A signer plugin that can read keys from ``hsm.library`` finds the key upstream signed
+    with (see :class:`oceanfed.interfaces.UpstreamHsm`) and answers with its public key and
+    the ``[signer]`` table that signs with it; None lets the next plugin answer (the first
+    answer wins). Raise :class:`oceanfed.errors.ConfigError` (one line naming the variable,
+    e.g. ``KEY_LABEL: no key labelled 'block1'``) when the key is not there. Example::
+
+        @hookimpl
+        def oceanfed_upstream_hsm_key(hsm):
+            if not is_my_library(hsm.library):
+                return None
+            pub = my_hsm.public_key(hsm.library, f"{hsm.key_label}{hsm.member_id}", hsm.pin)
+            return HsmSignerTable(
+                pubkey=pub, driver="myhsm",
+                rows=(("key_label", f"{hsm.key_label}{hsm.member_id}", "upstream's key"),
+                      ("pin_env", hsm.PIN_VAR, "the PIN stays in this variable")),
+                summary=f"myhsm: key {hsm.key_label}{hsm.member_id}",
+            )
+    """
+
+
+@hookspec(firstresult=True)
+def oceanfed_init_messenger(request: InitMessenger) -> InitMessengerAnswer | None:
+    """``oceanfed init``: the ``[messenger]`` options and key material of ``request.driver``.
+
+    The messenger plugin of that driver answers (others return None; the first answer
+    wins) with options to add, secret files to create once the config is validated, and
+    lines to print. A driver nobody answers for gets no key material. Raise
+    :class:`oceanfed.errors.ConfigError` naming the flag for a bad or missing value. Example::
+
+        @hookimpl
+        def oceanfed_init_messenger(request):
+            if request.driver != "udp":
+                return None
+            key = Path(request.base_dir, "udp.key")
+            new = {} if key.exists() else {key: make_secret()}
+            return InitMessengerAnswer(options={"key_file": "udp.key"}, new_secret_files=new)
     """

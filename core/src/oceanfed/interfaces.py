@@ -14,9 +14,11 @@ the plugin may need from the federation (see :class:`PluginContext`).
 from __future__ import annotations
 
 import abc
+import argparse
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
@@ -192,3 +194,79 @@ class Messenger(abc.ABC):
     @abc.abstractmethod
     def close(self) -> None:
         """Stop threads and close sockets."""
+
+
+# ------------------------------------------------------------ asked of plugins through hooks
+
+
+@dataclass(frozen=True)
+class UpstreamHsm:
+    """An upstream member's ``--hsm`` settings, as ``oceanfed migrate`` read its environment.
+
+    Upstream took the first initialised token of the PKCS#11 library ``$PKCS11_LIB`` and the
+    key labelled ``$KEY_LABEL`` followed by the member's ``--id`` (else ``$KEY_LABEL`` alone),
+    logging in with the PIN in ``$USER_PIN`` when it was set. Asked of signer plugins through
+    ``oceanfed_upstream_hsm_key``; errors name these variables.
+    """
+
+    #: the environment variables upstream read
+    LIBRARY_VAR: ClassVar[str] = "PKCS11_LIB"
+    KEY_LABEL_VAR: ClassVar[str] = "KEY_LABEL"
+    PIN_VAR: ClassVar[str] = "USER_PIN"
+
+    member_id: int
+    library: str
+    key_label: str
+    #: the PIN itself, to log in now; None when the variable is unset. Never printed.
+    pin: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class HsmSignerTable:
+    """A signer plugin's answer to :class:`UpstreamHsm`: the key found, and the ``[signer]``
+    table that signs with it (the PIN stays in its variable, never in the table)."""
+
+    #: the key's 33-byte compressed public key
+    pubkey: bytes
+    #: the ``[signer] driver`` to write
+    driver: str
+    #: the table's other rows, ``(key, value, why)``; ``why`` is written as a comment
+    rows: tuple[tuple[str, Any, str], ...]
+    #: one line for the migration report (the core adds the public key), e.g.
+    #: ``pkcs11: /usr/lib/softhsm/libsofthsm2.so, token 'fed', key 'block0'``
+    summary: str
+    #: warnings for the report (e.g. which of several tokens was taken)
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class InitMessenger:
+    """What ``oceanfed init`` knows when it asks messenger plugins for their key material
+    (``oceanfed_init_messenger``)."""
+
+    #: the ``[messenger] driver`` being written; answer only for your own
+    driver: str
+    #: every member's name, in signblockscript order
+    members: tuple[str, ...]
+    #: this member's name
+    me: str
+    #: the directory of the file being written (relative paths resolve against it)
+    base_dir: Path
+    #: init's command-line flags (e.g. ``curve_key``, ``curve_key_file``, ``curve``)
+    flags: argparse.Namespace
+    #: ``ask(flag, prompt)``: asks on a terminal; ConfigError naming ``flag`` otherwise
+    ask: Callable[[str, str], str]
+    #: whether ``ask`` can ask (stdin is a terminal)
+    interactive: bool
+
+
+@dataclass(frozen=True)
+class InitMessengerAnswer:
+    """A messenger plugin's answer to :class:`InitMessenger`."""
+
+    #: keys added to the ``[messenger]`` table, e.g. ``{"curve_secret_key_file": "curve.key"}``
+    options: dict[str, Any] = field(default_factory=dict)
+    #: secret files to create (mode 0600) once the config is validated: ``{path: content}``
+    new_secret_files: dict[Path, str] = field(default_factory=dict, repr=False)
+    #: lines printed after the files are written (e.g. a public key to hand the others)
+    messages: tuple[str, ...] = ()

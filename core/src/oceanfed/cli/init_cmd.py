@@ -7,10 +7,11 @@ line is valid TOML once uncommented. The file starts with its format version
 asked for on a terminal, and is an error otherwise. An existing file is never overwritten.
 The file is --out, else --config (or $OCEANFED_CONFIG), else fed.toml.
 
-With the zmq messenger, CURVE encryption is on: this member's CURVE secret key is read from
---curve-key-file (default curve.key beside the config), or generated there, and every
-other member's CURVE public key is given with --curve-key NAME=KEY (their 'oceanfed keygen
---curve' output). --no-curve leaves messages unencrypted.
+The messenger plugin adds its key material. With the zmq messenger, CURVE encryption is on:
+this member's CURVE secret key is read from --curve-key-file (default curve.key beside the
+config), or generated there, and every other member's CURVE public key is given with
+--curve-key NAME=KEY (their 'oceanfed keygen --curve' output). --no-curve leaves messages
+unencrypted.
 
 Example::
 
@@ -37,6 +38,7 @@ from oceanfed.cli.common import add_config_argument, config_source
 from oceanfed.config import CONFIG_VERSION, format_validation_error, validate_config
 from oceanfed.configdoc import CORE, TABLES, FieldDoc, core_fields, model_fields, plugin_tables
 from oceanfed.errors import ConfigError
+from oceanfed.interfaces import InitMessenger, InitMessengerAnswer
 from oceanfed.migrate.cli import add_from_upstream, run_from_upstream, wants_upstream
 from oceanfed.migrate.writer import write_new
 from oceanfed.tomlwrite import toml_value
@@ -173,13 +175,10 @@ def gather(args: argparse.Namespace, interactive: bool) -> dict[str, Any]:
         messenger["peers"] = _pairs(args.peer, "--peer")
         for peer in messenger["peers"]:
             messenger["peers"][peer] = str(messenger["peers"][peer])
-        if args.curve:
-            messenger["curve_secret_key_file"] = args.curve_key_file
-            messenger["curve_public_keys"] = _curve_keys(
-                args, [e["name"] for e in entries], name, interactive
-            )
     elif args.messenger == "kafka":
         messenger["bootstrap_servers"] = args.bootstrap or ["127.0.0.1:9092"]
+    args.messenger_keys = messenger_keys(args, [e["name"] for e in entries], name, interactive)
+    messenger.update(args.messenger_keys.options)
     messenger.update(_pairs(args.messenger_opt, "--messenger-opt"))
     signer: dict[str, Any] = {"driver": args.signer}
     if args.signer == "soft":
@@ -199,73 +198,27 @@ def gather(args: argparse.Namespace, interactive: bool) -> dict[str, Any]:
     return tables
 
 
-class _CurveSecret:
-    """This member's CURVE secret key: read from its file, or generated (written by run)."""
-
-    def __init__(self, path: Path):
-        try:
-            import zmq
-            from oceanfed_zmq.options import curve_public_of, decode_curve_key
-        except ImportError:
-            raise ConfigError(
-                "init: CURVE keys need the zmq messenger plugin (pip install oceanfed[zmq]); "
-                "or give --no-curve"
-            ) from None
-        self.path = path
-        self.new: str | None = None
-        if path.exists():
-            from oceanfed.keyfile import read_secret_file
-
-            secret = read_secret_file(path, "CURVE secret key")
-            try:
-                decode_curve_key(secret)
-            except ValueError as exc:
-                raise ConfigError(f"{path}: malformed CURVE secret key file: {exc}") from None
-            self.public = curve_public_of(secret.encode("ascii")).decode("ascii")
-        else:
-            public, secret_raw = zmq.curve_keypair()
-            self.new, self.public = secret_raw.decode("ascii"), public.decode("ascii")
-
-
-def _curve_keys(
+def messenger_keys(
     args: argparse.Namespace, names: list[str], me: str, interactive: bool
-) -> dict[str, str]:
-    """Every member's CURVE public key, by name (this member's from its secret key)."""
-    from oceanfed_zmq.options import decode_curve_key
+) -> InitMessengerAnswer:
+    """The messenger plugin's options and key material (``oceanfed_init_messenger``): e.g. the
+    zmq plugin's CURVE keys. None answering is no key material when the driver is installed,
+    and one line naming it otherwise."""
+    from oceanfed.plugins import MESSENGERS, hook_manager, load
 
-    given: dict[str, str] = {}
-    for item in args.curve_key:
-        who, ok, key = item.partition("=")
-        if not ok or not who.strip() or not key.strip():
-            raise ConfigError(f"init --curve-key: expected NAME=KEY, got {item!r}")
-        who, key = who.strip(), key.strip()
-        if who not in names:
-            raise ConfigError(f"init --curve-key {who}: not one of the --member names")
+    request = InitMessenger(
+        driver=args.messenger, members=tuple(names), me=me, base_dir=Path(args.out).parent,
+        flags=args, ask=lambda flag, prompt: _ask(flag, prompt, interactive),
+        interactive=interactive,
+    )
+    answer: InitMessengerAnswer | None = hook_manager().hook.oceanfed_init_messenger(request=request)
+    if answer is None:
         try:
-            decode_curve_key(key)
-        except ValueError as exc:
-            raise ConfigError(f"init --curve-key {who}: {exc}") from None
-        given[who] = key
-    secret = _CurveSecret(Path(args.out).parent / args.curve_key_file)
-    args.curve_secret = secret
-    if given.setdefault(me, secret.public) != secret.public:
-        raise ConfigError(
-            f"init --curve-key {me}: does not match this member's key in {secret.path}"
-        )
-    missing = [n for n in names if n not in given]
-    if missing and not interactive:
-        raise ConfigError(
-            f"init: --curve-key NAME=KEY is required for member(s) {', '.join(missing)} "
-            "(their 'oceanfed keygen --curve' public key), or --no-curve to run unencrypted"
-        )
-    for who in missing:
-        key = _ask("--curve-key", f"CURVE public key of member {who} (Z85)", interactive)
-        try:
-            decode_curve_key(key)
-        except ValueError as exc:
-            raise ConfigError(f"init --curve-key {who}: {exc}") from None
-        given[who] = key
-    return {n: given[n] for n in names}
+            load(MESSENGERS, args.messenger, field="init --messenger")
+        except ConfigError as exc:
+            raise ConfigError(f"{exc}; install the plugin that provides it") from None
+        answer = InitMessengerAnswer()
+    return answer
 
 
 def _comment(text: str, indent: str = "") -> list[str]:
@@ -370,20 +323,17 @@ def run(args: argparse.Namespace, stdin_isatty: Callable[[], bool] = sys.stdin.i
     out = Path(args.out)
     if out.exists():
         raise ConfigError(f"{out}: already exists; not overwriting (remove it or use --out)")
-    args.curve_secret = None
     tables = gather(args, interactive=stdin_isatty())
     text = render(tables)
     validate(text, out)
-    secret: _CurveSecret | None = args.curve_secret
-    if secret is not None and secret.new is not None:
+    keys: InitMessengerAnswer = args.messenger_keys
+    for path, content in keys.new_secret_files.items():
         from oceanfed.keyfile import write_secret_file
 
-        write_secret_file(secret.path, secret.new)
-        print(f"wrote CURVE secret key {secret.path}")
+        write_secret_file(path, content)
+        print(f"wrote secret key file {path}")
     write_new(out, text)
     print(f"wrote {out}; check it with: oceanfed check --config {out}")
-    if secret is not None:
-        name = tables["member"]["name"]
-        print(f"CURVE public key of {name}: {secret.public} "
-              f"(the others give it as --curve-key {name}={secret.public})")
+    for line in keys.messages:
+        print(line)
     return 0

@@ -201,18 +201,10 @@ def _signer(
     key = hsm_key(up.id, env)
     for note in key.notes:
         report.warning("signer", note)
-    table.add("driver", "pkcs11", "upstream's --hsm: a PKCS#11 token")
-    table.add("library", key.library, f"from {PKCS11_LIB}")
-    table.add("token_label", key.token_label, "the first token, as upstream took")
-    table.add("key_label", key.key_label, f"from {KEY_LABEL} (upstream appended --id)"
-              if key.key_label != env.get(KEY_LABEL, "").strip() else f"from {KEY_LABEL}")
-    table.add("mechanism", "auto", "the first ECDSA mechanism the token offers; same signature digest")
-    table.add("pin_env", USER_PIN, "the PIN stays in the environment variable upstream read; never copied")
-    report.decided(
-        "signer",
-        f"pkcs11: {key.library}, token {key.token_label!r}, key {key.key_label!r} "
-        f"(pubkey {key.pubkey.hex()}); the PIN is read from ${USER_PIN} at start, not copied",
-    )
+    table.add("driver", key.driver, "upstream's --hsm: a PKCS#11 token")
+    for row in key.rows:
+        table.add(*row)
+    report.decided("signer", f"{key.summary}; signs with pubkey {key.pubkey.hex()}")
     return key.pubkey, table
 
 

@@ -4,38 +4,28 @@
   (``signblock``); the signature is checked against every key of the chain's script, which
   tells which key the wallet holds. Nothing is published.
 * HSM: as upstream did, the first initialised token of ``PKCS11_LIB`` and the key labelled
-  ``KEY_LABEL`` followed by the member's ``--id`` (or ``KEY_LABEL`` alone); its public point
-  (CKA_EC_POINT) is read through the PKCS#11 plugin. ``USER_PIN`` logs in when it is set.
+  ``KEY_LABEL`` followed by the member's ``--id`` (or ``KEY_LABEL`` alone); the signer
+  plugins are asked for it through the ``oceanfed_upstream_hsm_key`` hook (the pkcs11 plugin
+  answers). ``USER_PIN`` logs in when it is set.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any
 
 from oceanfed.crypto import unwrap_scriptsig, verify_digest
 from oceanfed.errors import ConfigError, DecodeError, OceanfedError, RPCError
+from oceanfed.interfaces import HsmSignerTable, UpstreamHsm
 from oceanfed.migrate.chain import ChainInfo
 from oceanfed.ocean.block import Block
+from oceanfed.plugins import hook_manager
 from oceanfed.rpc import NodeClient
 
 #: the environment variables upstream's HSM path read
-PKCS11_LIB = "PKCS11_LIB"
-KEY_LABEL = "KEY_LABEL"
-USER_PIN = "USER_PIN"
-
-
-@dataclass(frozen=True)
-class HsmKey:
-    """Where the HSM key is and its public key."""
-
-    library: str
-    token_label: str
-    key_label: str
-    pubkey: bytes
-    notes: tuple[str, ...] = ()
+PKCS11_LIB = UpstreamHsm.LIBRARY_VAR
+KEY_LABEL = UpstreamHsm.KEY_LABEL_VAR
+USER_PIN = UpstreamHsm.PIN_VAR
 
 
 def node_wallet_key(node: NodeClient, chain: ChainInfo, where: str, attempts: int = 3) -> bytes:
@@ -80,89 +70,15 @@ def _env(env: Mapping[str, str], name: str) -> str:
     return value
 
 
-def hsm_key(member_id: int, env: Mapping[str, str] | None = None) -> HsmKey:
-    """Find the HSM key upstream member ``member_id`` signed with and read its pubkey."""
+def hsm_key(member_id: int, env: Mapping[str, str] | None = None) -> HsmSignerTable:
+    """Find the HSM key upstream member ``member_id`` signed with, by asking the installed
+    signer plugins (``oceanfed_upstream_hsm_key``); ConfigError when none can."""
     env = os.environ if env is None else env
-    library = _env(env, PKCS11_LIB)
-    label = _env(env, KEY_LABEL)
-    try:
-        from oceanfed_pkcs11.binding_python_pkcs11 import PythonPkcs11Binding
-        from oceanfed_pkcs11.p11 import (
-            CKA_CLASS,
-            CKA_EC_POINT,
-            CKA_LABEL,
-            CKO_PRIVATE_KEY,
-            CKO_PUBLIC_KEY,
-            P11Failure,
-            library_lock,
-        )
-        from oceanfed_pkcs11.signer import load_binding
-        from oceanfed_pkcs11.token import decode_ec_point, read_public_key
-    except ImportError:
+    hsm = UpstreamHsm(member_id, _env(env, PKCS11_LIB), _env(env, KEY_LABEL), env.get(USER_PIN) or None)
+    answer: HsmSignerTable | None = hook_manager().hook.oceanfed_upstream_hsm_key(hsm=hsm)
+    if answer is None:
         raise ConfigError(
-            "upstream --hsm: the pkcs11 signer plugin is not installed "
-            "(pip install 'oceanfed[hsm]')"
-        ) from None
-    fields = {
-        "library": PKCS11_LIB, "token_label": "the first token", "slot": "the first token",
-        "key_label": KEY_LABEL, "pin": USER_PIN,
-    }  # fmt: skip
-    pin = env.get(USER_PIN) or None
-    with library_lock(library):
-        binding = load_binding(PythonPkcs11Binding, library, field=PKCS11_LIB)
-        try:
-            slots = [s for s in binding.slots() if s.initialized]
-        except Exception as exc:  # a P11Failure from the library
-            raise OceanfedError(f"{PKCS11_LIB}: {library}: cannot list tokens ({exc})") from None
-        if not slots:
-            raise ConfigError(f"{PKCS11_LIB}: {library} has no initialised token")
-        info = slots[0]
-        try:
-            session = binding.open_session(info.slot_id, pin)
-        except Exception as exc:
-            what = "log in with USER_PIN" if pin else "open a session (USER_PIN is not set)"
-            raise OceanfedError(f"{USER_PIN}: token {info.token_label!r}: cannot {what} ({exc})") from None
-        try:
-            notes: list[str] = []
-            chosen = None
-            for candidate in (f"{label}{member_id}", label):
-                found: list[Any] = []
-                for cls in (CKO_PRIVATE_KEY, CKO_PUBLIC_KEY):
-                    found += binding.find(session, {CKA_CLASS: cls, CKA_LABEL: candidate})
-                if found:
-                    chosen = candidate
-                    break
-            if chosen is None:
-                raise ConfigError(
-                    f"{KEY_LABEL}: no key labelled {label + str(member_id)!r} (upstream's "
-                    f"KEY_LABEL + --id) or {label!r} on token {info.token_label!r}"
-                )
-            if chosen != f"{label}{member_id}":
-                notes.append(
-                    f"no key labelled {label + str(member_id)!r} (upstream's KEY_LABEL + --id); "
-                    f"using {chosen!r}"
-                )
-            privs = binding.find(session, {CKA_CLASS: CKO_PRIVATE_KEY, CKA_LABEL: chosen})
-            if privs:
-                pubkey = read_public_key(binding, session, info, chosen, None, privs[0], fields)
-            else:  # not logged in: only the public object is visible
-                pubs = binding.find(session, {CKA_CLASS: CKO_PUBLIC_KEY, CKA_LABEL: chosen})
-                raw = binding.attribute(session, pubs[0], CKA_EC_POINT) if len(pubs) == 1 else None
-                if raw is None:
-                    raise ConfigError(
-                        f"{KEY_LABEL}: cannot read the public key of {chosen!r} on token "
-                        f"{info.token_label!r}; set {USER_PIN} so that the token can be logged in"
-                    )
-                try:
-                    pubkey = decode_ec_point(raw)
-                except ValueError as exc:
-                    raise ConfigError(f"{KEY_LABEL}: key {chosen!r}: {exc}") from None
-        except P11Failure as exc:
-            raise OceanfedError(f"token {info.token_label!r}: {exc}") from None
-        finally:
-            binding.close_session(session)
-    if len(slots) > 1:
-        notes.append(
-            f"{len(slots)} tokens in {library}; upstream took the first, {info.token_label!r}"
+            "migrate: no installed signer plugin can read keys from an HSM; "
+            "install oceanfed[hsm] (the pkcs11 signer plugin)"
         )
-    return HsmKey(library, info.token_label, chosen, pubkey, tuple(notes))
+    return answer
