@@ -33,23 +33,6 @@ def oceanfed() -> Callable[..., subprocess.CompletedProcess[str]]:
     return run_oceanfed
 
 
-def install_dist(
-    site: Path, name: str, version: str, entry_points: dict[str, dict[str, str]],
-    modules: dict[str, str],
-) -> None:
-    """Install a tiny distribution ``name`` into ``site``: ``entry_points`` by group, and each
-    module ``{name: source}`` beside it."""
-    info = site / f"{name.replace('-', '_')}-{version}.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
-    (info / "entry_points.txt").write_text("".join(
-        f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in eps.items())
-        for group, eps in entry_points.items()
-    ))
-    for module, source in modules.items():
-        (site / f"{module}.py").write_text(textwrap.dedent(source))
-
-
 def install_hook_dist(site: Path, name: str, version: str, entry: str) -> None:
     """Install a tiny distribution ``name`` into ``site``: its module is an ``oceanfed.hooks``
     entry point ``entry`` whose ``validate_proposal`` vetoes heights above 10 ("too-tall")."""

@@ -14,8 +14,9 @@ from oceanfed.config import PluginTable
 from oceanfed.errors import ConfigError
 from oceanfed.interfaces import MemberInfo, PluginContext
 from oceanfed.keyfile import generate_private_key, write_private_key
+from testsupport.dists import install_dist
 
-from .conftest import install_dist, install_hook_dist
+from .conftest import install_hook_dist
 
 
 def table(**options: object) -> PluginTable:

@@ -11,6 +11,7 @@ from oceanfed.crypto import pubkey_of
 from oceanfed.devnet.setup import free_ports
 from oceanfed.keyfile import generate_private_key, read_private_key
 from oceanfed.launcher import LocalFederation
+from testsupport.dists import install_dist
 
 from .conftest import check, convert, upstream_args
 
@@ -96,3 +97,59 @@ def test_hsm_label_missing_on_the_token(
                   env=hsm_env(token, label="nosuch"))
     assert out.returncode == 1
     assert "KEY_LABEL: no key labelled 'nosuch1'" in out.stderr
+
+
+def test_the_hsm_key_is_asked_of_the_signer_plugins(
+    devnet3: LocalFederation, tmp_path: Path
+) -> None:
+    """Another installed plugin answering ``oceanfed_upstream_hsm_key`` first gives the key and
+    the [signer] table; the pkcs11 plugin (whose library here does not exist) is not asked."""
+    site = tmp_path / "site"
+    pub = devnet3.layout.pubkeys[1]
+    install_dist(site, "other-hsm", "0.1", {"oceanfed.hooks": {"otherhsm": "other_hsm"}}, {
+        "other_hsm": f"""
+            from oceanfed.hookspecs import hookimpl
+            from oceanfed.interfaces import HsmSignerTable
+
+            @hookimpl(tryfirst=True)
+            def oceanfed_upstream_hsm_key(hsm):
+                assert (hsm.member_id, hsm.key_label, hsm.pin) == (1, "blk", "pin-3579-x")
+                return HsmSignerTable(
+                    bytes.fromhex("{pub}"), "soft", (("key_file", "other.key", "from other-hsm"),),
+                    f"other-hsm asked with {{hsm!r}}", ("a note from other-hsm",))
+        """})
+    env = {"PYTHONPATH": str(site), "PKCS11_LIB": str(tmp_path / "no-such-lib.so"),
+           "KEY_LABEL": "blk", "USER_PIN": "pin-3579-x"}
+    out = convert(tmp_path / "fed.toml", upstream_args(devnet3, "m1", 1, "--hsm", "1"),
+                  "--member-card", other_cards(devnet3, 0, 2), env=env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    flat = " ".join(out.stdout.split())
+    assert "other-hsm asked with UpstreamHsm(member_id=1" in flat
+    assert f"signs with pubkey {pub}" in flat and "a note from other-hsm" in flat
+    assert "pin-3579-x" not in out.stdout + out.stderr + (tmp_path / "fed.toml").read_text()
+    cfg = load_config(tmp_path / "fed.toml")
+    assert cfg.signer.driver == "soft" and cfg.signer.options() == {"key_file": "other.key"}
+    assert cfg.member.name == "m1"
+
+
+def test_no_signer_plugin_for_the_hsm_is_one_line(
+    devnet3: LocalFederation, tmp_path: Path
+) -> None:
+    site = tmp_path / "site"
+    # a real plugin that takes the pkcs11 plugin out of the hook manager, as if not installed
+    install_dist(site, "no-pkcs11", "0.1", {"oceanfed.hooks": {"nopkcs11": "no_pkcs11"}}, {
+        "no_pkcs11": """
+            from oceanfed.hookspecs import hookimpl
+
+            @hookimpl
+            def oceanfed_add_hookspecs(pluginmanager):
+                pluginmanager.unregister(name="pkcs11")
+        """})
+    env = {"PYTHONPATH": str(site), "PKCS11_LIB": str(tmp_path / "lib.so"), "KEY_LABEL": "blk"}
+    out = convert(tmp_path / "fed.toml", upstream_args(devnet3, "m1", 1, "--hsm", "1"), env=env)
+    assert out.returncode != 0
+    assert out.stderr.strip().splitlines() == [
+        "oceanfed: error: migrate: no installed signer plugin can read keys from an HSM; "
+        "install oceanfed[hsm] (the pkcs11 signer plugin)"
+    ]
+    assert not (tmp_path / "fed.toml").exists()

@@ -16,6 +16,7 @@ from oceanfed.crypto import pubkey_of
 from oceanfed.keyfile import generate_private_key
 from oceanfed_soft.signer import SoftOptions
 from oceanfed_zmq.options import ZmqOptions, curve_public_of
+from testsupport.dists import install_dist
 
 from .conftest import oceanfed
 
@@ -214,3 +215,49 @@ def test_init_turns_curve_on(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert "curve_public_keys" not in load_config(plain).messenger.options()
     assert not (plain.parent / "curve.key").exists()
+
+
+def test_init_asks_the_messenger_plugin_for_its_keys(tmp_path: Path) -> None:
+    """A plugin answering ``oceanfed_init_messenger`` for its driver adds options, has its
+    secret file created (0600) only once the config validates, and its lines printed."""
+    site = tmp_path / "site"
+    install_dist(site, "udp-keys", "0.1", {"oceanfed.hooks": {"udpkeys": "udp_keys"}}, {
+        "udp_keys": """
+            from oceanfed.hookspecs import hookimpl
+            from oceanfed.interfaces import InitMessengerAnswer
+
+            @hookimpl
+            def oceanfed_init_messenger(request):
+                if request.driver != "udp":
+                    return None
+                key = request.base_dir / "udp.key"
+                return InitMessengerAnswer(
+                    options={"key_file": "udp.key", "peers": list(request.members)},
+                    new_secret_files={key: "udp-secret-" + request.me},
+                    messages=("udp key of " + request.me + " made",))
+        """})
+    path = tmp_path / "fed.toml"
+    out = oceanfed(*_init(path, "--messenger", "udp", curve=False), env={"PYTHONPATH": str(site)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-1] == "udp key of m1 made"
+    options = load_config(path).messenger.options()
+    assert options["key_file"] == "udp.key" and options["peers"] == ["m0", "m1", "m2"]
+    key = tmp_path / "udp.key"
+    assert key.read_text().strip() == "udp-secret-m1" and key.stat().st_mode & 0o777 == 0o600
+    assert "udp-secret" not in out.stdout + path.read_text()
+
+    # a bad value elsewhere: nothing is written, not even the plugin's secret file
+    bad = tmp_path / "bad" / "fed.toml"
+    bad.parent.mkdir()
+    out = oceanfed(*_init(bad, "--messenger", "udp", "--threshold", "7", curve=False),
+                   env={"PYTHONPATH": str(site)})
+    assert out.returncode == 1 and not bad.exists() and not (bad.parent / "udp.key").exists()
+
+
+def test_init_for_a_messenger_nobody_provides_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "fed.toml"
+    out = oceanfed(*_init(path, "--messenger", "nosuch", curve=False))
+    assert out.returncode == 1 and not path.exists()
+    assert re.fullmatch(
+        r"oceanfed: error: init --messenger: unknown messenger 'nosuch' \(installed: [^)]*\bzmq\b"
+        r"[^)]*\); install the plugin that provides it\n", out.stderr), out.stderr
