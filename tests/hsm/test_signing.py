@@ -180,3 +180,17 @@ def test_concurrent_signers_on_one_token(hsm: HSM, signer_for) -> None:
     assert not errors, errors[:3]
     assert len(results) == 8 * 60
     assert all(verify_digest(hsm.member_pub, d, der) for d, der in results)
+
+
+def test_pykcs11_signature_longer_than_its_buffer(
+    hsm: HSM, signer_for, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PyKCS11 signs with one C_Sign into a reserved buffer; a token whose signature does
+    not fit gets asked for the length, and the operation completes on the same session."""
+    from oceanfed_pkcs11 import binding_pykcs11
+
+    signer = signer_for(PyKCS11Signer)
+    monkeypatch.setattr(binding_pykcs11, "SIGNATURE_BUFFER", 8)
+    for i in range(3):  # an operation left active would make the next C_SignInit fail
+        req = request(b"short buffer %d" % i)
+        assert verify_digest(hsm.member_pub, req.digest, signer.sign(req))

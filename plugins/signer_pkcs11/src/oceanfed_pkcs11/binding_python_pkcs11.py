@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
 import sys
 from typing import Any
@@ -33,6 +34,12 @@ def _ckr_name(exc: BaseException) -> str:
     if name in special:
         return special[name]
     return "CKR_" + re.sub(r"(?<!^)(?=[A-Z])", "_", name).upper()
+
+
+@functools.cache
+def _mechanism(number: int) -> Mechanism:
+    """The :class:`pkcs11.Mechanism` member for a ``CKM_*`` number, looked up once."""
+    return Mechanism(number)
 
 
 def _failure(exc: BaseException, call: str) -> P11Failure:
@@ -137,7 +144,7 @@ class PythonPkcs11Binding(Binding):
 
     def sign(self, session: Any, key: Any, mechanism: int, data: bytes) -> bytes:
         try:
-            return bytes(key.sign(data, mechanism=Mechanism(mechanism)))
+            return bytes(key.sign(data, mechanism=_mechanism(mechanism)))
         except p11exc.PKCS11Error as exc:
             raise _failure(exc, "C_Sign") from None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 
-from oceanfed.crypto import CURVE_ORDER, decode_der_lax, encode_der, normalize_s, verify_digest
+from oceanfed.crypto import CURVE_ORDER, HALF_ORDER, decode_der_lax, encode_der, public_key
 from oceanfed.errors import SignerError
 from oceanfed.ocean.encoding import dsha256
 from oceanfed_pkcs11.p11 import CKM_ECDSA, CKM_ECDSA_SHA256
@@ -31,7 +31,11 @@ def mechanism_input(mechanism: int, digest: bytes, preimage: bytes) -> bytes:
 
 def finish_signature(raw: bytes, pubkey: bytes, digest: bytes, where: str) -> bytes:
     """Turn a token's signature (r||s, or DER from some tokens) into strict low-S DER
-    and verify it against ``pubkey``; a bad result is an error, never returned."""
+    and verify it against ``pubkey``; a bad result is an error, never returned.
+
+    The DER is strict and low-S by construction, so it goes straight to libsecp256k1's
+    verification with the cached parsed key (no re-parse on the way).
+    """
     if len(raw) == 64:
         r, s = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big")
     else:
@@ -43,8 +47,14 @@ def finish_signature(raw: bytes, pubkey: bytes, digest: bytes, where: str) -> by
         r, s = parsed
     if not (0 < r < CURVE_ORDER and 0 < s < CURVE_ORDER):
         raise SignerError(f"{where}: the token returned an out-of-range signature; discarded")
-    der = encode_der(*normalize_s(r, s))
-    if not verify_digest(pubkey, digest, der):
+    if s > HALF_ORDER:
+        s = CURVE_ORDER - s
+    der = encode_der(r, s)
+    try:
+        ok = public_key(pubkey).verify(der, digest, hasher=None)
+    except (ValueError, TypeError):
+        ok = False
+    if not ok:
         raise SignerError(
             f"{where}: the token's signature does not verify against public key {pubkey.hex()}; discarded"
         )
