@@ -29,6 +29,7 @@ from oceanfed import crypto, hookspecs, wire
 from oceanfed.consensus import actions as A
 from oceanfed.consensus import events as E
 from oceanfed.consensus.machine import Machine
+from oceanfed.cpuacct import CpuAccount, MeteredAuthenticator, thread_ids
 from oceanfed.droplog import UNKNOWN, DropLog
 from oceanfed.errors import BlockComplete, FatalError, OceanfedError, RPCError
 from oceanfed.interfaces import Messenger, Signer, SignRequest
@@ -160,6 +161,10 @@ class Driver:
         inbox_bytes: int = INBOX_BYTES,
         inbox_peer_bytes: int = INBOX_PEER_BYTES,
     ):
+        #: CPU time by component (frames, machine, persistence, rpc, messenger…)
+        self.cpu = CpuAccount()
+        if not isinstance(machine.auth, MeteredAuthenticator):
+            machine.auth = MeteredAuthenticator(machine.auth, self.cpu)
         self.machine = machine
         self.node = node
         self.signer = signer
@@ -199,7 +204,10 @@ class Driver:
 
     def run(self) -> None:
         """Run the loop in this thread until :meth:`stop`."""
+        self.cpu.mark_loop()
+        before = thread_ids()
         self.messenger.start(self._deliver)
+        self.cpu.watch_threads(thread_ids() - before, "messenger")
         try:
             self._execute(self.machine.start(self.clock()))
             while not self._stop.is_set():
@@ -212,7 +220,7 @@ class Driver:
                     self._on_frame(event)
                 elif event is not None:
                     now = self.clock()
-                    self._execute(self.machine.handle(event, now))
+                    self._execute(self.cpu.call("machine", self.machine.handle, event, now))
                 self._maybe_write_status()
                 if self.heartbeat is not None:
                     self.heartbeat()
@@ -241,6 +249,7 @@ class Driver:
             "frames_dropped": self.drops.total(),
             "messenger": self.messenger.stats(),
             "pid": os.getpid(),
+            "cpu_seconds": {k: round(v, 6) for k, v in self.cpu.seconds().items()},
         }
 
     def _maybe_write_status(self) -> None:
@@ -253,7 +262,7 @@ class Driver:
             return
         data = {**self.status(), "running": not stopped}
         try:
-            write_json_atomic(self.status_path, data)
+            self.cpu.call("status", write_json_atomic, self.status_path, data)
         except OSError as exc:
             log.warning("cannot write %s: %s", self.status_path, exc.strerror)
 
@@ -300,7 +309,7 @@ class Driver:
         counters = self.machine.counters
         before = {k: v for k, v in counters.items() if k.startswith("dropped:")}
         try:
-            actions = self.machine.handle(frame.event, self.clock())
+            actions = self.cpu.call("machine", self.machine.handle, frame.event, self.clock())
         except Exception as exc:  # one frame must never stop the member
             self.drops.note(frame.peer, f"error:{type(exc).__name__}")
             return
@@ -327,11 +336,12 @@ class Driver:
                 self._notify(action)
                 continue
             if pending is not None:
-                self.store.save(pending)  # flushed before anything leaves the process
+                # flushed before anything leaves the process
+                self.cpu.call("persistence", self.store.save, pending)
                 pending = None
             if isinstance(action, A.Broadcast):
                 try:
-                    self.messenger.broadcast(action.data)
+                    self.cpu.call("messenger", self.messenger.broadcast, action.data)
                 except OceanfedError as exc:
                     log.warning("messenger: %s", exc)
             elif isinstance(action, A.QueryTip):
@@ -345,7 +355,7 @@ class Driver:
             elif isinstance(action, A.Submit):
                 self._rpc_pool.submit(self._submit, action)
         if pending is not None:
-            self.store.save(pending)
+            self.cpu.call("persistence", self.store.save, pending)
 
     def _notify(self, action: A.Notify) -> None:
         if action.hook == "block_submitted" and action.kwargs.get("result") == "accepted":
@@ -376,7 +386,7 @@ class Driver:
         self.node_outage.gate(method)
         sent_at = self.node_outage.clock()
         try:
-            result = self.node.call(method, *params)
+            result = self.cpu.call("rpc", self.node.call, method, *params)
         except RPCError as exc:
             self.rpc_errors += 1
             if exc.code == RPC_IN_WARMUP:  # reachable, but not usable yet: not "ok"
@@ -493,7 +503,7 @@ class Driver:
     def _sign(self, action: A.Sign) -> None:
         request = SignRequest(action.height, action.digest, action.preimage, action.block_hex)
         try:
-            der = crypto.to_low_s_der(self.signer.sign(request))
+            der = crypto.to_low_s_der(self.cpu.call("signer", self.signer.sign, request))
         except BlockComplete as exc:
             # the others completed the block first: the normal end of this height for a
             # slower signer. The node's tip moves the machine on; only if it has not moved

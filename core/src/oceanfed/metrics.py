@@ -256,6 +256,12 @@ class DriverCollector(Collector):
         c = CounterMetricFamily("oceanfed_messages_received", "Frames the messenger delivered")
         c.add_metric([], d.messages_received)
         yield c
+        cpu = CounterMetricFamily(
+            "oceanfed_cpu_seconds", "CPU seconds this member spent, by component", labels=["component"]
+        )
+        for component, seconds in d.cpu.seconds().items():
+            cpu.add_metric([component], seconds)
+        yield cpu
 
         try:
             stats = dict(d.messenger.stats())

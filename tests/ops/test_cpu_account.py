@@ -1,0 +1,102 @@
+"""CPU time by component: nested sections counted once, threads read whole, /metrics."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from oceanfed.consensus import events as E
+from oceanfed.cpuacct import COMPONENTS, CpuAccount, thread_ids
+from oceanfed.driver import Driver
+from oceanfed.metrics import DriverCollector
+from testsupport.member import Member
+
+
+def _burn(cpu_ns: int) -> None:
+    """Spin until this thread has used ``cpu_ns`` more CPU nanoseconds."""
+    end = time.thread_time_ns() + cpu_ns
+    while time.thread_time_ns() < end:
+        pass
+
+
+def test_a_nested_section_is_taken_out_of_the_outer_one() -> None:
+    account = CpuAccount()
+    account.call("machine", account.call, "frames", _burn, 30_000_000)
+    spent = account.seconds()
+    assert spent["frames"] >= 0.03
+    # the outer section's own work is only the call around the inner one
+    assert spent["machine"] < spent["frames"] / 10, spent
+
+
+def test_sections_on_other_threads_and_whole_threads_that_ended() -> None:
+    account = CpuAccount()
+    worker = threading.Thread(target=account.call, args=("rpc", _burn, 20_000_000))
+    worker.start()
+    worker.join()
+    before = thread_ids()
+    started, go, burnt, release = (threading.Event() for _ in range(4))
+
+    def messenger_thread() -> None:
+        started.set()
+        go.wait()
+        _burn(20_000_000)
+        burnt.set()
+        release.wait()
+
+    t = threading.Thread(target=messenger_thread)
+    t.start()
+    started.wait()
+    account.watch_threads(thread_ids() - before, "messenger")
+    assert account.seconds()["messenger"] < 0.02
+    go.set()
+    burnt.wait()
+    spent = account.seconds()
+    release.set()
+    t.join()
+    assert spent["rpc"] >= 0.02, spent
+    assert spent["messenger"] >= 0.02, spent
+    # a thread that ended keeps its last reading
+    assert account.seconds()["messenger"] >= spent["messenger"]
+    assert set(spent) == set(COMPONENTS)
+
+
+class _Quiet:
+    """A messenger that carries nothing."""
+
+    sent: list[bytes] = []
+
+    def start(self, deliver: Any) -> None:
+        pass
+
+    def broadcast(self, data: bytes) -> None:
+        self.sent.append(data)
+
+    @staticmethod
+    def stats() -> dict[str, int]:
+        return {}
+
+
+def test_the_driver_counts_frame_checks_apart_from_the_machine() -> None:
+    """Real frames through the driver's intake: decode and verify are ``frames``."""
+    member = Member()
+    block = member.block(1)
+    driver = Driver(member.machine, node=None, signer=None, messenger=_Quiet(), store=None)  # type: ignore[arg-type]
+    before = driver.cpu.seconds()
+    for round in range(40):
+        for sender in member.others():
+            driver._deliver(member.vote(sender, round, "prevote", block), f"m{sender}")
+    while not driver.inbox.empty():
+        item = driver.inbox.get()
+        assert not isinstance(item, E.Event | None)
+        driver._on_frame(item)
+    after = driver.cpu.seconds()
+    assert after["frames"] > before["frames"]
+    assert after["machine"] > before["machine"]
+    samples = {(s.name, tuple(s.labels.items())): s.value
+               for family in DriverCollector(driver).collect() for s in family.samples}
+    exported = {dict(labels)["component"]: v for (name, labels), v in samples.items()
+                if name == "oceanfed_cpu_seconds_total"}
+    assert set(exported) == set(COMPONENTS)
+    assert exported["frames"] >= after["frames"]
+    assert set(driver.status()["cpu_seconds"]) == set(COMPONENTS)
