@@ -15,6 +15,7 @@ from oceanfed.keyfile import (
     parse_private_key,
     read_private_key,
     read_secret_file,
+    resolve_path,
     write_private_key,
     write_secret_file,
 )
@@ -148,3 +149,10 @@ def test_secret_text_files(tmp_path: Path) -> None:
     path.chmod(0o644)
     with pytest.raises(ConfigError, match=r"curve.key: CURVE secret key file has mode 0644"):
         read_secret_file(path, "CURVE secret key")
+
+
+def test_config_paths_resolve_against_the_config_directory(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", "/home/op")
+    assert resolve_path("/etc/fed", "keys/block.key") == Path("/etc/fed/keys/block.key")
+    assert resolve_path("/etc/fed", "/var/lib/block.key") == Path("/var/lib/block.key")
+    assert resolve_path("/etc/fed", "~/block.key") == Path("/home/op/block.key")

@@ -31,7 +31,7 @@ from pydantic import (
 
 from oceanfed.crypto import parse_pubkey
 from oceanfed.errors import ConfigError, DecodeError
-from oceanfed.keyfile import SecretFile, SecretPath
+from oceanfed.keyfile import SecretFile, SecretPath, resolve_path
 from oceanfed.ocean.script import multisig_script, parse_multisig
 
 if sys.version_info >= (3, 11):
@@ -231,8 +231,7 @@ class FedConfig(_Strict):
 
     def path(self, value: str) -> Path:
         """Resolve a path from the config against the config file's directory."""
-        p = Path(os.path.expanduser(value))
-        return p if p.is_absolute() else Path(self.base_dir) / p
+        return resolve_path(self.base_dir, value)
 
 
 def format_validation_error(source: str, exc: ValidationError, prefix: str = "") -> str:

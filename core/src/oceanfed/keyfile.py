@@ -80,6 +80,13 @@ def allows_group_readable(value: object) -> bool:
     return bool(getattr(value, "allow_group_readable", False))
 
 
+def resolve_path(base_dir: str | os.PathLike[str], value: str) -> Path:
+    """A path from the config: ``~`` expanded, a relative one against ``base_dir`` (the
+    config file's directory)."""
+    path = Path(os.path.expanduser(value))
+    return path if path.is_absolute() else Path(base_dir) / path
+
+
 def credentials_dir(environ: Mapping[str, str] | None = None) -> Path | None:
     """``$CREDENTIALS_DIRECTORY`` (systemd's LoadCredential), or None when unset."""
     value = (os.environ if environ is None else environ).get(CREDENTIALS_ENV, "")

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from oceanfed.errors import ConfigError, RPCError
-from oceanfed.keyfile import allows_group_readable, read_secret_file
+from oceanfed.keyfile import allows_group_readable, read_secret_file, resolve_path
 
 log = logging.getLogger("oceanfed.rpc")
 
@@ -330,8 +330,7 @@ def from_config(
     """
 
     def resolve(value: str) -> Path:
-        p = Path(os.path.expanduser(value))
-        return p if p.is_absolute() else Path(base_dir) / p
+        return resolve_path(base_dir, value)
 
     password: str | None = None
     cookie: Path | None = None

@@ -18,14 +18,12 @@ from typing import Any
 
 from kafka import errors as kerr
 from oceanfed.errors import ConfigError, MessengerError
-from oceanfed.keyfile import allows_group_readable, read_secret_file
+from oceanfed.keyfile import allows_group_readable, read_secret_file, resolve_path
 from oceanfed_kafka.options import KafkaOptions, parse_hostport
 
 
 def _path(base_dir: str, name: str, value: str) -> str:
-    p = Path(os.path.expanduser(value))
-    if not p.is_absolute():
-        p = Path(base_dir) / p
+    p = resolve_path(base_dir, value)
     if not p.is_file():
         raise ConfigError(f"messenger.{name}: file not found: {p}")
     if not os.access(p, os.R_OK):
@@ -33,28 +31,22 @@ def _path(base_dir: str, name: str, value: str) -> str:
     return str(p)
 
 
-def _secret_path(base_dir: str, name: str, value: str) -> str:
-    """The path of a secret file that kafka-python reads itself, checked like every secret."""
-    path = Path(os.path.expanduser(value))
-    if not path.is_absolute():
-        path = Path(base_dir) / path
+def _read_secret(base_dir: str, name: str, value: str, what: str) -> tuple[Path, str]:
+    """The path of secret file ``messenger.<name>`` and its text, read like every secret."""
+    path = resolve_path(base_dir, value)
     try:
-        read_secret_file(path, "TLS private key", allow_group_readable=allows_group_readable(value))
+        return path, read_secret_file(path, what, allow_group_readable=allows_group_readable(value))
     except ConfigError as exc:
         raise ConfigError(f"messenger.{name}: {exc}") from None
-    return str(path)
+
+
+def _secret_path(base_dir: str, name: str, value: str) -> str:
+    """The path of a secret file that kafka-python reads itself, checked like every secret."""
+    return str(_read_secret(base_dir, name, value, "TLS private key")[0])
 
 
 def _secret_file(base_dir: str, name: str, value: str) -> str:
-    path = Path(os.path.expanduser(value))
-    if not path.is_absolute():
-        path = Path(base_dir) / path
-    try:
-        secret = read_secret_file(
-            path, "password", allow_group_readable=allows_group_readable(value)
-        )
-    except ConfigError as exc:
-        raise ConfigError(f"messenger.{name}: {exc}") from None
+    path, secret = _read_secret(base_dir, name, value, "password")
     if not secret:
         raise ConfigError(f"messenger.{name}: file is empty: {path}")
     return secret

@@ -14,7 +14,6 @@ fed.toml::
 from __future__ import annotations
 
 import hashlib
-import os
 from typing import Literal
 
 import ecdsa
@@ -22,7 +21,7 @@ from ecdsa.util import sigencode_der_canonize
 
 from oceanfed.errors import SignerError
 from oceanfed.interfaces import PluginContext, PluginOptions, Signer, SignRequest
-from oceanfed.keyfile import SecretFile, allows_group_readable, read_private_key
+from oceanfed.keyfile import SecretFile, allows_group_readable, read_private_key, resolve_path
 
 try:
     import coincurve
@@ -142,5 +141,4 @@ class SoftSigner(Signer):
 
 def context_path(context: PluginContext, value: str) -> str:
     """Resolve ``value`` against the config file's directory (``context.base_dir``)."""
-    value = os.path.expanduser(value)
-    return value if os.path.isabs(value) else os.path.join(context.base_dir, value)
+    return str(resolve_path(context.base_dir, value))
