@@ -278,6 +278,12 @@ class Driver:
         if size > wire.MAX_FRAME:
             self.drops.note(who, "too-large")
             return
+        if data[:4] != wire.MAGIC:
+            theirs = wire.version_of(data)
+            if theirs is not None:
+                self.drops.note(who, "wrong-version", detail=(
+                    f"it speaks oceanfed wire version {theirs}, this member version {wire.VERSION}"))
+                return
         with self._inbox_lock:
             mine = self._queued.get(who, 0)
             over_peer = peer is not None and mine + size > self.inbox_peer_bytes

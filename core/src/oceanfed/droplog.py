@@ -39,8 +39,9 @@ class DropLog:
         #: per (peer, reason): when the last line was logged and how many drops since
         self._last: dict[tuple[str, str], tuple[float, int]] = {}
 
-    def note(self, peer: str | None, reason: str, n: int = 1) -> None:
-        """Count ``n`` frames from ``peer`` dropped for ``reason``; log if it is time."""
+    def note(self, peer: str | None, reason: str, n: int = 1, detail: str = "") -> None:
+        """Count ``n`` frames from ``peer`` dropped for ``reason``; log if it is time
+        (with ``detail`` after the reason, when given)."""
         key = (peer or UNKNOWN, reason)
         now = self._clock()
         with self._lock:
@@ -53,7 +54,8 @@ class DropLog:
             self._last[key] = (now, 0)
         level = logging.DEBUG if reason in ROUTINE else logging.WARNING
         since = "" if at == float("-inf") else f" in the last {now - at:.0f} s"
-        self._log.log(level, "dropped %d frame(s) from %s: %s%s", pending, key[0], reason, since)
+        more = f" ({detail})" if detail else ""
+        self._log.log(level, "dropped %d frame(s) from %s: %s%s%s", pending, key[0], reason, more, since)
 
     def counts(self) -> dict[tuple[str, str], int]:
         """``{(peer, reason): frames}`` so far."""

@@ -1,6 +1,9 @@
 """The signed message envelope that every messenger carries, the same on every transport.
 
-Frame: ``b"OFD1" | u32 body length (big-endian) | body | signature``. The body is compact
+Frame: ``b"OFD1" | u32 body length (big-endian) | body | signature``. The last byte of the
+magic is the wire version (:data:`VERSION`), and the signature's domain tag names it too
+(:data:`DOMAIN`), so a frame of one version can never be read as one of another: a frame
+whose magic names another version is refused as ``wrong-version``. The body is compact
 JSON ``{"chain", "from", "h", "r", "kind", "p"}`` (chain name, sender index, height, round,
 kind, payload). The signature is DER ECDSA by the sender's *transport key* over
 ``SHA256(DOMAIN || body)``; the domain tag makes it impossible to mistake for a block
@@ -32,8 +35,13 @@ import coincurve
 from oceanfed.crypto import public_key
 from oceanfed.errors import DecodeError
 
-MAGIC = b"OFD1"
-DOMAIN = b"oceanfed/message/v1\x00"
+#: the wire version this member speaks
+VERSION = 1
+_MAGIC_PREFIX = b"OFD"
+MAGIC = _MAGIC_PREFIX + b"%d" % VERSION
+DOMAIN = b"oceanfed/message/v%d\x00" % VERSION
+#: how many verified frames :class:`VerifiedFrames` remembers (about 200 bytes each)
+VERIFIED_FRAMES = 4096
 #: Ocean's MAX_BLOCK_SERIALIZED_SIZE (src/consensus/consensus.h): no valid block is larger
 MAX_BLOCK_BYTES = 4_000_000
 #: room for everything in a frame besides the block's hex
@@ -85,11 +93,22 @@ def encode(
     return MAGIC + len(body).to_bytes(4, "big") + body + sig
 
 
+def version_of(data: bytes) -> str | None:
+    """The wire version a frame's magic names (``"1"`` for ``OFD1``; a byte that is not
+    printable as ``0x..``), or None if it does not start like an oceanfed frame."""
+    if len(data) < 8 or data[:3] != _MAGIC_PREFIX:
+        return None
+    b = data[3]
+    return chr(b) if 0x21 <= b < 0x7F else f"0x{b:02x}"
+
+
 def split(data: bytes) -> tuple[bytes, bytes]:
     """Return ``(body, signature)`` of a frame, checking only its shape."""
     if len(data) > MAX_FRAME:
         raise DecodeError("frame too large")
     if len(data) < 8 or data[:4] != MAGIC:
+        if version_of(data) is not None:
+            raise DecodeError("wrong-version")
         raise DecodeError("not an oceanfed frame (bad magic)")
     size = int.from_bytes(data[4:8], "big")
     if 8 + size >= len(data):
@@ -143,11 +162,40 @@ def peek(data: bytes) -> Envelope:
     return _parse_body(body)
 
 
-def decode(data: bytes, transport_keys: list[bytes], chain: str) -> Envelope:
+class VerifiedFrames:
+    """The signatures already verified, so that a repeat of a frame (gossip, a vote inside
+    a proof of lock) skips the signature check; every other check still runs.
+
+    Keyed by the signer's key, the digest of the body and the signature bytes: a frame with
+    the same body and another signature is verified afresh. Holds at most ``size`` entries,
+    forgetting the oldest first.
+    """
+
+    def __init__(self, size: int = VERIFIED_FRAMES):
+        self.size = size
+        self._keys: dict[bytes, None] = {}
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __contains__(self, key: bytes) -> bool:
+        return key in self._keys
+
+    def add(self, key: bytes) -> None:
+        keys = self._keys
+        if len(keys) >= self.size:
+            del keys[next(iter(keys))]
+        keys[key] = None
+
+
+def decode(
+    data: bytes, transport_keys: list[bytes], chain: str, verified: VerifiedFrames | None = None
+) -> Envelope:
     """Decode and authenticate a frame.
 
     Raises DecodeError with a short reason (``non-member``, ``bad-signature``,
-    ``wrong-chain`` or a shape problem).
+    ``wrong-chain``, ``wrong-version`` or a shape problem). With ``verified`` (one per
+    ``transport_keys``), a signature verified before is not verified again.
     """
     body, sig = split(data)
     env = _parse_body(body)
@@ -155,10 +203,16 @@ def decode(data: bytes, transport_keys: list[bytes], chain: str) -> Envelope:
         raise DecodeError("wrong-chain")
     if env.sender >= len(transport_keys):
         raise DecodeError("non-member")
-    try:
-        ok = public_key(transport_keys[env.sender]).verify(sig, _digest(body), hasher=None)
-    except (ValueError, TypeError):
-        ok = False
-    if not ok:
-        raise DecodeError("bad-signature")
+    pubkey = transport_keys[env.sender]
+    digest = _digest(body)
+    key = pubkey + digest + sig
+    if verified is None or key not in verified:
+        try:
+            ok = public_key(pubkey).verify(sig, digest, hasher=None)
+        except (ValueError, TypeError):
+            ok = False
+        if not ok:
+            raise DecodeError("bad-signature")
+        if verified is not None:
+            verified.add(key)
     return Envelope(env.chain, env.sender, env.height, env.round, env.kind, env.payload, data)

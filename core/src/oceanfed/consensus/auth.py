@@ -41,6 +41,7 @@ class WireAuthenticator:
         self._key = coincurve.PrivateKey(transport_key)
         self._transport = transport_pubkeys
         self._block = block_pubkeys
+        self._verified = wire.VerifiedFrames()
 
     def __repr__(self) -> str:
         return f"WireAuthenticator(chain={self._chain!r}, me={self._me})"
@@ -49,7 +50,7 @@ class WireAuthenticator:
         return wire.encode(self._key, self._chain, self._me, height, round, kind, payload)
 
     def open(self, data: bytes) -> wire.Envelope:
-        return wire.decode(data, self._transport, self._chain)
+        return wire.decode(data, self._transport, self._chain, self._verified)
 
     def verify_block_sig(self, member: int, digest: bytes, der: bytes) -> bool:
         return crypto.verify_digest(self._block[member], digest, der)
