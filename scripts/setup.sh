@@ -12,7 +12,7 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q \
   -e ./plugins/messenger_zmq -e ./plugins/messenger_kafka -e ./plugins/signer_soft \
-  -e ./plugins/signer_pkcs11 -e ./plugins/inflation -e './core[all]' \
+  -e ./plugins/signer_pkcs11 -e ./plugins/inflation -e ./plugins/devnet -e './core[all]' \
   -r scripts/requirements-dev.txt
 # Debian packages the tests use as real parts: SoftHSM2 (the PKCS#11 signer), stunnel4 (TLS
 # in front of the Kafka test broker) and Prometheus (the dashboard's queries)

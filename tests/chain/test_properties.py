@@ -7,13 +7,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from oceanfed.crypto import pubkey_of
-from oceanfed.devnet.signing import sign_transaction
-from oceanfed.devnet.state import Coin, TxReject, UtxoState, check_tx
 from oceanfed.keyfile import generate_private_key
 from oceanfed.ocean.address import p2pkh_of_pubkey
 from oceanfed.ocean.encoding import hash160
 from oceanfed.ocean.interpreter import STANDARD_FLAGS
 from oceanfed.ocean.tx import Transaction, TxIn, TxOut, explicit_asset, explicit_value
+from oceanfed_devnet.signing import sign_transaction
+from oceanfed_devnet.state import Coin, TxReject, UtxoState, check_tx
 
 KEY = generate_private_key()
 SCRIPT = p2pkh_of_pubkey(pubkey_of(KEY))

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from oceanfed.devnet.chain import ChainError
+from oceanfed_devnet.chain import ChainError
 
 
 def _results(transcripts, name: str, method: str) -> list[dict]:
@@ -47,7 +47,7 @@ def test_replay_matches_asset_transcripts(vector_net, vector_chain, transcripts)
     before = net.call("m0", "getutxoassetinfo")
     coins = dict(net.chain.state.coins)
     net.chain.store.close()
-    from oceanfed.devnet.setup import open_chain
+    from oceanfed_devnet.setup import open_chain
 
     reopened = open_chain(net.layout)
     try:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from oceanfed.devnet.chain import ChainError
 from oceanfed.ocean.address import address_to_script, script_to_address
 from oceanfed.ocean.tx import Transaction, TxIn, TxOut, explicit_asset, explicit_value
+from oceanfed_devnet.chain import ChainError
 
 
 def test_issue_send_reissue_and_mine(net) -> None:
@@ -96,7 +96,7 @@ def test_keys_addresses_and_wallet_persistence(net) -> None:
         net.call("m0", "dumpprivkey", address)
     assert err.value.code == -4
     # A new Wallet object on the same file knows the key (written atomically, 0600).
-    from oceanfed.devnet.wallet import Wallet
+    from oceanfed_devnet.wallet import Wallet
 
     path = net.layout.wallet_file("c1")
     assert path.stat().st_mode & 0o777 == 0o600
@@ -166,9 +166,9 @@ def test_wallet_waits_for_coinbase_maturity(tmp_path, make_net) -> None:
     """A coinbase output paid to a wallet's key counts (getbalance, listunspent, funding)
     from its third confirmation only, as with the node's wallet (COINBASE_MATURITY + 1)."""
     from oceanfed.crypto import pubkey_of
-    from oceanfed.devnet.setup import create_devnet
     from oceanfed.keyfile import generate_private_key, read_private_key
     from oceanfed.ocean.address import p2pkh_of_pubkey
+    from oceanfed_devnet.setup import create_devnet
 
     keys = [generate_private_key() for _ in range(3)]
     layout = create_devnet(tmp_path / "dn", members=3, threshold=2, clients=1, block_keys=keys,

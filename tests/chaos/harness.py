@@ -23,9 +23,9 @@ from proxy import EndpointProxy
 
 from oceanfed import crypto
 from oceanfed.errors import DecodeError, RPCError
-from oceanfed.launcher import LocalFederation, set_table
 from oceanfed.ocean.block import Block
 from oceanfed.ocean.script import iter_ops
+from oceanfed_devnet.launcher import LocalFederation, set_table
 
 #: fast rounds so that hundreds of heights fit in a few minutes
 FAST_ROUNDS = {

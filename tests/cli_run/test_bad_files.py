@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from oceanfed.devnet.setup import create_devnet
+from oceanfed_devnet.setup import create_devnet
 from testsupport.cli import oceanfed
 
 

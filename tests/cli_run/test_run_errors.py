@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from oceanfed.launcher import LocalFederation, set_table
+from oceanfed_devnet.launcher import LocalFederation, set_table
 
 
 def run_member(config: Path, timeout: float = 30) -> subprocess.CompletedProcess[str]:

@@ -41,7 +41,7 @@ def test_demo_over_kafka_starts_its_own_broker() -> None:
 
 
 def test_demo_with_hsm_members() -> None:
-    from oceanfed.hsm_members import softhsm_unavailable
+    from oceanfed_devnet.hsm_members import softhsm_unavailable
 
     if softhsm_unavailable():
         pytest.skip(softhsm_unavailable())

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from oceanfed.devnet.setup import DevnetLayout, create_devnet
 from oceanfed.keyfile import read_private_key
 from oceanfed.rpc import NodeClient
+from oceanfed_devnet.setup import DevnetLayout, create_devnet
 from testsupport import vectors
 from testsupport.processes import Spawned, oceanfed_args
 

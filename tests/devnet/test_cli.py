@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 
 from oceanfed.config import load_config
-from oceanfed.devnet.setup import load_layout
+from oceanfed_devnet.setup import load_layout
 from testsupport.cli import oceanfed
 from testsupport.processes import Spawned, oceanfed_args
 

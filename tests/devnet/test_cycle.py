@@ -246,7 +246,7 @@ def test_stopped_devnet_hangs_up_kept_alive_connections(tmp_path) -> None:
     import http.client
     import json
 
-    from oceanfed.devnet.setup import create_devnet, start_devnet
+    from oceanfed_devnet.setup import create_devnet, start_devnet
 
     layout, server = start_devnet(create_devnet(tmp_path / "dn", members=3, threshold=2).dir)
     auth = base64.b64encode(f"m0:{layout.password('m0')}".encode()).decode()

@@ -13,8 +13,8 @@ import pytest
 from oceanfed import wire
 from oceanfed.config import load_config
 from oceanfed.droplog import DropLog
-from oceanfed.launcher import LocalFederation
 from oceanfed.member import build_driver
+from oceanfed_devnet.launcher import LocalFederation
 from testsupport.federation import fast_rounds
 
 

@@ -34,7 +34,7 @@ from oceanfed import wire
 from oceanfed.audit import audit_chain, chain_headers, read_signed
 from oceanfed.consensus import machine as machine_module
 from oceanfed.keyfile import read_private_key
-from oceanfed.launcher import LocalFederation, set_table
+from oceanfed_devnet.launcher import LocalFederation, set_table
 from testsupport.federation import fast_rounds
 from testsupport.metrics import health_until, http_get, serve_metrics
 

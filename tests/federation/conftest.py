@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from oceanfed.launcher import LocalFederation
+from oceanfed_devnet.launcher import LocalFederation
 from testsupport.federation import fast_rounds
 
 FAST_ROUNDS = fast_rounds(0.2)

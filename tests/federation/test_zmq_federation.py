@@ -8,7 +8,7 @@ import time
 import pytest
 
 from oceanfed.audit import audit_chain, chain_headers, read_signed
-from oceanfed.launcher import LocalFederation
+from oceanfed_devnet.launcher import LocalFederation
 
 pytestmark = pytest.mark.slow
 

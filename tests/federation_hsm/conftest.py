@@ -16,8 +16,8 @@ import pytest
 
 from oceanfed.audit import audit_chain
 from oceanfed.keyfile import read_private_key
-from oceanfed.launcher import LocalFederation
 from oceanfed.ocean.block import Block
+from oceanfed_devnet.launcher import LocalFederation
 from oceanfed_pkcs11.softhsm import SoftHSMToken, unavailable_reason
 from testsupport.federation import fast_rounds
 from testsupport.federation import verify_chain as check_chain

@@ -13,7 +13,7 @@ import pytest
 
 from oceanfed.audit import signers_of
 from oceanfed.keyfile import read_private_key
-from oceanfed.launcher import LocalFederation
+from oceanfed_devnet.launcher import LocalFederation
 
 from .conftest import KEY_LABEL, HsmMember, make_token, use_hsm, verify_chain
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from oceanfed.audit import audit_chain
-from oceanfed.launcher import LocalFederation
 from oceanfed.ocean.block import Block
+from oceanfed_devnet.launcher import LocalFederation
 from oceanfed_kafka.broker import TansuBroker, find_tansu
 from testsupport.federation import fast_rounds
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from oceanfed.launcher import LocalFederation
+from oceanfed_devnet.launcher import LocalFederation
 from oceanfed_kafka.broker import TansuBroker
 from testsupport.federation import verify_chain
 

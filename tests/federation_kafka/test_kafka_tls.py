@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from oceanfed.launcher import LocalFederation
+from oceanfed_devnet.launcher import LocalFederation
 from testsupport.cli import oceanfed
 from testsupport.federation import fast_rounds, verify_chain
 from testsupport.tls import CertPair, Pki, TlsKafka, tls_kafka_missing

@@ -20,12 +20,12 @@ from oceanfed.config import load_config
 from oceanfed.crypto import pubkey_of
 from oceanfed.interfaces import Signer
 from oceanfed.keyfile import generate_private_key, read_private_key, write_private_key
-from oceanfed.launcher import LocalFederation, replace_table
 from oceanfed.member import plugin_context
 from oceanfed.ocean.block import Block
 from oceanfed.ocean.script import multisig_script
 from oceanfed.plugins import load_signer
 from oceanfed.rpc import NodeClient
+from oceanfed_devnet.launcher import LocalFederation, replace_table
 from oceanfed_inflation.engine import Inflation
 from testsupport.federation import fast_rounds
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from oceanfed.keyfile import generate_private_key, write_private_key
-from oceanfed.launcher import replace_table
 from oceanfed.ocean.address import p2pkh_script, script_to_address
+from oceanfed_devnet.launcher import replace_table
 from oceanfed_inflation.options import parse_options
 from testsupport.cli import oceanfed
 

@@ -67,7 +67,7 @@ def test_wrong_amount_gets_no_signatures(net: InflationNet) -> None:
     # m2 computes 1.5 times the amount (a test-only policy installed for it alone); it is
     # the round-0 proposer at height 5, the first due height
     assert PERIOD % 3 == 2
-    from oceanfed.launcher import replace_table
+    from oceanfed_devnet.launcher import replace_table
 
     replace_table(net.fed.layout.fed_toml("m2"), "inflation",
                   {**net.tables["m2"], "policy": "skewed-test"})

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from oceanfed.launcher import LocalFederation
+from oceanfed_devnet.launcher import LocalFederation
 from testsupport.cli import oceanfed
 
 CARD = re.compile(r"^member card: (\S+)$", re.M)

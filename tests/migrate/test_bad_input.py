@@ -9,8 +9,8 @@ import pytest
 
 from oceanfed.crypto import pubkey_of
 from oceanfed.keyfile import generate_private_key
-from oceanfed.launcher import LocalFederation
 from oceanfed.netutil import free_ports
+from oceanfed_devnet.launcher import LocalFederation
 
 from .conftest import convert, upstream_args
 

@@ -8,9 +8,9 @@ import pytest
 
 from oceanfed.config import load_config
 from oceanfed.crypto import pubkey_of
-from oceanfed.devnet.setup import free_ports
 from oceanfed.keyfile import generate_private_key, read_private_key
-from oceanfed.launcher import LocalFederation
+from oceanfed_devnet.launcher import LocalFederation
+from oceanfed_devnet.setup import free_ports
 from testsupport.dists import install_dist
 
 from .conftest import check, convert, upstream_args

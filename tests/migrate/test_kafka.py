@@ -12,7 +12,7 @@ import pytest
 from oceanfed.config import load_config
 from oceanfed.crypto import pubkey_of
 from oceanfed.keyfile import generate_private_key
-from oceanfed.launcher import LocalFederation
+from oceanfed_devnet.launcher import LocalFederation
 
 from .conftest import card_of, check, convert, upstream_args
 

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from oceanfed.config import load_config
-from oceanfed.devnet.setup import free_ports
-from oceanfed.launcher import LOCAL_ROUNDS, LocalFederation, set_table
+from oceanfed_devnet.launcher import LOCAL_ROUNDS, LocalFederation, set_table
+from oceanfed_devnet.setup import free_ports
 from testsupport.processes import stop_groups
 
 from .conftest import card_of, check, convert, upstream_args

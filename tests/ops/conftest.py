@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from oceanfed.launcher import LocalFederation, set_table
+from oceanfed_devnet.launcher import LocalFederation, set_table
 from testsupport.cli import oceanfed
 from testsupport.metrics import serve_metrics
 

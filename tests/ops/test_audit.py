@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from oceanfed.launcher import LocalFederation
+from oceanfed_devnet.launcher import LocalFederation
 from testsupport.cli import oceanfed
 
 pytestmark = pytest.mark.slow

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from oceanfed.config import load_config
-from oceanfed.devnet.setup import DevnetLayout, create_devnet, load_layout
-from oceanfed.launcher import LocalFederation, set_table
+from oceanfed_devnet.launcher import LocalFederation, set_table
+from oceanfed_devnet.setup import DevnetLayout, create_devnet, load_layout
 
 from .conftest import oceanfed
 

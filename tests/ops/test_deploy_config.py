@@ -23,8 +23,8 @@ import pytest
 
 from oceanfed.config import load_config
 from oceanfed.errors import ConfigError
-from oceanfed.launcher import LocalFederation, replace_table, set_table
 from oceanfed.netutil import free_ports
+from oceanfed_devnet.launcher import LocalFederation, replace_table, set_table
 from testsupport.waiting import wait_until
 
 #: every built-in command that reads a member's fed.toml

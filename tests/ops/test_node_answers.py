@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 
 from oceanfed.config import load_config
-from oceanfed.devnet.setup import create_devnet
 from oceanfed.errors import ConfigError, OceanfedError
 from oceanfed.member import check_chain
 from oceanfed.migrate.chain import read_chain
 from oceanfed.nodechain import genesis_challenge
 from oceanfed.ocean.header import BlockHeader
 from oceanfed.rpc import NodeClient
+from oceanfed_devnet.setup import create_devnet
 from testsupport.jsonrpc import ScriptedHandler, scripted_node
 
 ANSWERS: dict[str, Any] = {"getblockhash": "00" * 32, "getblockcount": 0,

@@ -23,17 +23,17 @@ from oceanfed import member as M
 from oceanfed.config import load_config
 from oceanfed.consensus import actions as A
 from oceanfed.consensus import events as E
-from oceanfed.devnet.server import DevnetServer
-from oceanfed.devnet.setup import DevnetLayout, create_devnet, start_devnet
 from oceanfed.driver import Driver
 from oceanfed.errors import BlockComplete, RPCError
 from oceanfed.interfaces import SignRequest
-from oceanfed.launcher import set_table
 from oceanfed.metrics import HealthPolicy
 from oceanfed.netutil import free_ports
 from oceanfed.node_signer import NodeSigner, NodeSignerOptions
 from oceanfed.ocean.block import Block
 from oceanfed.rpc import NodeClient
+from oceanfed_devnet.launcher import set_table
+from oceanfed_devnet.server import DevnetServer
+from oceanfed_devnet.setup import DevnetLayout, create_devnet, start_devnet
 from testsupport.metrics import http_get
 from testsupport.nodes import WARMUP_MESSAGE, FaultyNode
 from testsupport.processes import Spawned, oceanfed_args

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from oceanfed.launcher import LocalFederation
 from oceanfed.sdnotify import Notifier
+from oceanfed_devnet.launcher import LocalFederation
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from oceanfed.launcher import LocalFederation
 from oceanfed.netutil import free_ports
+from oceanfed_devnet.launcher import LocalFederation
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -109,7 +109,7 @@ def test_state_and_secrets_come_the_way_the_unit_delivers_them(tmp_path: Path) -
     ``$CREDENTIALS_DIRECTORY`` (LoadCredential=), none beside the config."""
     import tomlkit
 
-    from oceanfed.launcher import LocalFederation
+    from oceanfed_devnet.launcher import LocalFederation
     from testsupport.cli import oceanfed
 
     assert _unit_values("StateDirectory") == ["oceanfed"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from oceanfed.devnet.oceand import BINDIR_ENV, OceandNet, bindir_available, create_oceand_devnet
+from oceanfed_devnet.oceand import BINDIR_ENV, OceandNet, bindir_available, create_oceand_devnet
 
 
 @pytest.fixture(scope="session")

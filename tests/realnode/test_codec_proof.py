@@ -8,13 +8,13 @@ from collections.abc import Callable
 import pytest
 
 from oceanfed.crypto import sign_digest, wrap_scriptsig
-from oceanfed.devnet.oceand import OceandNet
 from oceanfed.errors import DecodeError, RPCError
 from oceanfed.keyfile import read_private_key
 from oceanfed.ocean.block import Block
 from oceanfed.ocean.encoding import push_data
 from oceanfed.ocean.header import BlockHeader
 from oceanfed.ocean.proof import build_solution, check_header_proof, check_proof, combine_scriptsigs
+from oceanfed_devnet.oceand import OceandNet
 from testsupport.realnode import wait_for
 from testsupport.signatures import high_s, padded_der
 

@@ -17,8 +17,6 @@ from typing import Any
 import pytest
 
 from oceanfed.crypto import unwrap_scriptsig, verify_digest
-from oceanfed.devnet.oceand import OceandNet, create_oceand_devnet
-from oceanfed.devnet.setup import create_devnet, start_devnet
 from oceanfed.errors import RPCError
 from oceanfed.keyfile import generate_private_key
 from oceanfed.ocean.address import address_to_script
@@ -35,6 +33,8 @@ from oceanfed.ocean.tx import (
     merkle_root,
 )
 from oceanfed.rpc import NodeClient
+from oceanfed_devnet.oceand import OceandNet, create_oceand_devnet
+from oceanfed_devnet.setup import create_devnet, start_devnet
 
 pytestmark = [pytest.mark.realnode, pytest.mark.slow]
 

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import tomllib
 
-from oceanfed.devnet.setup import load_layout
 from oceanfed.errors import RPCError
 from oceanfed.rpc import NodeClient
+from oceanfed_devnet.setup import load_layout
 from testsupport.cli import oceanfed
 from testsupport.realnode import wait_for
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from oceanfed.audit import chain_headers, read_signed, signers_of
-from oceanfed.launcher import LocalFederation
+from oceanfed_devnet.launcher import LocalFederation
 from testsupport.federation import fast_rounds
 from testsupport.realnode import audit, same_chain_everywhere, wait_all_at, wait_for
 
@@ -104,7 +104,7 @@ def test_member_waits_for_its_restarted_node_and_catches_up(make_fed) -> None:
 
 
 def test_pkcs11_pykcs11_and_soft_members_on_softhsm(make_fed, tmp_path: Path) -> None:
-    from oceanfed.hsm_members import softhsm_unavailable, use_softhsm
+    from oceanfed_devnet.hsm_members import softhsm_unavailable, use_softhsm
 
     reason = softhsm_unavailable()
     if reason:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from oceanfed.demo.clients import send_asset, set_fee_rate
-from oceanfed.launcher import LocalFederation, replace_table
 from oceanfed.ocean.script import multisig_script
+from oceanfed_devnet.demo.clients import send_asset, set_fee_rate
+from oceanfed_devnet.launcher import LocalFederation, replace_table
 from testsupport.federation import fast_rounds
 from testsupport.realnode import audit, wait_for
 

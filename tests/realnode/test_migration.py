@@ -14,8 +14,8 @@ import pytest
 
 from oceanfed.audit import audit_chain, chain_headers, read_signed
 from oceanfed.config import load_config
-from oceanfed.launcher import LOCAL_ROUNDS, LocalFederation, set_table
 from oceanfed.netutil import free_ports
+from oceanfed_devnet.launcher import LOCAL_ROUNDS, LocalFederation, set_table
 from testsupport.cli import oceanfed
 from testsupport.processes import stop_groups
 from testsupport.realnode import same_chain_everywhere, wait_for

@@ -16,8 +16,8 @@ import named  # noqa: E402
 from scenarios import SHAPES, max_faulty, run_batch  # noqa: E402
 
 from oceanfed.config import load_config
-from oceanfed.devnet.setup import create_devnet
 from oceanfed.member import check_split_brain
+from oceanfed_devnet.setup import create_devnet
 
 SEEDS = 30
 

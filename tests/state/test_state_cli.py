@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from oceanfed.launcher import LocalFederation
 from oceanfed.statestore import StateStore
+from oceanfed_devnet.launcher import LocalFederation
 from testsupport.cli import oceanfed
 
 MARKER = "marker.json"  # written beside the database by a member that ran

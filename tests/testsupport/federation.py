@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import tomllib
 
-from oceanfed.launcher import LocalFederation
 from oceanfed.ocean.block import Block
 from oceanfed.ocean.proof import check_proof
+from oceanfed_devnet.launcher import LocalFederation
 
 
 def fast_rounds(step: float) -> dict[str, float]:

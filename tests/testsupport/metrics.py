@@ -8,8 +8,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from oceanfed.launcher import LocalFederation, set_table
 from oceanfed.netutil import free_ports
+from oceanfed_devnet.launcher import LocalFederation, set_table
 
 
 def http_get(url: str) -> tuple[int, str]:

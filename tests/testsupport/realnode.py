@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 
 from oceanfed.audit import audit_chain, chain_headers, read_signed
-from oceanfed.launcher import LocalFederation
+from oceanfed_devnet.launcher import LocalFederation
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:

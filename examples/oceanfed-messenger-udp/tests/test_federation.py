@@ -10,7 +10,7 @@ import json
 import socket
 from pathlib import Path
 
-from oceanfed.launcher import LocalFederation
+from oceanfed_devnet.launcher import LocalFederation
 
 
 def test_blocks_are_signed_over_udp(tmp_path: Path) -> None:

@@ -3,7 +3,8 @@
 Each sub-command lives in its own module ``oceanfed.cli.<name>_cmd`` exposing
 ``register(subparsers)``, which adds a parser whose ``func`` default runs it and returns an
 exit status. Plugins add commands through the entry point group ``oceanfed.commands``
-(a callable taking the subparsers object), e.g. ``oceanfed hsm`` from the PKCS#11 plugin.
+(a callable taking the subparsers object), e.g. ``oceanfed hsm`` from the PKCS#11 plugin and
+``oceanfed devnet``, ``demo`` and ``bench`` from oceanfed-devnet.
 
 ``--config`` (default ``$OCEANFED_CONFIG``) may come before or after the command
 (:mod:`oceanfed.cli.common`); given before no command, it runs the member.
@@ -18,12 +19,16 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from oceanfed import __version__
 from oceanfed.errors import OceanfedError
 
-BUILTIN = ("run", "devnet", "keygen", "script", "plugins", "demo", "init", "check", "status", "audit",
-           "bench", "state")
+BUILTIN = ("run", "keygen", "script", "plugins", "init", "check", "status", "audit", "state")
+
+#: commands of the plugin distributions, ``{command: extra}``: when one is not installed, the
+#: command says in one line how to install it instead of being unknown
+PLUGIN_COMMANDS = {"devnet": "devnet", "demo": "devnet", "bench": "devnet"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -57,7 +62,24 @@ def build_parser() -> argparse.ArgumentParser:
             plugins.load(plugins.COMMANDS, name)(sub)
         except Exception as exc:  # a broken plugin must not break the CLI
             logging.getLogger("oceanfed").warning("command plugin %s failed to load: %s", name, exc)
+    for name, extra in PLUGIN_COMMANDS.items():
+        if name not in sub.choices:
+            _not_installed(sub, name, extra)
     return parser
+
+
+def _not_installed(sub: Any, name: str, extra: str) -> None:
+    """Command ``name`` of extra ``extra``, not installed: it fails with one line, whatever
+    its arguments (none of them is parsed: the parser has no options, not even ``--help``)."""
+    hint = f"pip install 'oceanfed[{extra}]'"
+    p = sub.add_parser(name, help=f"(not installed: {hint})", add_help=False, prefix_chars="\0")
+    p.add_argument("args", nargs="*")
+
+    def missing(_args: argparse.Namespace) -> int:
+        print(f"oceanfed: {name}: not installed; it comes with {hint}", file=sys.stderr)
+        return 2
+
+    p.set_defaults(func=missing)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from oceanfed.errors import RPCError
-from oceanfed.launcher import LocalFederation
+from oceanfed_devnet.launcher import LocalFederation
 
 #: the fee rate (per kB) a real node's wallet is given before it issues assets
 FEE_RATE = 0.001

@@ -5,10 +5,10 @@ from __future__ import annotations
 import tempfile
 from typing import Any
 
-from oceanfed.bench.federation import round_latency
-from oceanfed.bench.figures import Figure
-from oceanfed.hsm_members import softhsm_unavailable, use_softhsm
-from oceanfed.launcher import LocalFederation
+from oceanfed_devnet.bench.federation import round_latency
+from oceanfed_devnet.bench.figures import Figure
+from oceanfed_devnet.hsm_members import softhsm_unavailable, use_softhsm
+from oceanfed_devnet.launcher import LocalFederation
 
 
 def hsm_latency(blocks: int) -> list[Figure]:

@@ -37,8 +37,8 @@ def register(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from oceanfed.demo.runner import Demo, DemoOptions
-    from oceanfed.demo.view import PlainView, RichView, rich_missing
+    from oceanfed_devnet.demo.runner import Demo, DemoOptions
+    from oceanfed_devnet.demo.view import PlainView, RichView, rich_missing
 
     if args.threshold < 1 or args.members < 1 or args.threshold > args.members:
         raise ConfigError(f"--threshold {args.threshold} must be between 1 and --members {args.members}")
@@ -61,13 +61,13 @@ def run(args: argparse.Namespace) -> int:
     )
     title = f"oceanfed demo {args.threshold}-of-{args.members} over {args.messenger}"
     if args.node == "oceand":
-        from oceanfed.devnet.oceand import find_bindir
+        from oceanfed_devnet.oceand import find_bindir
 
         find_bindir(args.oceand_bindir)  # one clear line when the binaries are missing
         title += " on oceand"
     live = not args.plain and sys.stdout.isatty()
     if live and rich_missing():
-        print("demo: plain lines, the live table needs rich (pip install 'oceanfed[demo]')",
+        print("demo: plain lines, the live table needs rich (pip install rich)",
               file=sys.stderr)
         live = False
     view = RichView(title) if live else PlainView()

@@ -14,7 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from oceanfed.crypto import pubkey_of, sign_digest, wrap_scriptsig
-from oceanfed.devnet.chain import (
+from oceanfed.ocean.block import Block
+from oceanfed.ocean.proof import combine_scriptsigs
+from oceanfed.ocean.script import parse_multisig, script_asm_multisig
+from oceanfed_devnet.chain import (
     RPC_INVALID_ADDRESS_OR_KEY,
     RPC_INVALID_PARAMETER,
     RPC_MISC_ERROR,
@@ -23,10 +26,7 @@ from oceanfed.devnet.chain import (
     Entry,
     decode_block,
 )
-from oceanfed.devnet.wallet import Wallet
-from oceanfed.ocean.block import Block
-from oceanfed.ocean.proof import combine_scriptsigs
-from oceanfed.ocean.script import parse_multisig, script_asm_multisig
+from oceanfed_devnet.wallet import Wallet
 
 RPC_TYPE_ERROR = -3
 RPC_METHOD_NOT_FOUND = -32601
@@ -361,4 +361,4 @@ def submitblock(ep: Endpoint, params: list[Any]) -> str | None:
 
 
 # Register the transaction, asset and wallet methods.
-from oceanfed.devnet import rpc_tx, rpc_wallet  # noqa: E402, F401
+from oceanfed_devnet import rpc_tx, rpc_wallet  # noqa: E402, F401

@@ -2,7 +2,7 @@
 
 A transaction may spend outputs of earlier mempool transactions; two mempool
 transactions never spend the same output (``txn-mempool-conflict``). Mempool order is
-arrival order, which is also a valid block order. :class:`~oceanfed.devnet.chain.Chain`
+arrival order, which is also a valid block order. :class:`~oceanfed_devnet.chain.Chain`
 stores it on a clean stop and reloads it on start.
 """
 
@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from oceanfed.devnet.state import (
+from oceanfed.ocean.interpreter import STANDARD_FLAGS
+from oceanfed.ocean.tx import Transaction
+from oceanfed_devnet.state import (
     MEMPOOL_HEIGHT,
     REJECT_DUPLICATE,
     Coin,
@@ -20,8 +22,6 @@ from oceanfed.devnet.state import (
     check_tx,
     coins_of,
 )
-from oceanfed.ocean.interpreter import STANDARD_FLAGS
-from oceanfed.ocean.tx import Transaction
 
 
 @dataclass

@@ -13,8 +13,8 @@ import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from oceanfed.devnet.state import BlockDiff, Coin, FreezeEntry, Issuance, UtxoState
 from oceanfed.errors import OceanfedError
+from oceanfed_devnet.state import BlockDiff, Coin, FreezeEntry, Issuance, UtxoState
 
 #: bytes of a raw block that always hold its header (172 + a 16-key challenge + solution)
 HEADER_PREFIX = 4096

@@ -13,7 +13,7 @@ from typing import Any
 
 from oceanfed.errors import OceanfedError
 from oceanfed.keyfile import read_private_key
-from oceanfed.launcher import LocalFederation
+from oceanfed_devnet.launcher import LocalFederation
 
 
 def softhsm_unavailable() -> str | None:

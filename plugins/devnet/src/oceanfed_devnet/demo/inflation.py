@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from oceanfed.demo.clients import send_asset, set_fee_rate
 from oceanfed.errors import RPCError
-from oceanfed.launcher import LocalFederation, set_table
 from oceanfed.ocean.address import p2sh_of_redeem, script_to_address
 from oceanfed.ocean.script import multisig_script
 from oceanfed.ocean.tx import Transaction
+from oceanfed_devnet.demo.clients import send_asset, set_fee_rate
+from oceanfed_devnet.launcher import LocalFederation, set_table
 
 #: a demonstration rate (per year) large enough to show on 1-second blocks
 DEMO_RATE = 1000.0

@@ -5,11 +5,11 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from oceanfed.devnet.state import MAX_MONEY, issuance_ids
 from oceanfed.ocean.encoding import dsha256
 from oceanfed.ocean.interpreter import script_asm
 from oceanfed.ocean.standard import script_pubkey_json
 from oceanfed.ocean.tx import Transaction, explicit_asset_id, value_amount
+from oceanfed_devnet.state import MAX_MONEY, issuance_ids
 
 COIN = 100_000_000
 #: the policy asset's label (``assetlabel``), as the vectors' node shows it

@@ -12,23 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from oceanfed.devnet.chain import (
-    RPC_INVALID_ADDRESS_OR_KEY,
-    RPC_INVALID_PARAMETER,
-    ChainError,
-)
-from oceanfed.devnet.rpc_methods import (
-    RPC_METHOD_NOT_FOUND,
-    RPC_TYPE_ERROR,
-    Endpoint,
-    _expect,
-    method,
-)
-from oceanfed.devnet.rpc_tx import RPC_WALLET_ERROR, address_arg, amount_arg, submit_tx
-from oceanfed.devnet.signing import sign_transaction
-from oceanfed.devnet.state import COINBASE_MATURITY, Coin, Outpoint
-from oceanfed.devnet.txjson import POLICY_LABEL, amount_json, asset_hex
-from oceanfed.devnet.wallet import Wallet
 from oceanfed.ocean.address import (
     address_to_script,
     decode_wif,
@@ -47,6 +30,23 @@ from oceanfed.ocean.tx import (
     explicit_asset,
     explicit_value,
 )
+from oceanfed_devnet.chain import (
+    RPC_INVALID_ADDRESS_OR_KEY,
+    RPC_INVALID_PARAMETER,
+    ChainError,
+)
+from oceanfed_devnet.rpc_methods import (
+    RPC_METHOD_NOT_FOUND,
+    RPC_TYPE_ERROR,
+    Endpoint,
+    _expect,
+    method,
+)
+from oceanfed_devnet.rpc_tx import RPC_WALLET_ERROR, address_arg, amount_arg, submit_tx
+from oceanfed_devnet.signing import sign_transaction
+from oceanfed_devnet.state import COINBASE_MATURITY, Coin, Outpoint
+from oceanfed_devnet.txjson import POLICY_LABEL, amount_json, asset_hex
+from oceanfed_devnet.wallet import Wallet
 
 RPC_WALLET_INSUFFICIENT_FUNDS = -6
 #: satoshi per byte of the signed transaction

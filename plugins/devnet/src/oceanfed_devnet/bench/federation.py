@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from oceanfed.bench.figures import Figure, figure
-from oceanfed.bench.process import cpu_seconds, peak_rss_mib
-from oceanfed.launcher import LocalFederation, set_table
+from oceanfed_devnet.bench.figures import Figure, figure
+from oceanfed_devnet.bench.process import cpu_seconds, peak_rss_mib
+from oceanfed_devnet.launcher import LocalFederation, set_table
 
 BENCH_ROUNDS = {
     "propose_timeout": 1.0,

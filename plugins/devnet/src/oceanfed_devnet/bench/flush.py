@@ -6,8 +6,8 @@ import tempfile
 import time
 from typing import Any
 
-from oceanfed.bench.figures import Figure, figure
 from oceanfed.statestore import StateStore
+from oceanfed_devnet.bench.figures import Figure, figure
 
 
 def flush_floor(directory: str, label: str, n: int = 200) -> Figure:

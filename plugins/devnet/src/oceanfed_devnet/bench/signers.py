@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from oceanfed.bench.figures import Figure, figure
+from oceanfed_devnet.bench.figures import Figure, figure
 
 
 def _rate(fn: object, n: int, batches: int = 7) -> list[float]:

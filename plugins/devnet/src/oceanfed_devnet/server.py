@@ -19,8 +19,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from oceanfed.devnet.chain import Chain, ChainError
-from oceanfed.devnet.rpc_methods import RPC_METHOD_NOT_FOUND, Endpoint, dispatch
+from oceanfed_devnet.chain import Chain, ChainError
+from oceanfed_devnet.rpc_methods import RPC_METHOD_NOT_FOUND, Endpoint, dispatch
 
 log = logging.getLogger("oceanfed.devnet")
 

@@ -43,12 +43,6 @@ from typing import Any
 
 from oceanfed.atomicfile import write_atomic
 from oceanfed.crypto import pubkey_of
-from oceanfed.devnet.chain import Chain
-from oceanfed.devnet.rpc_methods import Endpoint
-from oceanfed.devnet.server import DevnetServer, EndpointServer
-from oceanfed.devnet.state import MAX_MONEY
-from oceanfed.devnet.store import ChainStore
-from oceanfed.devnet.wallet import Wallet
 from oceanfed.errors import ConfigError, DecodeError, OceanfedError
 from oceanfed.keyfile import (
     generate_private_key,
@@ -64,6 +58,12 @@ from oceanfed.ocean.coinbase import OP_RETURN, genesis_block
 from oceanfed.ocean.script import multisig_script, parse_multisig
 from oceanfed.ocean.tx import merkle_root
 from oceanfed.tomlwrite import toml_value
+from oceanfed_devnet.chain import Chain
+from oceanfed_devnet.rpc_methods import Endpoint
+from oceanfed_devnet.server import DevnetServer, EndpointServer
+from oceanfed_devnet.state import MAX_MONEY
+from oceanfed_devnet.store import ChainStore
+from oceanfed_devnet.wallet import Wallet
 
 if sys.version_info >= (3, 11):
     import tomllib

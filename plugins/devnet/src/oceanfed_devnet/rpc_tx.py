@@ -7,16 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from oceanfed.devnet.chain import (
-    RPC_DESERIALIZATION_ERROR,
-    RPC_INVALID_ADDRESS_OR_KEY,
-    RPC_INVALID_PARAMETER,
-    ChainError,
-)
-from oceanfed.devnet.rpc_methods import RPC_TYPE_ERROR, Endpoint, _expect, _type_name, method
-from oceanfed.devnet.signing import sign_transaction
-from oceanfed.devnet.state import TxReject
-from oceanfed.devnet.txjson import AmountError, amount_json, asset_hex, parse_amount, tx_json
 from oceanfed.errors import DecodeError
 from oceanfed.ocean.address import address_to_script, decode_wif, is_p2sh
 from oceanfed.ocean.assets import issued_asset_id, reissuance_token_id
@@ -31,6 +21,16 @@ from oceanfed.ocean.tx import (
     explicit_asset,
     explicit_value,
 )
+from oceanfed_devnet.chain import (
+    RPC_DESERIALIZATION_ERROR,
+    RPC_INVALID_ADDRESS_OR_KEY,
+    RPC_INVALID_PARAMETER,
+    ChainError,
+)
+from oceanfed_devnet.rpc_methods import RPC_TYPE_ERROR, Endpoint, _expect, _type_name, method
+from oceanfed_devnet.signing import sign_transaction
+from oceanfed_devnet.state import TxReject
+from oceanfed_devnet.txjson import AmountError, amount_json, asset_hex, parse_amount, tx_json
 
 RPC_TRANSACTION_ERROR = -25
 RPC_TRANSACTION_REJECTED = -26

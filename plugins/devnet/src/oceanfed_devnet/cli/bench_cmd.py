@@ -41,14 +41,14 @@ def _shapes(text: str) -> list[tuple[int, int]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from oceanfed.bench import federation as fb
-    from oceanfed.bench.figures import table
-    from oceanfed.bench.flush import flush_by_block_size, flush_floor
-    from oceanfed.bench.signers import pkcs11_signers, soft_signers
+    from oceanfed_devnet.bench import federation as fb
+    from oceanfed_devnet.bench.figures import table
+    from oceanfed_devnet.bench.flush import flush_by_block_size, flush_floor
+    from oceanfed_devnet.bench.signers import pkcs11_signers, soft_signers
 
     groups = set(args.only or ALL)
     if args.node == "oceand":
-        from oceanfed.devnet.oceand import find_bindir
+        from oceanfed_devnet.oceand import find_bindir
 
         find_bindir()  # one clear line, before any measuring, when the binaries are missing
     shapes = _shapes(args.sizes)
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         for n, m in shapes[:1]:
             emit(fb.round_latency(n, m, messenger="kafka", blocks=args.blocks))
     if "hsm" in groups:
-        from oceanfed.bench.hsm import hsm_latency
+        from oceanfed_devnet.bench.hsm import hsm_latency
 
         emit(hsm_latency(args.blocks))
     if "sustained" in groups:

@@ -26,9 +26,6 @@ import threading
 import time as _time
 from dataclasses import dataclass, replace
 
-from oceanfed.devnet.mempool import Mempool
-from oceanfed.devnet.state import BlockDiff, TxReject, UtxoState
-from oceanfed.devnet.store import ChainStore
 from oceanfed.errors import DecodeError, OceanfedError
 from oceanfed.ocean.block import Block
 from oceanfed.ocean.coinbase import (
@@ -44,6 +41,9 @@ from oceanfed.ocean.header import BlockHeader
 from oceanfed.ocean.interpreter import MANDATORY_FLAGS
 from oceanfed.ocean.proof import check_header_proof
 from oceanfed.ocean.tx import Transaction, TxOut, explicit_asset, explicit_value, merkle_root
+from oceanfed_devnet.mempool import Mempool
+from oceanfed_devnet.state import BlockDiff, TxReject, UtxoState
+from oceanfed_devnet.store import ChainStore
 
 #: nVersion of the proposals ``getnewblockhex`` builds.
 PROPOSAL_VERSION = 0x20000000

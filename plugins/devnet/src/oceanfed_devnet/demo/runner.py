@@ -11,13 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from oceanfed.demo.clients import DemoClients
-from oceanfed.demo.inflation import DemoInflation, inflation_available
-from oceanfed.demo.stats import BlockRecord, DemoStats
-from oceanfed.demo.view import PlainView
 from oceanfed.errors import OceanfedError, RPCError
-from oceanfed.hsm_members import use_softhsm
-from oceanfed.launcher import LocalFederation, set_table
+from oceanfed_devnet.demo.clients import DemoClients
+from oceanfed_devnet.demo.inflation import DemoInflation, inflation_available
+from oceanfed_devnet.demo.stats import BlockRecord, DemoStats
+from oceanfed_devnet.demo.view import PlainView
+from oceanfed_devnet.hsm_members import use_softhsm
+from oceanfed_devnet.launcher import LocalFederation, set_table
 
 POLL = 0.05
 

@@ -1,7 +1,7 @@
 """Run a whole local federation as real processes: one devnet node and N members.
 
 With ``node="oceand"`` the chain runs on real ``oceand`` nodes instead, one per member
-and client (:mod:`oceanfed.devnet.oceand`), children of this process.
+and client (:mod:`oceanfed_devnet.oceand`), children of this process.
 
 Used by ``oceanfed demo``, ``oceanfed bench`` and the integration tests. Every process is
 started in its own session, logs to ``DIR/logs/<name>.log`` and is killed on
@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from oceanfed.atomicfile import write_atomic
-from oceanfed.devnet.setup import DevnetLayout, create_devnet
 from oceanfed.errors import OceanfedError, RPCError
 from oceanfed.ocean.block import Block
 from oceanfed.rpc import NodeClient
 from oceanfed.tomlwrite import toml_value
+from oceanfed_devnet.setup import DevnetLayout, create_devnet
 
 #: [rounds] settings that suit a single machine (loopback latencies of a millisecond)
 LOCAL_ROUNDS = {
@@ -120,7 +120,7 @@ class LocalFederation:
         self.dir = Path(dir)
         self.net: Any = None
         if node == "oceand":
-            from oceanfed.devnet.oceand import OceandNet, create_oceand_devnet
+            from oceanfed_devnet.oceand import OceandNet, create_oceand_devnet
 
             self.layout: DevnetLayout = create_oceand_devnet(
                 self.dir, members, threshold, block_time=block_time, messenger=messenger,

@@ -6,7 +6,7 @@ import importlib.util
 import sys
 from typing import Any
 
-from oceanfed.demo.stats import BlockRecord, DemoStats
+from oceanfed_devnet.demo.stats import BlockRecord, DemoStats
 
 
 def rich_missing() -> bool:

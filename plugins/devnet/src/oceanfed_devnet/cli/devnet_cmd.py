@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _create(args: argparse.Namespace) -> int:
-    from oceanfed.devnet.setup import create_devnet
+    from oceanfed_devnet.setup import create_devnet
 
     threshold = args.threshold if args.threshold is not None else args.members // 2 + 1
     options: dict[str, Any] = {
@@ -107,7 +107,7 @@ def _create(args: argparse.Namespace) -> int:
         "curve": args.curve,
     }
     if args.node == "oceand":
-        from oceanfed.devnet.oceand import create_oceand_devnet
+        from oceanfed_devnet.oceand import create_oceand_devnet
 
         layout = create_oceand_devnet(
             args.dir, args.members, threshold, oceand_bindir=args.oceand_bindir, **options
@@ -126,7 +126,7 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _serve(directory: str, bindir: str | None = None) -> int:
-    from oceanfed.devnet.setup import load_layout, start_devnet
+    from oceanfed_devnet.setup import load_layout, start_devnet
 
     stop = threading.Event()
 
@@ -161,8 +161,8 @@ def _serve(directory: str, bindir: str | None = None) -> int:
 
 
 def _serve_oceand(directory: str, bindir: str | None, stop: threading.Event, on_signal: Any) -> int:
-    from oceanfed.devnet.oceand import OceandNet, serve
-    from oceanfed.devnet.setup import load_layout
+    from oceanfed_devnet.oceand import OceandNet, serve
+    from oceanfed_devnet.setup import load_layout
 
     layout = load_layout(directory)
 

@@ -39,16 +39,6 @@ from pathlib import Path
 from typing import Any
 
 from oceanfed.crypto import pubkey_of
-from oceanfed.devnet.setup import (
-    INITIAL_FREE_COINS,
-    DevnetLayout,
-    _check_parameters,
-    _devnet_toml,
-    _make_dirs,
-    _ports,
-    _write_members,
-    _write_text,
-)
 from oceanfed.errors import ConfigError, OceanfedError, RPCError
 from oceanfed.keyfile import (
     generate_private_key,
@@ -59,6 +49,16 @@ from oceanfed.ocean.address import encode_wif, p2pkh_of_pubkey
 from oceanfed.ocean.coinbase import OP_RETURN
 from oceanfed.ocean.script import multisig_script
 from oceanfed.rpc import NodeClient
+from oceanfed_devnet.setup import (
+    INITIAL_FREE_COINS,
+    DevnetLayout,
+    _check_parameters,
+    _devnet_toml,
+    _make_dirs,
+    _ports,
+    _write_members,
+    _write_text,
+)
 
 #: the pinned Ocean commit (v2.1.1.1) that ``scripts/oceand.sh`` builds
 OCEAN_COMMIT = "7c11ad9caf541e94e6100a9daae100efe1fbc85c"
