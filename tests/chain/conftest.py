@@ -17,7 +17,7 @@ from oceanfed.keyfile import read_private_key
 from oceanfed.ocean.block import Block
 from oceanfed.ocean.proof import build_solution
 from oceanfed_devnet.chain import Chain
-from oceanfed_devnet.rpc_methods import Endpoint, dispatch
+from oceanfed_devnet.rpc import Endpoint, dispatch
 from oceanfed_devnet.setup import DevnetLayout, create_devnet, open_chain
 from oceanfed_devnet.wallet import Wallet
 from testsupport import vectors

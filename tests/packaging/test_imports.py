@@ -94,7 +94,7 @@ def test_the_exemptions_are_still_needed() -> None:
         assert any(m.startswith("oceanfed_") for n, p in mine for m in imports(n, p)), exempt
 
 
-@pytest.mark.parametrize("plugin", ["inflation", "messenger_zmq", "messenger_kafka",
+@pytest.mark.parametrize("plugin", ["inflation", "messenger_zmq", "messenger_kafka", "devnet",
                                     "signer_soft", "signer_pkcs11"])
 def test_no_import_cycles_in_plugins(plugin: str) -> None:
     (src,) = (p for p in (ROOT / "plugins" / plugin / "src").glob("oceanfed_*") if p.is_dir()

@@ -28,6 +28,7 @@ DISTRIBUTIONS = {
     "plugins/signer_soft": "oceanfed_signer_soft",
     "plugins/signer_pkcs11": "oceanfed_signer_pkcs11",
     "plugins/inflation": "oceanfed_inflation",
+    "plugins/devnet": "oceanfed_devnet",
 }
 
 def _run(
@@ -129,8 +130,13 @@ def test_versions_and_dependency_bounds(dist_dir: Path) -> None:
     requires = core.get_all("Requires-Dist") or []
     plain = {r.split(";")[0].split(">")[0].split("=")[0].strip() for r in requires if "extra ==" not in r}
     assert "ecdsa" not in plain and "rich" not in plain and "tomlkit" in plain
-    assert any(r.startswith("rich") and "extra == \"demo\"" in r for r in requires)
-    assert any(r.startswith("ecdsa") and "extra == \"bench\"" in r for r in requires)
+    assert not any(r.startswith(("rich", "ecdsa")) for r in requires), requires
+    for extra in ("devnet", "all", "demo", "bench"):
+        assert any(r.startswith("oceanfed-devnet") and f"extra == \"{extra}\"" in r
+                   for r in requires), (extra, requires)
+    devnet = {r.split(";")[0].split(">")[0].strip() for r in
+              _metadata(dist_dir, "oceanfed_devnet").get_all("Requires-Dist") or []}
+    assert {"rich", "oceanfed-messenger-zmq", "oceanfed-signer-soft"} <= devnet, devnet
     for d, stem in list(DISTRIBUTIONS.items())[1:]:
         meta = _metadata(dist_dir, stem)
         core_req = [r for r in meta.get_all("Requires-Dist") or [] if re.match(r"oceanfed\b(?!-)", r)]
@@ -138,13 +144,39 @@ def test_versions_and_dependency_bounds(dist_dir: Path) -> None:
         assert "fast" not in (meta.get_all("Provides-Extra") or []), d
 
 
+def _devnet_tooling(venv: Path, env: dict[str, str], dist_dir: Path, installed: bool) -> None:
+    """Install oceanfed-devnet's wheel without its dependencies (so no rich), or remove it."""
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "-q", "--disable-pip-version-check"]
+    if installed:
+        _run([*pip, "install", "--no-deps", "--no-index", "--find-links", str(dist_dir),
+              "oceanfed-devnet"], env=env)
+    else:
+        _run([*pip, "uninstall", "-y", "oceanfed-devnet"], env=env, check_ok=False)
+
+
+def test_without_the_devnet_tooling_its_commands_say_how_to_install_it(
+    fresh_venv: tuple[Path, dict[str, str]], dist_dir: Path, tmp_path: Path
+) -> None:
+    venv, env = fresh_venv
+    _devnet_tooling(venv, env, dist_dir, installed=False)
+    oceanfed = str(venv / "bin" / "oceanfed")
+    helptext = _run([oceanfed, "--help"], env=env, cwd=tmp_path).stdout
+    assert "not installed: pip install 'oceanfed[devnet]'" in helptext
+    for args in (["devnet", "--members", "3", "--dir", "x"], ["demo"], ["bench", "--help"]):
+        out = _run([oceanfed, *args], env=env, cwd=tmp_path, check_ok=False)
+        assert out.returncode == 2 and out.stdout == "", (args, out)
+        assert out.stderr == (f"oceanfed: {args[0]}: not installed; it comes with "
+                              "pip install 'oceanfed[devnet]'\n"), (args, out.stderr)
+
+
 def test_demo_on_a_terminal_without_rich_prints_plain_lines(
-    fresh_venv: tuple[Path, dict[str, str]], tmp_path: Path
+    fresh_venv: tuple[Path, dict[str, str]], dist_dir: Path, tmp_path: Path
 ) -> None:
     script = shutil.which("script")
     if script is None:
         pytest.skip("util-linux 'script' (runs the demo on a pseudo-terminal) is not installed")
     venv, env = fresh_venv
+    _devnet_tooling(venv, env, dist_dir, installed=True)
     assert _run([str(venv / "bin" / "python"), "-c", "import rich"], timeout=60, env=env,
                 cwd=tmp_path, check_ok=False).returncode != 0, "rich must be absent here"
     cmd = (f"{venv / 'bin' / 'oceanfed'} demo --blocks 1 --members 3 --threshold 2 --clients 0 "

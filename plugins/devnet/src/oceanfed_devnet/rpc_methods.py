@@ -1,16 +1,8 @@
-"""The devnet's JSON-RPC methods, with the node's results, error codes and help texts.
-
-Each method is a function ``(endpoint, params) -> result`` registered in :data:`METHODS`
-with its argument counts and help text; a missing or extra argument answers -1 with the
-help text, as the node does. An :class:`Endpoint` is one member's view: the shared chain
-plus that member's keys and wallet. Transaction, asset and wallet methods live in
-:mod:`.rpc_tx` and :mod:`.rpc_wallet`, registered when this module is imported.
-"""
+"""The devnet's chain and block-signing JSON-RPC methods, with the node's results, error
+codes and help texts (registered in :mod:`.rpc_registry`; :mod:`.rpc` dispatches calls)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from oceanfed.crypto import pubkey_of, sign_digest, wrap_scriptsig
@@ -26,90 +18,12 @@ from oceanfed_devnet.chain import (
     Entry,
     decode_block,
 )
-from oceanfed_devnet.wallet import Wallet
-
-RPC_TYPE_ERROR = -3
-RPC_METHOD_NOT_FOUND = -32601
-
-
-@dataclass
-class Endpoint:
-    """One RPC endpoint: its name, the shared chain, its block-signing key (members) and
-    its wallet (None: wallet methods answer "Method not found")."""
-
-    name: str
-    chain: Chain
-    block_key: bytes | None = None
-    wallet: Wallet | None = None
-
-    def __repr__(self) -> str:  # never show keys
-        return f"Endpoint({self.name!r})"
-
-
-Handler = Callable[[Endpoint, list[Any]], Any]
-
-
-@dataclass(frozen=True)
-class Method:
-    handler: Handler
-    required: int
-    optional: int
-    help: str
-
-
-METHODS: dict[str, Method] = {}
-
-
-def method(name: str, required: int, optional: int, help_text: str) -> Callable[[Handler], Handler]:
-    def register(fn: Handler) -> Handler:
-        METHODS[name] = Method(fn, required, optional, help_text)
-        return fn
-
-    return register
-
-
-def dispatch(endpoint: Endpoint, name: str, params: Any) -> Any:
-    """Run one call; raise ChainError for any JSON-RPC error."""
-    if name == "generate":
-        raise ChainError(
-            RPC_METHOD_NOT_FOUND, "This method cannot be used with a block-signature-required chain"
-        )
-    m = METHODS.get(name)
-    if m is None:
-        raise ChainError(RPC_METHOD_NOT_FOUND, "Method not found")
-    if params is None:
-        params = []
-    if not isinstance(params, list):
-        raise ChainError(-32600, "Params must be an array")
-    if not m.required <= len(params) <= m.required + m.optional:
-        raise ChainError(RPC_MISC_ERROR, m.help)
-    return m.handler(endpoint, params)
+from oceanfed_devnet.rpc_registry import RPC_TYPE_ERROR, Endpoint, expect, method, type_name
 
 
 # -- argument helpers ---------------------------------------------------------------------
-_JSON_TYPES = {
-    str: "string",
-    bool: "bool",
-    int: "number",
-    float: "number",
-    list: "array",
-    dict: "object",
-}
-
-
-def _type_name(value: Any) -> str:
-    return "null" if value is None else _JSON_TYPES.get(type(value), "unknown")
-
-
-def _expect(value: Any, kind: type | tuple[type, ...], name: str) -> Any:
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        want = _JSON_TYPES[kind if isinstance(kind, type) else kind[0]]
-        raise ChainError(RPC_TYPE_ERROR, f"Expected type {want}, got {_type_name(value)}")
-    return value
-
-
 def _block_hash(value: Any, name: str = "blockhash") -> bytes:
-    text = _expect(value, str, name)
+    text = expect(value, str, name)
     if len(text) != 64:
         raise ChainError(
             RPC_INVALID_PARAMETER, f"{name} must be of length 64 (not {len(text)}, for '{text}')"
@@ -135,7 +49,7 @@ def _verbose(params: list[Any], index: int) -> bool:
     value = params[index]
     if isinstance(value, int):  # bool is an int; 0/1 are accepted like the node
         return bool(value)
-    raise ChainError(RPC_TYPE_ERROR, f"Expected type bool, got {_type_name(value)}")
+    raise ChainError(RPC_TYPE_ERROR, f"Expected type bool, got {type_name(value)}")
 
 
 # -- header / block JSON ------------------------------------------------------------------
@@ -216,7 +130,7 @@ def getbestblockhash(ep: Endpoint, params: list[Any]) -> str:
     'getblockhash height\n\nReturns hash of block in best-block-chain at height provided.\n\nArguments:\n1. height         (numeric, required) The height index\n\nResult:\n"hash"         (string) The block hash\n',
 )
 def getblockhash(ep: Endpoint, params: list[Any]) -> str:
-    height = _expect(params[0], int, "height")
+    height = expect(params[0], int, "height")
     found = ep.chain.hash_at(height)
     if found is None:
         raise ChainError(RPC_INVALID_PARAMETER, "Block height out of range")
@@ -298,7 +212,7 @@ def getchaintips(ep: Endpoint, params: list[Any]) -> list[dict[str, Any]]:
 )
 def getnewblockhex(ep: Endpoint, params: list[Any]) -> str:
     if params:
-        age = _expect(params[0], int, "required_age")
+        age = expect(params[0], int, "required_age")
         if age < 0:
             raise ChainError(RPC_INVALID_PARAMETER, "min_tx_age must be non-negative.")
     return ep.chain.new_block().block_hex()
@@ -345,7 +259,7 @@ COMBINE_HELP = (
 @method("combineblocksigs", 2, 0, COMBINE_HELP)
 def combineblocksigs(ep: Endpoint, params: list[Any]) -> dict[str, Any]:
     block = decode_block(params[0])
-    sigs = _expect(params[1], list, "signatures")
+    sigs = expect(params[1], list, "signatures")
     header, complete = combine_scriptsigs(block.header, sigs)
     return {"hex": Block(header, block.txs).block_hex(), "complete": complete}
 
@@ -359,6 +273,3 @@ def combineblocksigs(ep: Endpoint, params: list[Any]) -> dict[str, Any]:
 def submitblock(ep: Endpoint, params: list[Any]) -> str | None:
     return ep.chain.submit(decode_block(params[0]))
 
-
-# Register the transaction, asset and wallet methods.
-from oceanfed_devnet import rpc_tx, rpc_wallet  # noqa: E402, F401

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from oceanfed.errors import DecodeError
-from oceanfed.ocean.address import address_to_script, decode_wif, is_p2sh
+from oceanfed.ocean.address import decode_wif, is_p2sh
 from oceanfed.ocean.assets import issued_asset_id, reissuance_token_id
 from oceanfed.ocean.encoding import hash160
 from oceanfed.ocean.proof import is_hex
@@ -27,15 +27,20 @@ from oceanfed_devnet.chain import (
     RPC_INVALID_PARAMETER,
     ChainError,
 )
-from oceanfed_devnet.rpc_methods import RPC_TYPE_ERROR, Endpoint, _expect, _type_name, method
+from oceanfed_devnet.rpc_registry import (
+    RPC_TYPE_ERROR,
+    Endpoint,
+    address_arg,
+    amount_arg,
+    expect,
+    method,
+    parse_hash,
+    submit_tx,
+    type_name,
+)
 from oceanfed_devnet.signing import sign_transaction
-from oceanfed_devnet.state import TxReject
-from oceanfed_devnet.txjson import AmountError, amount_json, asset_hex, parse_amount, tx_json
+from oceanfed_devnet.txjson import amount_json, asset_hex, tx_json
 
-RPC_TRANSACTION_ERROR = -25
-RPC_TRANSACTION_REJECTED = -26
-RPC_TRANSACTION_ALREADY_IN_CHAIN = -27
-RPC_WALLET_ERROR = -4
 #: the blinding nonce ``createrawreissuance`` puts on an unblinded reissuance
 UNBLINDED_REISSUANCE_NONCE = b"\xff" * 32
 
@@ -50,48 +55,6 @@ def decode_tx(value: Any) -> Transaction:
         raise ChainError(RPC_DESERIALIZATION_ERROR, "TX decode failed") from None
 
 
-def parse_hash(value: Any, name: str) -> bytes:
-    text = _expect(value, str, name)
-    if len(text) != 64 or not is_hex(text):
-        raise ChainError(RPC_INVALID_PARAMETER, f"{name} must be hexadecimal string (not '{text}')")
-    return bytes.fromhex(text)[::-1]
-
-
-def amount_arg(value: Any) -> int:
-    try:
-        return parse_amount(value)
-    except AmountError as exc:
-        raise ChainError(RPC_TYPE_ERROR, str(exc)) from None
-
-
-def address_arg(value: Any) -> bytes:
-    text = _expect(value, str, "address")
-    try:
-        return address_to_script(text)
-    except ValueError:
-        raise ChainError(RPC_INVALID_ADDRESS_OR_KEY, f"Invalid Bitcoin address: {text}") from None
-
-
-def submit_tx(ep: Endpoint, tx: Transaction) -> str:
-    """``sendrawtransaction``'s checks and errors; the txid hex on success."""
-    chain = ep.chain
-    txid = tx.txid()
-    with chain.lock:
-        if txid in chain.mempool:
-            return tx.txid_hex()
-        try:
-            chain.accept_tx(tx)
-        except TxReject as exc:
-            if exc.missing:
-                if chain.store.tx_location(txid) is not None:
-                    raise ChainError(
-                        RPC_TRANSACTION_ALREADY_IN_CHAIN, "transaction already in block chain"
-                    ) from None
-                raise ChainError(RPC_TRANSACTION_ERROR, "Missing inputs") from None
-            raise ChainError(RPC_TRANSACTION_REJECTED, f"{exc.code}: {exc.reason}") from None
-    return tx.txid_hex()
-
-
 # -- decoding ----------------------------------------------------------------------------
 @method(
     "decoderawtransaction",
@@ -100,7 +63,7 @@ def submit_tx(ep: Endpoint, tx: Transaction) -> str:
     'decoderawtransaction "hexstring"\n\nReturn a JSON object representing the serialized, hex-encoded transaction.\n\nArguments:\n1. "hexstring"      (string, required) The transaction hex string\n',
 )
 def decoderawtransaction(ep: Endpoint, params: list[Any]) -> dict[str, Any]:
-    _expect(params[0], str, "hexstring")
+    expect(params[0], str, "hexstring")
     return tx_json(decode_tx(params[0]), ep.chain.policy_asset)
 
 
@@ -111,7 +74,7 @@ def decoderawtransaction(ep: Endpoint, params: list[Any]) -> dict[str, Any]:
     'decodescript "hexstring"\n\nDecode a hex-encoded script.\n\nArguments:\n1. "hexstring"     (string) the hex encoded script\n',
 )
 def decodescript(ep: Endpoint, params: list[Any]) -> dict[str, Any]:
-    text = _expect(params[0], str, "hexstring")
+    text = expect(params[0], str, "hexstring")
     if text and not is_hex(text):
         raise ChainError(
             RPC_INVALID_PARAMETER, f"argument must be hexadecimal string (not '{text}')"
@@ -174,7 +137,7 @@ def getrawmempool(ep: Endpoint, params: list[Any]) -> list[str]:
     'sendrawtransaction "hexstring" ( allowhighfees )\n\nSubmits raw transaction (serialized, hex-encoded) to local node and network.\n\nArguments:\n1. "hexstring"    (string, required) The hex string of the raw transaction)\n2. allowhighfees    (boolean, optional, default=false) Allow high fees\n',
 )
 def sendrawtransaction(ep: Endpoint, params: list[Any]) -> str:
-    _expect(params[0], str, "hexstring")
+    expect(params[0], str, "hexstring")
     return submit_tx(ep, decode_tx(params[0]))
 
 
@@ -195,7 +158,7 @@ def createrawreissuance(ep: Endpoint, params: list[Any]) -> dict[str, Any]:
     if isinstance(vout_text, int) and not isinstance(vout_text, bool):
         vout = vout_text
     else:
-        text = _expect(vout_text, str, "vout")
+        text = expect(vout_text, str, "vout")
         if not text.isdigit():
             raise ChainError(RPC_INVALID_PARAMETER, "Invalid parameter, vout must be a number")
         vout = int(text)
@@ -290,20 +253,20 @@ SIGHASH_TYPES = {
     'signrawtransaction "hexstring" ( [{"txid":"id","vout":n,"scriptPubKey":"hex","redeemScript":"hex"},...] ["privatekey1",...] sighashtype )\n\nSign inputs for raw transaction (serialized, hex-encoded).\n',
 )
 def signrawtransaction(ep: Endpoint, params: list[Any]) -> dict[str, Any]:
-    _expect(params[0], str, "hexstring")
+    expect(params[0], str, "hexstring")
     tx = decode_tx(params[0])
     chain = ep.chain
     given: dict[tuple[bytes, int], bytes] = {}
     redeems: dict[bytes, bytes] = {}
     if len(params) > 1 and params[1] is not None:
-        for prev in _expect(params[1], list, "prevtxs"):
+        for prev in expect(params[1], list, "prevtxs"):
             if not isinstance(prev, dict):
-                raise ChainError(RPC_TYPE_ERROR, f"Expected type object, got {_type_name(prev)}")
+                raise ChainError(RPC_TYPE_ERROR, f"Expected type object, got {type_name(prev)}")
             for field in ("txid", "vout", "scriptPubKey"):
                 if field not in prev:
                     raise ChainError(RPC_TYPE_ERROR, f"Missing {field}")
             txid = parse_hash(prev["txid"], "txid")
-            vout = _expect(prev["vout"], int, "vout")
+            vout = expect(prev["vout"], int, "vout")
             if vout < 0:
                 raise ChainError(RPC_INVALID_PARAMETER, "vout must be positive")
             spk = prev["scriptPubKey"]
@@ -323,9 +286,9 @@ def signrawtransaction(ep: Endpoint, params: list[Any]) -> dict[str, Any]:
                 redeems[hash160(bytes.fromhex(rs))] = bytes.fromhex(rs)
     keys: dict[bytes, bytes] = {}
     if len(params) > 2 and params[2] is not None:
-        for wif in _expect(params[2], list, "privkeys"):
+        for wif in expect(params[2], list, "privkeys"):
             try:
-                key = decode_wif(_expect(wif, str, "privkey"))
+                key = decode_wif(expect(wif, str, "privkey"))
             except ValueError:
                 raise ChainError(RPC_INVALID_ADDRESS_OR_KEY, "Invalid private key") from None
             from oceanfed.crypto import pubkey_of
@@ -335,7 +298,7 @@ def signrawtransaction(ep: Endpoint, params: list[Any]) -> dict[str, Any]:
         keys = dict(ep.wallet.keys)
     hashtype = 1
     if len(params) > 3:
-        name = _expect(params[3], str, "sighashtype")
+        name = expect(params[3], str, "sighashtype")
         if name not in SIGHASH_TYPES:
             raise ChainError(RPC_INVALID_PARAMETER, "Invalid sighash param")
         hashtype = SIGHASH_TYPES[name]

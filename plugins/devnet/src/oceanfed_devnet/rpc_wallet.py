@@ -35,14 +35,17 @@ from oceanfed_devnet.chain import (
     RPC_INVALID_PARAMETER,
     ChainError,
 )
-from oceanfed_devnet.rpc_methods import (
+from oceanfed_devnet.rpc_registry import (
     RPC_METHOD_NOT_FOUND,
     RPC_TYPE_ERROR,
+    RPC_WALLET_ERROR,
     Endpoint,
-    _expect,
+    address_arg,
+    amount_arg,
+    expect,
     method,
+    submit_tx,
 )
-from oceanfed_devnet.rpc_tx import RPC_WALLET_ERROR, address_arg, amount_arg, submit_tx
 from oceanfed_devnet.signing import sign_transaction
 from oceanfed_devnet.state import COINBASE_MATURITY, Coin, Outpoint
 from oceanfed_devnet.txjson import POLICY_LABEL, amount_json, asset_hex
@@ -64,7 +67,7 @@ def wallet_of(ep: Endpoint) -> Wallet:
 
 
 def asset_arg(ep: Endpoint, value: Any) -> bytes:
-    text = _expect(value, str, "asset")
+    text = expect(value, str, "asset")
     if text == POLICY_LABEL:
         return ep.chain.policy_asset
     if len(text) != 64 or not is_hex(text):
@@ -73,7 +76,7 @@ def asset_arg(ep: Endpoint, value: Any) -> bytes:
 
 
 def label_arg(value: Any) -> str:
-    text: str = _expect(value, str, "account")
+    text: str = expect(value, str, "account")
     if text == "*":
         raise ChainError(RPC_WALLET_ERROR - 7, "Invalid account name")  # -11
     return text
@@ -257,10 +260,10 @@ def getnewaddress(ep: Endpoint, params: list[Any]) -> str:
 )
 def importprivkey(ep: Endpoint, params: list[Any]) -> None:
     wallet = wallet_of(ep)
-    text = _expect(params[0], str, "privkey")
-    label = _expect(params[1], str, "label") if len(params) > 1 else ""
+    text = expect(params[0], str, "privkey")
+    label = expect(params[1], str, "label") if len(params) > 1 else ""
     if len(params) > 2:
-        _expect(params[2], bool, "rescan")
+        expect(params[2], bool, "rescan")
     try:
         key = decode_wif(text)
         wallet.import_key(key, label)
@@ -277,11 +280,11 @@ def importprivkey(ep: Endpoint, params: list[Any]) -> None:
 )
 def importaddress(ep: Endpoint, params: list[Any]) -> None:
     wallet = wallet_of(ep)
-    text = _expect(params[0], str, "address")
-    label = _expect(params[1], str, "label") if len(params) > 1 else ""
+    text = expect(params[0], str, "address")
+    label = expect(params[1], str, "label") if len(params) > 1 else ""
     if len(params) > 2:
-        _expect(params[2], bool, "rescan")
-    p2sh = bool(_expect(params[3], bool, "p2sh")) if len(params) > 3 else False
+        expect(params[2], bool, "rescan")
+    p2sh = bool(expect(params[3], bool, "p2sh")) if len(params) > 3 else False
     try:
         script = address_to_script(text)
         if p2sh:
@@ -307,7 +310,7 @@ def importaddress(ep: Endpoint, params: list[Any]) -> None:
 )
 def dumpprivkey(ep: Endpoint, params: list[Any]) -> str:
     wallet = wallet_of(ep)
-    text = _expect(params[0], str, "address")
+    text = expect(params[0], str, "address")
     try:
         script = address_to_script(text)
     except ValueError:
@@ -325,7 +328,7 @@ def dumpprivkey(ep: Endpoint, params: list[Any]) -> str:
     'validateaddress "address"\n\nReturn information about the given bitcoin address.\n',
 )
 def validateaddress(ep: Endpoint, params: list[Any]) -> dict[str, Any]:
-    text = _expect(params[0], str, "address")
+    text = expect(params[0], str, "address")
     try:
         script = address_to_script(text)
     except ValueError:
@@ -367,9 +370,9 @@ def _asset_key(ep: Endpoint, asset: bytes) -> str:
 )
 def getbalance(ep: Endpoint, params: list[Any]) -> Any:
     wallet = wallet_of(ep)
-    account = _expect(params[0], str, "account") if params else "*"
-    minconf = _expect(params[1], int, "minconf") if len(params) > 1 else 1
-    watch = bool(_expect(params[2], bool, "include_watchonly")) if len(params) > 2 else False
+    account = expect(params[0], str, "account") if params else "*"
+    minconf = expect(params[1], int, "minconf") if len(params) > 1 else 1
+    watch = bool(expect(params[2], bool, "include_watchonly")) if len(params) > 2 else False
     totals: dict[bytes, int] = {}
     for c in wallet_coins(ep, wallet):
         if c.confirmations < minconf or not (c.mine or watch) or immature(c):
@@ -391,13 +394,13 @@ def getbalance(ep: Endpoint, params: list[Any]) -> Any:
 )
 def listunspent(ep: Endpoint, params: list[Any]) -> list[dict[str, Any]]:
     wallet = wallet_of(ep)
-    minconf = _expect(params[0], int, "minconf") if params else 1
-    maxconf = _expect(params[1], int, "maxconf") if len(params) > 1 else 9999999
+    minconf = expect(params[0], int, "minconf") if params else 1
+    maxconf = expect(params[1], int, "maxconf") if len(params) > 1 else 9999999
     wanted: set[bytes] | None = None
     if len(params) > 2 and params[2]:
         wanted = set()
-        for a in _expect(params[2], list, "addresses"):
-            text = _expect(a, str, "address")
+        for a in expect(params[2], list, "addresses"):
+            text = expect(a, str, "address")
             try:
                 script = address_to_script(text)
             except ValueError:
@@ -410,7 +413,7 @@ def listunspent(ep: Endpoint, params: list[Any]) -> list[dict[str, Any]]:
                 )
             wanted.add(script)
     if len(params) > 3:
-        _expect(params[3], bool, "include_unsafe")
+        expect(params[3], bool, "include_unsafe")
     asset_filter = asset_arg(ep, params[4]) if len(params) > 4 and params[4] != "" else None
     out = []
     for c in wallet_coins(ep, wallet):
@@ -484,11 +487,11 @@ def sendtoaddress(ep: Endpoint, params: list[Any]) -> str:
     'sendmany "fromaccount" {"address":amount,...} ( minconf "comment" ["address",...] {"address":"assetlabel",...} )\n\nSend multiple times. Amounts are double-precision floating point numbers.\n',
 )
 def sendmany(ep: Endpoint, params: list[Any]) -> str:
-    account = _expect(params[0], str, "fromaccount")
-    amounts = _expect(params[1], dict, "amounts")
+    account = expect(params[0], str, "fromaccount")
+    amounts = expect(params[1], dict, "amounts")
     labels: dict[str, Any] = {}
     if len(params) > 5:
-        labels = _expect(params[5], dict, "assetlabels")
+        labels = expect(params[5], dict, "assetlabels")
     if not amounts:
         raise ChainError(RPC_INVALID_PARAMETER, "Invalid parameter, empty amounts")
     outputs = []
@@ -510,7 +513,7 @@ def issueasset(ep: Endpoint, params: list[Any]) -> dict[str, Any]:
     wallet = wallet_of(ep)
     amount = amount_arg(params[0])
     token_amount = amount_arg(params[1])
-    if len(params) > 2 and _expect(params[2], bool, "blind"):
+    if len(params) > 2 and expect(params[2], bool, "blind"):
         raise ChainError(RPC_INVALID_PARAMETER, "Confidential issuance is not supported")
     if amount == 0 and token_amount == 0:
         raise ChainError(RPC_TYPE_ERROR, "Issuance must have one non-zero component")

@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from oceanfed_devnet.chain import Chain, ChainError
-from oceanfed_devnet.rpc_methods import RPC_METHOD_NOT_FOUND, Endpoint, dispatch
+from oceanfed_devnet.rpc import RPC_METHOD_NOT_FOUND, Endpoint, dispatch
 
 log = logging.getLogger("oceanfed.devnet")
 

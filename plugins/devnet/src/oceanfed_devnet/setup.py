@@ -59,7 +59,7 @@ from oceanfed.ocean.script import multisig_script, parse_multisig
 from oceanfed.ocean.tx import merkle_root
 from oceanfed.tomlwrite import toml_value
 from oceanfed_devnet.chain import Chain
-from oceanfed_devnet.rpc_methods import Endpoint
+from oceanfed_devnet.rpc_registry import Endpoint
 from oceanfed_devnet.server import DevnetServer, EndpointServer
 from oceanfed_devnet.state import MAX_MONEY
 from oceanfed_devnet.store import ChainStore

@@ -1,0 +1,1 @@
+"""The ``oceanfed devnet``, ``demo`` and ``bench`` commands (entry points of ``oceanfed.commands``)."""
