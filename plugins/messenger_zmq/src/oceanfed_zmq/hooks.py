@@ -13,8 +13,7 @@ import zmq
 from oceanfed.errors import ConfigError
 from oceanfed.hookspecs import hookimpl
 from oceanfed.interfaces import InitMessenger, InitMessengerAnswer
-from oceanfed.keyfile import read_secret_file
-from oceanfed_zmq.options import curve_public_of, decode_curve_key
+from oceanfed_zmq.options import curve_public_of, decode_curve_key, read_curve_secret
 
 
 @hookimpl
@@ -42,12 +41,7 @@ def _own_key(path: Path) -> tuple[str, str | None]:
     if not path.exists():
         public, secret = zmq.curve_keypair()
         return public.decode("ascii"), secret.decode("ascii")
-    secret_text = read_secret_file(path, "CURVE secret key")
-    try:
-        decode_curve_key(secret_text)
-    except ValueError as exc:
-        raise ConfigError(f"{path}: malformed CURVE secret key file: {exc}") from None
-    return curve_public_of(secret_text.encode("ascii")).decode("ascii"), None
+    return curve_public_of(read_curve_secret(path)).decode("ascii"), None
 
 
 def _checked(who: str, key: str) -> str:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import os
 import threading
 import time
 from collections.abc import Mapping
@@ -39,9 +38,9 @@ from zmq.utils.monitor import recv_monitor_message
 import zmq
 from oceanfed.errors import ConfigError, MessengerError
 from oceanfed.interfaces import Deliver, Messenger, PluginContext, PluginOptions
-from oceanfed.keyfile import allows_group_readable, read_secret_file
+from oceanfed.keyfile import allows_group_readable, resolve_path
 
-from .options import ZmqOptions, curve_public_of, decode_curve_key
+from .options import ZmqOptions, curve_public_of, read_curve_secret
 
 _MONITOR_EVENTS = (
     zmq.EVENT_CONNECT_RETRIED
@@ -177,16 +176,8 @@ class ZmqMessenger(Messenger):
             raise ConfigError(
                 f"messenger.curve_public_keys: missing member(s) {', '.join(map(repr, missing))}"
             )
-        path = os.path.join(context.base_dir, os.path.expanduser(options.curve_secret_key_file))
-        text = read_secret_file(
-            path, "CURVE secret key",
-            allow_group_readable=allows_group_readable(options.curve_secret_key_file),
-        )
-        try:
-            decode_curve_key(text)
-        except ValueError as exc:
-            raise ConfigError(f"{path}: malformed CURVE secret key file: {exc}") from None
-        secret = text.encode("ascii")
+        path = resolve_path(context.base_dir, options.curve_secret_key_file)
+        secret = read_curve_secret(path, allows_group_readable(options.curve_secret_key_file))
         public = curve_public_of(secret)
         if public != keys[me].encode("ascii"):
             raise ConfigError(

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import re
 
 from pydantic import Field, field_validator, model_validator
 from zmq.utils import z85
 
 import zmq
+from oceanfed.errors import ConfigError
 from oceanfed.interfaces import PluginOptions
-from oceanfed.keyfile import SecretFile
+from oceanfed.keyfile import SecretFile, read_secret_file
 from oceanfed.wire import MAX_FRAME
 
 _TCP = re.compile(r"^tcp://(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.\-_]+|\*):(\d{1,5})$")
@@ -46,6 +48,17 @@ def decode_curve_key(text: str | bytes) -> bytes:
 def curve_public_of(secret_z85: bytes) -> bytes:
     """The Z85 public key of a Z85 CURVE secret key."""
     return bytes(zmq.curve_public(secret_z85))
+
+
+def read_curve_secret(path: str | os.PathLike[str], allow_group_readable: bool = False) -> bytes:
+    """The Z85 CURVE secret key in the secret file ``path`` (read under the rules of every
+    secret file); ConfigError naming the file, never the key, when it is malformed."""
+    text = read_secret_file(path, "CURVE secret key", allow_group_readable=allow_group_readable)
+    try:
+        decode_curve_key(text)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: malformed CURVE secret key file: {exc}") from None
+    return text.encode("ascii")
 
 
 class ZmqOptions(PluginOptions):
