@@ -15,11 +15,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 CORE = ROOT / "core" / "src" / "oceanfed"
 
-#: core modules that still import plugins, each to ask its plugin through a hook instead;
-#: remove an entry when its module stops importing plugins.
-EXEMPT: tuple[str, ...] = ()
-
-
 def modules(src: Path, package: str) -> dict[str, Path]:
     """``{dotted name: file}`` of every module of ``package`` whose directory is ``src``."""
     out = {}
@@ -77,21 +72,10 @@ def graph_of(found: dict[str, Path]) -> dict[str, set[str]]:
 
 
 def test_core_imports_no_plugin() -> None:
-    bad = []
-    for name, path in modules(CORE, "oceanfed").items():
-        if any(name == e or name.startswith(e + ".") for e in EXEMPT):
-            continue
-        bad += [f"{name} imports {m}" for m in imports(name, path) if m.startswith("oceanfed_")]
-    assert not sorted(set(bad))
-
-
-def test_the_exemptions_are_still_needed() -> None:
-    """An exemption whose modules no longer import plugins is removed from the list."""
-    found = modules(CORE, "oceanfed")
-    for exempt in EXEMPT:
-        mine = [(n, p) for n, p in found.items() if n == exempt or n.startswith(exempt + ".")]
-        assert mine, f"{exempt}: no such module"
-        assert any(m.startswith("oceanfed_") for n, p in mine for m in imports(n, p)), exempt
+    """Plugins are asked through hooks and entry points, never imported by the core."""
+    bad = {f"{name} imports {m}" for name, path in modules(CORE, "oceanfed").items()
+           for m in imports(name, path) if m.startswith("oceanfed_")}
+    assert not sorted(bad)
 
 
 @pytest.mark.parametrize("plugin", ["inflation", "messenger_zmq", "messenger_kafka", "devnet",
