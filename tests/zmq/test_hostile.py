@@ -137,3 +137,30 @@ def test_frames_name_the_peer_whose_link_carried_them(mesh) -> None:
     assert (b"from b", "b") in pairs and (b"from c", "c") in pairs
     assert not any(f == b"from b" and p != "b" for f, p in pairs)
     assert isinstance(m.messengers["a"], ZmqMessenger)
+
+
+def test_a_multipart_message_is_dropped_whole(mesh, wait) -> None:
+    """Frames are single-part: a message of several parts is counted as dropped and none of
+    its parts is delivered, and the frames around it still are."""
+    m = mesh(["a", "b"])
+    a = m.start("a")
+    ctx, stranger = _stranger_pub(m.addresses["b"])
+    try:
+
+        def hears(data: bytes) -> bool:
+            stranger.send(data)
+            time.sleep(0.02)
+            return m.inboxes["a"].has(data)
+
+        wait(lambda: hears(b"before"), what="a subscribed to the stranger")
+        stranger.send(b"one")
+        stranger.send_multipart([b"part 1", b"part 2", b"part 3"])
+        stranger.send(b"two")
+        wait(lambda: m.inboxes["a"].has(b"two"), what="the frame after the multipart one")
+        frames = m.inboxes["a"].snapshot()
+        assert not {b"part 1", b"part 2", b"part 3"} & set(frames)
+        assert frames.index(b"one") < frames.index(b"two")
+        assert a.stats()["dropped"] == 1
+    finally:
+        stranger.close(0)
+        ctx.term()
