@@ -153,3 +153,23 @@ def test_a_peer_of_another_version_gets_one_line_and_a_counted_drop(
     while not driver.inbox.empty():
         queued.append(driver.inbox.get())
     assert [f.event.data for f in queued if not isinstance(f, E.Event | None)] == [ours]
+
+
+def test_drops_the_machine_finds_are_put_down_to_the_frames_peer() -> None:
+    member = Member()
+    block = member.block(1)
+    member.machine.counters["dropped:stale"] += 3  # counted before the driver: not a peer's
+    driver = Driver(member.machine, node=None, signer=None, messenger=None, store=None)  # type: ignore[arg-type]
+    vote = member.vote(2, 0, "prevote", block)
+    forged = vote[:-8] + bytes(8)
+    for data, peer in ((forged, "m2"), (forged, "m3"), (vote, "m3"), (vote, "m3")):
+        driver._deliver(data, peer)
+    while not driver.inbox.empty():
+        item = driver.inbox.get()
+        assert not isinstance(item, E.Event | None)
+        driver._on_frame(item)
+    counts = driver.drops.counts()
+    assert counts == {("m2", "bad-signature"): 1, ("m3", "bad-signature"): 1,
+                      ("m3", "duplicate"): 1}, counts
+    assert member.machine.counters["dropped:bad-signature"] == 2
+    assert member.machine.counters["dropped:stale"] == 3

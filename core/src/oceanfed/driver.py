@@ -20,6 +20,7 @@ import random
 import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -62,6 +63,24 @@ class _Frame(NamedTuple):
     event: E.Received
     peer: str
     size: int
+
+
+_DROPPED = "dropped:"
+
+
+class _DropCounter(Counter[str]):
+    """The machine's counters, which note every ``dropped:<reason>`` counter that goes up
+    (in :attr:`raised`), so the driver finds a frame's drops without scanning them all."""
+
+    def __init__(self, counts: Counter[str]):
+        self.raised: list[tuple[str, int]] = []
+        super().__init__(counts)
+        self.raised.clear()
+
+    def __setitem__(self, key: str, value: int) -> None:
+        if key.startswith(_DROPPED):
+            self.raised.append((key, value - self.get(key, 0)))
+        super().__setitem__(key, value)
 
 
 class NodeOutage:
@@ -166,6 +185,9 @@ class Driver:
         if not isinstance(machine.auth, MeteredAuthenticator):
             machine.auth = MeteredAuthenticator(machine.auth, self.cpu)
         self.machine = machine
+        #: the machine's counters, noting each drop so that it is put down to the frame's peer
+        self._dropped = _DropCounter(machine.counters)
+        machine.counters = self._dropped
         self.node = node
         self.signer = signer
         self.messenger = messenger
@@ -221,6 +243,7 @@ class Driver:
                 elif event is not None:
                     now = self.clock()
                     self._execute(self.cpu.call("machine", self.machine.handle, event, now))
+                    self._dropped.raised.clear()  # not a peer's frame: counted by the machine only
                 self._maybe_write_status()
                 if self.heartbeat is not None:
                     self.heartbeat()
@@ -312,16 +335,16 @@ class Driver:
             else:
                 self._queued.pop(frame.peer, None)
             self._queued_total -= frame.size
-        counters = self.machine.counters
-        before = {k: v for k, v in counters.items() if k.startswith("dropped:")}
+        dropped = self._dropped.raised
+        dropped.clear()
         try:
             actions = self.cpu.call("machine", self.machine.handle, frame.event, self.clock())
         except Exception as exc:  # one frame must never stop the member
             self.drops.note(frame.peer, f"error:{type(exc).__name__}")
             return
-        for key, value in counters.items():
-            if key.startswith("dropped:") and value != before.get(key, 0):
-                self.drops.note(frame.peer, key[len("dropped:"):], value - before.get(key, 0))
+        for key, n in dropped:
+            self.drops.note(frame.peer, key[len(_DROPPED):], n)
+        dropped.clear()
         self._execute(actions)
 
     # ---------------------------------------------------------------- actions
@@ -378,8 +401,11 @@ class Driver:
                     self.on_block(block)
         if self.hooks is None:
             return
+        caller = getattr(self.hooks.hook, hookspecs.PREFIX + action.hook)
+        if not caller.get_hookimpls():
+            return  # nobody listens: skip the call's overhead (a few µs, several per block)
         try:
-            getattr(self.hooks.hook, hookspecs.PREFIX + action.hook)(**action.kwargs)
+            caller(**action.kwargs)
         except Exception as exc:  # an observer must not stop the federation
             log.warning("hook %s failed: %s", action.hook, exc, exc_info=exc, extra={"hook": action.hook})
 
