@@ -182,12 +182,13 @@ class Driver:
     ):
         #: CPU time by component (frames, machine, persistence, rpc, messenger…)
         self.cpu = CpuAccount()
-        if not isinstance(machine.auth, MeteredAuthenticator):
-            machine.auth = MeteredAuthenticator(machine.auth, self.cpu)
         self.machine = machine
         #: the machine's counters, noting each drop so that it is put down to the frame's peer
-        self._dropped = _DropCounter(machine.counters)
-        machine.counters = self._dropped
+        self._dropped = _DropCounter(machine.counters if machine is not None else Counter())
+        if machine is not None:  # (tests drive a bare driver's node calls without a machine)
+            if not isinstance(machine.auth, MeteredAuthenticator):
+                machine.auth = MeteredAuthenticator(machine.auth, self.cpu)
+            machine.counters = self._dropped
         self.node = node
         self.signer = signer
         self.messenger = messenger
