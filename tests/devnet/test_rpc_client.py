@@ -150,3 +150,43 @@ def test_cookie_file_may_be_the_node_datadir(devnet, tmp_path: Path) -> None:
     toml.write_text(text.replace('user = "m0"\n', ""))
     cfg = load_config(toml, environ={})
     assert from_config(cfg.node, cfg.base_dir, cfg.federation.chain).call("getblockcount") == 0
+
+
+def test_a_request_leaves_in_one_send() -> None:
+    """Headers and body go out together: http.client alone sends them apart, two packets
+    for the node to wake up for. The first read after the request arrives holds all of it,
+    and the answer comes back over the kept connection, twice."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    first_reads: list[bytes] = []
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            for i in range(2):
+                data = conn.recv(65536)  # wakes on the first packet
+                first_reads.append(data)
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                                  if line.lower().startswith(b"content-length")))
+                while len(body) < length:
+                    body += conn.recv(65536)
+                answer = b'{"result": %d, "error": null, "id": %d}' % (i, i + 1)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                             b"Content-Length: %d\r\n\r\n%s" % (len(answer), answer))
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    client = NodeClient(f"http://127.0.0.1:{port}/", "u", "p", retries=0, timeout=5)
+    try:
+        assert client.call("getblockcount") == 0
+        assert client.call("testproposedblock", "ab" * 300) == 1
+    finally:
+        client.close()
+        thread.join(5)
+        listener.close()
+    assert len(first_reads) == 2
+    for data in first_reads:
+        head, _, body = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"POST / HTTP/1.1") and body.startswith(b'{"jsonrpc"')
+        assert body.endswith(b"}")

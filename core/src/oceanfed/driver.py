@@ -453,16 +453,17 @@ class Driver:
 
     def _query_tip(self) -> None:
         try:
-            best = self._call("getbestblockhash", expect=_is_hash)
-            header = self._call("getblockheader", best, expect=_is_header)
+            # one call: the node reads its tip's height and hash under one lock
+            info = self._call("getblockchaininfo", expect=_is_chain_info)
+            height, best = info["blocks"], info["bestblockhash"]
             anchor = self.machine.anchor_time
-            if anchor is None and header["height"] >= 1:
+            if anchor is None and height >= 1:
                 h1 = self._call(
                     "getblockheader", self._call("getblockhash", 1, expect=_is_hash),
                     expect=_is_header,
                 )
                 anchor = int(h1["time"])
-            self.inbox.put(E.NodeTip(int(header["height"]), best, anchor))
+            self.inbox.put(E.NodeTip(height, best, anchor))
         except (RPCError, KeyError, TypeError, ValueError) as exc:
             self._post_failure("tip", -1, exc)
 
@@ -583,12 +584,26 @@ def warmup_message(exc: RPCError) -> str:
     return text.removesuffix(f" (code {exc.code})")
 
 
+_HEX = re.compile(r"[0-9a-fA-F]*")
+
+
 def _is_hex(value: Any) -> bool:
-    return isinstance(value, str) and len(value) % 2 == 0 and all(c in "0123456789abcdefABCDEF" for c in value)
+    return isinstance(value, str) and len(value) % 2 == 0 and _HEX.fullmatch(value) is not None
 
 
 def _is_hash(value: Any) -> bool:
-    return _is_hex(value) and len(value) == 64
+    return isinstance(value, str) and len(value) == 64 and _HEX.fullmatch(value) is not None
+
+
+def _is_chain_info(value: Any) -> bool:
+    """``getblockchaininfo`` naming the tip: ``blocks`` (its height) and ``bestblockhash``."""
+    if not isinstance(value, dict):
+        return False
+    height = value.get("blocks")
+    return (
+        isinstance(height, int) and not isinstance(height, bool) and height >= 0
+        and _is_hash(value.get("bestblockhash"))
+    )
 
 
 def _is_header(value: Any) -> bool:

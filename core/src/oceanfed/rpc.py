@@ -65,6 +65,7 @@ class _DeadlineSocket:
         self.deadline = float("inf")
         self._readers = 0  # open makefile() readers: the socket closes after the last one
         self._closed = False
+        self._held: list[bytes] | None = None  # sends kept back by hold(), until flush()
 
     def _arm(self) -> None:
         left = self.deadline - time.monotonic()
@@ -73,8 +74,21 @@ class _DeadlineSocket:
         self._sock.settimeout(left)
 
     def sendall(self, data: bytes) -> None:
+        if self._held is not None:
+            self._held.append(bytes(data))
+            return
         self._arm()
         self._sock.sendall(data)
+
+    def hold(self) -> None:
+        """Keep what is sent from now on, to go out in one send at :meth:`flush`
+        (http.client sends a request's headers and its body apart: two packets)."""
+        self._held = []
+
+    def flush(self) -> None:
+        held, self._held = self._held, None
+        if held:
+            self.sendall(b"".join(held))
 
     def recv_into(self, buffer: Any, nbytes: int = 0) -> int:
         self._arm()
@@ -157,6 +171,7 @@ class NodeClient:
         self.retries = retries
         self._ids = itertools.count(1)
         self._local = threading.local()
+        self._static_auth: dict[str, str] | None = None
 
     def __repr__(self) -> str:
         return f"NodeClient(url={self.url!r}, user={self.user!r})"
@@ -194,11 +209,17 @@ class NodeClient:
         return user, password
 
     def _auth_header(self) -> dict[str, str]:
+        if self.cookie_file is None and self._static_auth is not None:
+            return self._static_auth  # user and password never change; a cookie may
         user, password = self._credentials()
         if user is None:
-            return {}
-        token = base64.b64encode(f"{user}:{password or ''}".encode()).decode()
-        return {"Authorization": f"Basic {token}"}
+            header = {}
+        else:
+            token = base64.b64encode(f"{user}:{password or ''}".encode()).decode()
+            header = {"Authorization": f"Basic {token}"}
+        if self.cookie_file is None:
+            self._static_auth = header
+        return header
 
     # -- connection -------------------------------------------------------------------
     def _connection(self, deadline: float) -> http.client.HTTPConnection:
@@ -281,7 +302,15 @@ class NodeClient:
     def _once(self, method: str, body: bytes, deadline: float) -> Any:
         headers = {"Content-Type": "application/json", **self._auth_header()}
         conn = self._connection(deadline)
-        conn.request("POST", self._path, body=body, headers=headers)
+        sock = conn.sock
+        if isinstance(sock, _DeadlineSocket):
+            sock.hold()
+            try:
+                conn.request("POST", self._path, body=body, headers=headers)
+            finally:
+                sock.flush()
+        else:
+            conn.request("POST", self._path, body=body, headers=headers)
         resp = conn.getresponse()
         data = resp.read()
         if resp.getheader("Connection", "").lower() == "close":
