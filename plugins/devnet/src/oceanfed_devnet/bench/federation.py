@@ -98,6 +98,7 @@ def sustained(members: int = 5, threshold: int = 3, seconds: float = 10.0) -> li
         fed.wait_height(5, 60)
         pids = {n: fed.procs[n].pid for n in fed.members}
         cpu0 = {n: cpu_seconds(p) for n, p in pids.items()}
+        parts0 = {n: _cpu_parts(fed, n) for n in fed.members}
         h0, t0 = fed.height(), time.monotonic()
         rates = []
         last_h, last_t = h0, t0
@@ -108,12 +109,26 @@ def sustained(members: int = 5, threshold: int = 3, seconds: float = 10.0) -> li
             last_h, last_t = h, t
         blocks = max(1, last_h - h0)
         cpu = [(cpu_seconds(p) - cpu0[n]) / blocks * 1000 for n, p in pids.items()]
+        parts: dict[str, list[float]] = {}
+        for n in fed.members:
+            before, after = parts0[n], _cpu_parts(fed, n)
+            for component, spent in after.items():
+                if component in before:
+                    parts.setdefault(component, []).append((spent - before[component]) / blocks * 1000)
         rss = [peak_rss_mib(p) for p in pids.values()]
     return [
         figure(f"sustained/zmq/soft/{threshold}of{members}", "blocks/s", rates),
         figure("cpu_per_block_per_member/zmq/soft", "ms", cpu),
+        *(figure(f"cpu_per_block_per_member/zmq/soft/{component}", "ms", values)
+          for component, values in parts.items()),
         figure("peak_memory_per_member/zmq/soft", "MiB", rss, p99=False),
     ]
+
+
+def _cpu_parts(fed: LocalFederation, name: str) -> dict[str, float]:
+    """A member's CPU seconds so far by component (``cpu_seconds`` in its status.json)."""
+    parts = (fed.status(name) or {}).get("cpu_seconds")
+    return {k: float(v) for k, v in parts.items()} if isinstance(parts, dict) else {}
 
 
 def failover(members: int = 5, threshold: int = 3, trials: int = 5, node: str = "devnet") -> Figure:
