@@ -69,6 +69,25 @@ def test_wire_decoder(data: bytes) -> None:
     targets.target_wire(data)
 
 
+QUOTED = st.lists(st.sampled_from([b'"', b"\\", b"[", b"]", b"{", b"}", b":", b",", b"ab", b"0" * 50,
+                                   b"0" * 5000]), max_size=60).map(b"".join)
+
+
+@FUZZ
+@given(st.one_of(QUOTED, ANY_FRAME, JSONISH.map(lambda v: __import__("json").dumps(v).encode())))
+def test_skeleton_is_the_regular_expressions(data: bytes) -> None:
+    targets.target_skeleton(data)
+
+
+def test_skeleton_of_long_bodies() -> None:
+    many = b'["' + b'","'.join(b"a" * 8 for _ in range(5000)) + b'"]'
+    assert wire.skeleton(many) == wire._STRINGS.sub(b"", many) == b"[" + b"," * 4999 + b"]"
+    block = b'{"block":"' + b"00" * 100_000 + b'","vr":-1}'
+    assert wire.skeleton(block) == b'{:,:-1}'
+    for cut in (block[:-3], block[:20], block + b'"x', b'"' + block):
+        assert wire.skeleton(cut) == wire._STRINGS.sub(b"", cut)
+
+
 @FUZZ
 @given(ANY_BLOCK)
 def test_header_codec(data: bytes) -> None:

@@ -54,6 +54,9 @@ MAX_DEPTH = 16
 MAX_STRUCTURE = 64 * 1024
 _STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+#: :func:`skeleton` cuts bodies longer than this with at most this many quotes itself
+_FAST_BODY = 4096
+_FAST_QUOTES = 1024
 KINDS = ("proposal", "prevote", "precommit", "sig")
 
 
@@ -71,7 +74,9 @@ class Envelope:
 
 
 def _digest(body: bytes) -> bytes:
-    return hashlib.sha256(DOMAIN + body).digest()
+    h = hashlib.sha256(DOMAIN)
+    h.update(body)  # not DOMAIN + body: no copy of a body that may be megabytes
+    return h.digest()
 
 
 def encode(
@@ -116,17 +121,39 @@ def split(data: bytes) -> tuple[bytes, bytes]:
     return data[8 : 8 + size], data[8 + size :]
 
 
+def skeleton(body: bytes) -> bytes:
+    """``body`` without its JSON strings (quotes included): its keys' and values' structure.
+
+    A long body without backslashes and with few quotes (a proposal: a block's hex, names
+    and numbers) is cut at its quotes, as exactly as and much faster than the regular
+    expression (which takes 4 ms over a 1 MB block's hex); any other body goes through the
+    regular expression.
+    """
+    if len(body) <= _FAST_BODY or b"\\" in body or body.count(b'"') > _FAST_QUOTES:
+        return _STRINGS.sub(b"", body)
+    outside = []
+    pos = 0
+    while True:
+        start = body.find(b'"', pos)
+        end = body.find(b'"', start + 1) if start >= 0 else -1
+        if end < 0:  # no string left (an unmatched quote opens none: it and the rest stay)
+            outside.append(body[pos:])
+            return b"".join(outside)
+        outside.append(body[pos:start])
+        pos = end + 1
+
+
 def check_structure(body: bytes) -> None:
     """Refuse a body that is not ASCII, or too large or too deep outside its strings,
     without parsing it (so that ``json.loads`` can neither recurse deeply nor build a
     large tree of small objects)."""
     if not body.isascii():
         raise DecodeError("frame body is not ASCII JSON")
-    skeleton = _STRINGS.sub(b"", body)
-    if len(skeleton) > MAX_STRUCTURE:
+    skeleton_ = skeleton(body)
+    if len(skeleton_) > MAX_STRUCTURE:
         raise DecodeError("frame body too complex")
     depth = 0
-    for c in skeleton.translate(None, _NOT_BRACKETS):
+    for c in skeleton_.translate(None, _NOT_BRACKETS):
         depth += 1 if c in b"[{" else -1
         if depth > MAX_DEPTH:
             raise DecodeError("frame body nested too deeply")
