@@ -22,6 +22,7 @@ re-checked on the next start, as the node's ``mempool.dat``. Chain updates are s
 
 from __future__ import annotations
 
+import functools
 import threading
 import time as _time
 from dataclasses import dataclass, replace
@@ -77,11 +78,27 @@ class Entry:
     hash: bytes  # internal byte order
 
 
+#: blocks up to this many hex characters are kept decoded (:func:`decode_block`)
+DECODED_MAX_HEX = 2 * 1024 * 1024
+
+
+@functools.lru_cache(maxsize=8)
+def _decoded(block_hex: str) -> Block:
+    return Block.from_hex(block_hex)
+
+
 def decode_block(block_hex: object) -> Block:
-    """Parse a block from hex, or raise the node's -22 "Block decode failed"."""
+    """Parse a block from hex, or raise the node's -22 "Block decode failed".
+
+    Every member sends the same proposal to ``testproposedblock`` and the same signed block
+    to ``submitblock``: the last few blocks (of up to 1 MB) are kept decoded, so each is
+    parsed once. Blocks are immutable; a block that does not decode is not kept.
+    """
     if not isinstance(block_hex, str):
         raise ChainError(RPC_DESERIALIZATION_ERROR, "Block decode failed")
     try:
+        if len(block_hex) <= DECODED_MAX_HEX:
+            return _decoded(block_hex)
         return Block.from_hex(block_hex)
     except (DecodeError, ValueError):
         raise ChainError(RPC_DESERIALIZATION_ERROR, "Block decode failed") from None

@@ -1,8 +1,8 @@
-"""Durable storage of the devnet chain in SQLite (WAL, ``synchronous=FULL``).
+"""Durable storage of the devnet chain in SQLite (WAL, ``synchronous=NORMAL``).
 
 Every block, main chain or side branch, is kept in ``blocks``; ``main_chain`` maps heights
 to the hashes of the active chain. A block (and any reorganisation it causes) is applied in
-one transaction, so each accepted block costs one WAL flush. ``mempool`` holds the pending
+one transaction, written to the WAL (flushed to disk at checkpoints, not per block). ``mempool`` holds the pending
 transactions as of the last clean stop (the node's ``mempool.dat``).
 """
 
@@ -90,7 +90,10 @@ class ChainStore:
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
+            # NORMAL: a commit survives the devnet process dying, not the machine losing
+            # power; FULL would flush the WAL inside the chain lock on every block, and
+            # every member's submitblock would wait for it (a member's own state stays FULL)
+            self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(SCHEMA)
         except sqlite3.Error as exc:
             raise OceanfedError(
