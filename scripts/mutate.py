@@ -49,16 +49,16 @@ MUTANTS: list[Mutant] = [
         "lock-rule-off",
         "a locked member prevotes any valid proposal (both lock-rule lines: free = True)",
         (
-            (MACHINE, "free = h.locked is None or h.locked[0] == v\n", "free = True\n"),
-            (MACHINE, "free = h.locked is None or h.locked[1] <= vr or h.locked[0] == v\n",
+            (MACHINE, "free = h.locked is None or h.locked.block == v\n", "free = True\n"),
+            (MACHINE, "free = h.locked is None or h.locked.round <= vr or h.locked.block == v\n",
              "free = True\n"),
         ),
     ),
     Mutant(
         "proof-of-lock-off",
         "a re-proposal is prevoted without M prevotes for it in its valid round",
-        ((MACHINE, "if vr == -1 or (vr < r and self._support(PREVOTE, vr, v) >= m):",
-          "if vr == -1 or vr < r:"),),
+        ((MACHINE, "if vr == -1 or not (vr < r and self._support(PREVOTE, vr, v) >= m):",
+          "if vr == -1 or not vr < r:"),),
     ),
     Mutant(
         "polka-quorum-m-1",
@@ -89,7 +89,7 @@ MUTANTS: list[Mutant] = [
     Mutant(
         "round-jump-off-by-one",
         "N - M members (not N - M + 1) in a later round make us jump to it",
-        ((MACHINE, "k = self.cfg.n - m + 1", "k = self.cfg.n - m"),),
+        ((MACHINE, "k = self.cfg.n - self.cfg.threshold + 1", "k = self.cfg.n - self.cfg.threshold"),),
     ),
     Mutant(
         "own-frame-filter",

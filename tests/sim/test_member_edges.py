@@ -173,7 +173,7 @@ def test_failed_validation_is_retried_with_capped_backoff_and_counted() -> None:
     assert member.machine.counters["node_failed:validate"] == 5
     v = member.validations()[-1]
     member.feed(E.Validated(v.height, v.block_hash, None))
-    assert member.machine.h.validity[v.block_hash] is None
+    assert member.machine.h.validity[v.block_hash] == core.VALID
 
 
 def test_node_failures_are_visible_in_metrics() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from oceanfed.consensus.machine import HeightState
+from oceanfed.consensus.machine import HeightState, Lock, Valid
 from oceanfed.statestore import MARKER, Owner, StateError, StateStore, inspect_state
 
 ONE_MB = 1_000_000
@@ -38,7 +38,7 @@ def _height(height: int, block_bytes: int) -> HeightState:
     block_hash = f"{height:064x}"
     h.blocks[block_hash] = SimpleNamespace(block_hex="ab" * block_bytes)  # type: ignore[assignment]
     h.proposal_frames[block_hash] = b"\x01" * 200 + b"\xab" * block_bytes
-    h.locked = h.valid = (block_hash, 0)
+    h.locked, h.valid = Lock(block_hash, 0), Valid(block_hash, 0)
     return h
 
 

@@ -2,19 +2,66 @@
 
 Sans-I/O: :meth:`Machine.handle` takes an event and the current time and returns the
 actions to perform, in order. It never reads a clock, a socket or a disk. The protocol is
-Tendermint's (quorum = the federation's threshold M) followed by one signing step, as the
-README's "How a height is decided" section explains:
+Tendermint's (Buchman, Kwon and Milosevic, "The latest gossip on BFT consensus", 2018,
+Algorithm 1, with the quorum set to the federation's threshold M) followed by one signing
+step, as /work/shared/design/ROUNDS.md and docs/protocol.md explain:
 
 propose → prevote → precommit → (M precommits) decide → persist sign-state → sign → SIG
 → (M SIGs) combine → submit → next height.
+
+Theory of operation
+===================
+
+The machine holds one :class:`HeightState` (the height being decided, ``Machine.h``) and
+one :class:`SignState` (what this member has signed, for ever). An event first updates what
+the machine knows (a vote is stored, a verdict is noted, a timer fires); then the rules
+(:meth:`Machine._rules`, one method per line of Algorithm 1 or of the signing step) run in
+their order until none fires. A rule fires at most once per state it finds: each one
+changes the state it reads (a step, a lock, a decision) or records that it acted.
+
+What each part of the height state means:
+
+- ``round`` and ``step`` (:class:`Step`): where this member is in the algorithm
+  (``round_p`` and ``step_p``). The step only moves forward within a round.
+- ``locked`` (:class:`Lock`): the block this member precommitted last and its round
+  (``lockedValue``/``lockedRound``); ``valid`` (:class:`Valid`): the most recent block with a
+  polka (M prevotes) seen here, re-proposed with that polka as its proof of lock
+  (``validValue``/``validRound``). ``decided``: the block decided at this height.
+- ``sent``: our own votes, (round, kind) → value; persisted before each vote leaves.
+  ``proposed``: our own proposals, round → (block, valid round); persisted likewise.
+- ``support``: every distinct signed vote, (kind, round) → value → sender → frame (an
+  equivocator's second value too, so that forwarded evidence counts). ``prevotes`` and
+  ``precommits``: round → sender → its first vote; they count "any M votes" and nil votes.
+- ``proposal``: round → the first proposal seen (block, valid round); ``blocks``: every
+  block learnt at this height; ``validity``: block → :class:`Validity` (absent: pending).
+- ``sigs``: block → member → verified block signature; ``unverified_sigs`` wait for their
+  block. ``signing``/``building``: a request to the signer/node is outstanding.
+- ``Machine.timers``: one deadline per :class:`Timer`; :meth:`Machine._armed` says which of
+  them count now, and both :meth:`Machine.next_deadline` and a tick read only that.
+
+Invariants:
+
+- Nothing is sent before the state that explains it is persisted (``Persist`` precedes the
+  ``Broadcast``): our votes and proposals, the lock, the decision and the sign-state.
+- At most one vote per (round, kind) and one proposal per round leave this member; a vote or
+  proposal of ours learnt back from a peer is adopted, never contradicted.
+- ``locked.round`` never decreases within a height; ``valid.round`` never decreases.
+- The sign-state never goes back and never names two blocks at one height; a block signature
+  is requested only for ``decided`` and only once the sign-state naming it is persisted.
+- Nothing is proposed, voted or signed below a height this member already acted on
+  (:meth:`Machine._waiting`).
+- Everything kept per peer is bounded (the ``*_WINDOW``, ``*_PER_PEER`` and
+  ``*_PER_SENDER`` limits below); what is dropped is counted.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from enum import Enum, IntEnum
+from typing import Any, NamedTuple
 
 from oceanfed.consensus import actions as A
 from oceanfed.consensus import events as E
@@ -25,8 +72,73 @@ from oceanfed.wire import Envelope
 
 log = logging.getLogger(__name__)
 
+
+class Step(str, Enum):
+    """Where a member is within a round (Algorithm 1's ``step_p``); also a vote's kind."""
+
+    PROPOSE = "propose"
+    PREVOTE = "prevote"
+    PRECOMMIT = "precommit"
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self.value), spec)
+
+
 NIL = None
-PROPOSE, PREVOTE, PRECOMMIT = "propose", "prevote", "precommit"
+PROPOSE, PREVOTE, PRECOMMIT = Step.PROPOSE, Step.PREVOTE, Step.PRECOMMIT
+
+
+class Timer(IntEnum):
+    """The machine's deadlines, in the order a tick fires those that are due."""
+
+    TIP_POLL = 0  # ask the node for its tip
+    RETRY = 1  # retry a failed node call or signature
+    VALIDATE_RETRY = 2  # ask again for verdicts the node failed to give
+    READY = 3  # the block interval is over: the round-0 proposer builds its block
+    PROPOSE = 4  # Algorithm 1's timeoutPropose
+    PREVOTE = 5  # timeoutPrevote
+    PRECOMMIT = 6  # timeoutPrecommit
+    ROUND = 7  # last resort: a round that makes no progress at all ends
+    GOSSIP = 8  # re-send what peers may have missed
+
+
+#: the timers that belong to one height (the others run across heights)
+HEIGHT_TIMERS = frozenset(Timer) - {Timer.TIP_POLL, Timer.GOSSIP}
+
+
+class Lock(NamedTuple):
+    """The block this member precommitted last, and its round (``lockedValue``/``lockedRound``)."""
+
+    block: str
+    round: int
+
+
+class Valid(NamedTuple):
+    """The most recent block with a polka seen here, and its round (``validValue``/``validRound``)."""
+
+    block: str
+    round: int
+
+
+@dataclass(frozen=True)
+class Validity:
+    """What this member knows of a block's validity: pending, valid, or refused with a reason."""
+
+    pending: bool = False
+    #: why the block was refused (None: valid, once not pending)
+    reason: str | None = None
+
+    @property
+    def valid(self) -> bool:
+        return not self.pending and self.reason is None
+
+
+PENDING = Validity(pending=True)
+VALID = Validity()
+
 #: frames of future heights kept per peer while catching up, in number and in bytes
 FUTURE_FRAMES_PER_PEER = 256
 FUTURE_BYTES_PER_PEER = 16 * 1024 * 1024
@@ -39,6 +151,8 @@ VOTE_ROUND_WINDOW = 2
 VOTE_VALUES_PER_SENDER = 2
 #: how many processed frames we remember, to skip gossip repeats cheaply
 SEEN_FRAMES = 8192
+#: what a NodeFailed event may name: the node call that failed
+NODE_CALLS = frozenset({"tip", "build", "validate", "submit"})
 #: how many accepted blocks :meth:`Machine.status` lists
 RECENT_BLOCKS = 64
 #: delay before retrying a failed node call or signature
@@ -46,6 +160,15 @@ RETRY_DELAY = 0.5
 #: a failed validation (node warming up, unreachable…) is retried after RETRY_DELAY, doubling
 #: per consecutive failure up to this
 VALIDATE_RETRY_MAX = 2.0
+#: after refusing to sign (the sign-state names another block), ask again only after this
+SIGN_REFUSED_RETRY = 3600.0
+#: the rules run at most this many passes per event (a pass fires at most one rule)
+MAX_RULE_PASSES = 64
+#: how soon to look at the node's tip when a peer is already at a later height
+TIP_POLL_SOON = 0.05
+#: a submitted block whose height the tip has not reached is submitted again after
+#: max(this, 4 × tip_poll_interval)
+RESUBMIT_AFTER = 2.0
 
 
 @dataclass(frozen=True)
@@ -77,9 +200,9 @@ class HeightState:
     parent: str
     ready_at: float
     round: int = 0
-    step: str = PROPOSE
-    locked: tuple[str, int] | None = None
-    valid: tuple[str, int] | None = None
+    step: Step = Step.PROPOSE
+    locked: Lock | None = None
+    valid: Valid | None = None
     decided: str | None = None
     #: our votes: (round, kind) -> value; persisted so that we never vote twice differently
     sent: dict[tuple[int, str], str | None] = field(default_factory=dict)
@@ -89,11 +212,11 @@ class HeightState:
     extras: dict[str, dict[str, Any]] = field(default_factory=dict)
     extra_sigs: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
     pending_extra_sigs: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
-    validity: dict[str, str | None] = field(default_factory=dict)  # hash -> None ok / reason
+    #: verdicts on blocks (a block without one is pending: see :meth:`validity_of`)
+    validity: dict[str, Validity] = field(default_factory=dict)
     validating: set[str] = field(default_factory=set)
-    #: consecutive failed validations (not verdicts) and when to retry them
+    #: consecutive failed validations (not verdicts), retried at ``Timer.VALIDATE_RETRY``
     validate_failures: int = 0
-    validate_retry_at: float | None = None
     #: our own proposals: round -> (hash, valid_round); persisted before they are broadcast
     proposed: dict[int, tuple[str, int]] = field(default_factory=dict)
     #: round -> first proposal's (hash, valid_round); all proposal frames by hash
@@ -113,12 +236,6 @@ class HeightState:
     signing: bool = False
     submitted: dict[str, float] = field(default_factory=dict)
     building: bool = False
-    propose_deadline: float | None = None
-    prevote_deadline: float | None = None
-    precommit_deadline: float | None = None
-    #: last resort: a round that makes no progress at all ends after this
-    round_deadline: float | None = None
-    retry_at: float | None = None
     started_at: float = 0.0
     #: when each block was first seen here (proposed or received): latency is measured from it
     first_seen: dict[str, float] = field(default_factory=dict)
@@ -127,9 +244,15 @@ class HeightState:
     #: when each step of this height first happened (reported with the block, in ms)
     marks: dict[str, float] = field(default_factory=dict)
 
+    def validity_of(self, block_hash: str) -> Validity:
+        """The verdict on ``block_hash``, PENDING until the node and the hooks have answered."""
+        return self.validity.get(block_hash, PENDING)
+
     def record(self) -> dict[str, Any]:
+        """The durable part, as persisted (its format is read back by :meth:`Machine._restore`)."""
         own = self.proposed[max(self.proposed)][0] if self.proposed else None
-        keep = {h for h in (self.locked and self.locked[0], self.valid and self.valid[0], self.decided, own)
+        keep = {h for h in (self.locked and self.locked.block, self.valid and self.valid.block,
+                            self.decided, own)
                 if h}
         return {
             "height": self.height,
@@ -150,7 +273,7 @@ class HeightState:
         """Signed votes a restart must not lose: the valid block's pol, the decision's precommits."""
         frames: list[bytes] = []
         if self.valid:
-            frames.extend(self.support.get((PREVOTE, self.valid[1]), {}).get(self.valid[0], {}).values())
+            frames.extend(self.support.get((PREVOTE, self.valid.round), {}).get(self.valid.block, {}).values())
         if self.decided:
             for (kind, _rnd), by_value in self.support.items():
                 if kind == PRECOMMIT:
@@ -198,8 +321,8 @@ class Machine:
         self._now = 0.0
         self._out: list[A.Action] = []
         self._querying_tip = False
-        self._next_tip_poll = 0.0
-        self._next_gossip = 0.0
+        #: every deadline of this member; :meth:`_armed` says which of them count now
+        self.timers: dict[Timer, float] = {Timer.TIP_POLL: 0.0, Timer.GOSSIP: 0.0}
         self.last_block: dict[str, Any] | None = None
         #: the blocks this member saw accepted most recently (for status and benchmarks)
         self.recent_blocks: deque[dict[str, Any]] = deque(maxlen=RECENT_BLOCKS)
@@ -211,25 +334,22 @@ class Machine:
     # ------------------------------------------------------------------ public API
 
     def handle(self, event: E.Event, now: float) -> list[A.Action]:
-        """Feed one event at time ``now``; return the actions to perform in order."""
+        """Feed one event at time ``now``; return the actions to perform in order.
+
+        Raises TypeError for an object that is not an event (a bug in the caller)."""
         self._now = now
         self._out = []
-        if isinstance(event, E.Tick):
-            self._on_tick()
-        elif isinstance(event, E.Received):
-            self._on_received(event.data)
-        elif isinstance(event, E.NodeTip):
-            self._on_tip(event)
-        elif isinstance(event, E.NodeFailed):
-            self._on_node_failed(event)
-        elif isinstance(event, E.ProposalBuilt):
-            self._on_built(event)
-        elif isinstance(event, E.Validated):
-            self._on_validated(event)
-        elif isinstance(event, E.Signed):
-            self._on_signed(event)
-        elif isinstance(event, E.Submitted):
-            self._on_submitted(event)
+        match event:
+            case E.Tick():
+                self._on_tick()
+            case E.Received(data=data):
+                self._on_received(data)
+            case E.NodeTip():
+                self._on_tip(event)
+            case E.NodeFailed() | E.ProposalBuilt() | E.Validated() | E.Signed() | E.Submitted():
+                self._on_answer(event)
+            case _:
+                raise TypeError(f"Machine.handle: not a consensus event: {event!r}")
         self._progress()
         return self._out
 
@@ -242,38 +362,14 @@ class Machine:
 
     def next_deadline(self) -> float:
         """The earliest time at which a Tick has something to do."""
-        times = [self._next_tip_poll]
-        h = self.h
-        if h is not None and not self._waiting():
-            times.append(self._next_gossip)
-            if h.retry_at is not None:
-                times.append(h.retry_at)
-            if h.validate_retry_at is not None:
-                times.append(h.validate_retry_at)
-            if h.decided is None:
-                if h.step == PROPOSE and h.propose_deadline is not None:
-                    times.append(h.propose_deadline)
-                if h.step == PREVOTE and h.prevote_deadline is not None:
-                    times.append(h.prevote_deadline)
-                if h.precommit_deadline is not None:
-                    times.append(h.precommit_deadline)
-                if h.round_deadline is not None:
-                    times.append(h.round_deadline)
-            if (
-                h.round == 0
-                and h.step == PROPOSE
-                and not h.building
-                and 0 not in h.proposal
-                and self._am_proposer(0)
-            ):
-                times.append(h.ready_at)
-        return min(times)
+        return min(self._armed().values())
 
     def proposer(self, height: int, round: int) -> int:
         """Index of the member that proposes at (height, round)."""
         return (height + round) % self.cfg.n
 
     def status(self) -> dict[str, Any]:
+        """What ``oceanfed status`` shows of the machine (JSON-ready)."""
         h = self.h
         return {
             "tip": {"height": self.tip[0], "hash": self.tip[1]} if self.tip else None,
@@ -330,7 +426,7 @@ class Machine:
         if not self._querying_tip:
             self._querying_tip = True
             self._emit(A.QueryTip())
-        self._next_tip_poll = self._now + self.cfg.tip_poll_interval
+        self.timers[Timer.TIP_POLL] = self._now + self.cfg.tip_poll_interval
 
     # ------------------------------------------------------------------ heights and rounds
 
@@ -367,6 +463,9 @@ class Machine:
             self.counters["catch_up_heights"] += 1
         h.started_at = self._now
         self.h = h
+        for timer in HEIGHT_TIMERS:
+            self.timers.pop(timer, None)
+        self.timers[Timer.READY] = h.ready_at
         r = self._restored_height
         if r:
             saved = r.get("height")
@@ -436,9 +535,9 @@ class Machine:
         h.extras.update(r.get("extras") or {})
         h.round = int(r.get("round", 0))
         if r.get("locked"):
-            h.locked = (r["locked"][0], int(r["locked"][1]))
+            h.locked = Lock(r["locked"][0], int(r["locked"][1]))
         if r.get("valid"):
-            h.valid = (r["valid"][0], int(r["valid"][1]))
+            h.valid = Valid(r["valid"][0], int(r["valid"][1]))
         h.decided = r.get("decided")
         for rnd, kind, value in r.get("sent") or []:
             h.sent[(int(rnd), kind)] = value
@@ -466,12 +565,12 @@ class Machine:
         assert h is not None
         h.round = round
         h.step = PROPOSE
-        h.prevote_deadline = None
-        h.precommit_deadline = None
+        self.timers.pop(Timer.PREVOTE, None)
+        self.timers.pop(Timer.PRECOMMIT, None)
         h.building = False
         start = max(self._now, h.ready_at) if round == 0 else self._now
-        h.propose_deadline = start + self._timeout(self.cfg.propose_timeout, round)
-        h.round_deadline = h.propose_deadline + 2 * (
+        propose_at = self.timers[Timer.PROPOSE] = start + self._timeout(self.cfg.propose_timeout, round)
+        self.timers[Timer.ROUND] = propose_at + 2 * (
             self._timeout(self.cfg.propose_timeout, round)
             + self._timeout(self.cfg.prevote_timeout, round)
             + self._timeout(self.cfg.precommit_timeout, round)
@@ -490,8 +589,8 @@ class Machine:
                 block_hash, vr = h.proposed[round]
                 if block_hash in h.blocks:
                     self._propose(h.blocks[block_hash], vr)
-            elif h.valid is not None and h.valid[0] in h.blocks:
-                self._propose(h.blocks[h.valid[0]], h.valid[1])
+            elif h.valid is not None and h.valid.block in h.blocks:
+                self._propose(h.blocks[h.valid.block], h.valid.round)
             elif round > 0 or self._now >= h.ready_at:
                 self._build()
 
@@ -524,7 +623,7 @@ class Machine:
         h.first_seen.setdefault(info.block_hash, self._now)
         h.proposal.setdefault(h.round, (info.block_hash, valid_round))
         h.proposal_frames[info.block_hash] = frame
-        h.validity.setdefault(info.block_hash, None)
+        h.validity.setdefault(info.block_hash, VALID)
         if own is None:
             # persisted before it leaves: after a restart we propose this block again, no other
             h.proposed[h.round] = (info.block_hash, valid_round)
@@ -535,10 +634,31 @@ class Machine:
 
     # ------------------------------------------------------------------ node answers
 
-    def _on_built(self, ev: E.ProposalBuilt) -> None:
+    def _on_answer(self, ev: E.NodeFailed | E.ProposalBuilt | E.Validated | E.Signed | E.Submitted) -> None:
+        """The node's or the signer's answer; one for another height than ours is stale."""
+        if isinstance(ev, E.NodeFailed):
+            if ev.what not in NODE_CALLS:
+                raise ValueError(f"NodeFailed.what must be one of {sorted(NODE_CALLS)}, not {ev.what!r}")
+            self.counters[f"node_failed:{ev.what}"] += 1
+            if ev.what == "tip":
+                self._querying_tip = False
+                return
         h = self.h
         if h is None or ev.height != h.height:
             return
+        match ev:
+            case E.NodeFailed():
+                self._on_node_failed(h, ev)
+            case E.ProposalBuilt():
+                self._on_built(h, ev)
+            case E.Validated():
+                self._on_validated(h, ev)
+            case E.Signed():
+                self._on_signed(h, ev)
+            case E.Submitted():
+                self._on_submitted(h, ev)
+
+    def _on_built(self, h: HeightState, ev: E.ProposalBuilt) -> None:
         h.building = False
         if (ev.round != h.round or h.step != PROPOSE or not self._am_proposer(h.round)
                 or h.round in h.proposed or self._waiting()):
@@ -547,7 +667,7 @@ class Machine:
             info = describe(ev.block_hex)
         except DecodeError as exc:
             self._log("error", f"node's getnewblockhex gave an undecodable block: {exc}")
-            h.retry_at = self._now + RETRY_DELAY
+            self.timers[Timer.RETRY] = self._now + RETRY_DELAY
             return
         reason = self._structural_reason(info)
         if reason is not None:
@@ -567,53 +687,42 @@ class Machine:
             return "bad-challenge"
         return None
 
-    def _on_validated(self, ev: E.Validated) -> None:
-        h = self.h
-        if h is None or ev.height != h.height:
-            return
+    def _on_validated(self, h: HeightState, ev: E.Validated) -> None:
         h.validating.discard(ev.block_hash)
-        h.validity[ev.block_hash] = ev.reason
+        h.validity[ev.block_hash] = Validity(reason=ev.reason)
         h.validate_failures = 0
         h.marks.setdefault("validated", self._now)
         if ev.reason is not None:
             self.counters[f"proposal_rejected:{ev.reason}"] += 1
 
-    def _on_node_failed(self, ev: E.NodeFailed) -> None:
-        self.counters[f"node_failed:{ev.what}"] += 1
-        h = self.h
-        if ev.what == "tip":
-            self._querying_tip = False
-            return
-        if h is None or ev.height != h.height:
-            return
+    def _on_node_failed(self, h: HeightState, ev: E.NodeFailed) -> None:
         if ev.what == "build":
             h.building = False
-            h.retry_at = self._now + RETRY_DELAY
+            self.timers[Timer.RETRY] = self._now + RETRY_DELAY
         elif ev.what == "validate":
             # not a verdict on the block: ask again later, backing off while the node is unwell
             h.validating.clear()
             h.validate_failures += 1
             delay = min(RETRY_DELAY * 2 ** min(h.validate_failures - 1, 16), VALIDATE_RETRY_MAX)
-            h.validate_retry_at = self._now + delay
+            self.timers[Timer.VALIDATE_RETRY] = self._now + delay
         elif ev.what == "submit":
             h.submitted.clear()
-            h.retry_at = self._now + RETRY_DELAY
+            self.timers[Timer.RETRY] = self._now + RETRY_DELAY
 
-    def _on_signed(self, ev: E.Signed) -> None:
-        h = self.h
-        if h is None or ev.height != h.height or ev.block_hash != h.decided:
+    def _on_signed(self, h: HeightState, ev: E.Signed) -> None:
+        if ev.block_hash != h.decided:
             return
         h.signing = False
         info = h.blocks.get(ev.block_hash)
         if ev.der is None or info is None:
             self.counters["sign_failed"] += 1
             self._log("error", f"height {h.height}: signer failed: {ev.error}")
-            h.retry_at = self._now + RETRY_DELAY
+            self.timers[Timer.RETRY] = self._now + RETRY_DELAY
             return
         if not self.auth.verify_block_sig(self.cfg.me, info.digest, ev.der):
             self.counters["sign_invalid"] += 1
             self._log("error", f"height {h.height}: signer returned a signature that does not verify; not sent")
-            h.retry_at = self._now + RETRY_DELAY
+            self.timers[Timer.RETRY] = self._now + RETRY_DELAY
             return
         h.sigs.setdefault(ev.block_hash, {})[self.cfg.me] = ev.der
         if ev.extra_sigs:
@@ -626,10 +735,7 @@ class Machine:
         self.counters["signatures_made"] += 1
         self._emit(A.Broadcast(h.sig_frame))
 
-    def _on_submitted(self, ev: E.Submitted) -> None:
-        h = self.h
-        if h is None or ev.height != h.height:
-            return
+    def _on_submitted(self, h: HeightState, ev: E.Submitted) -> None:
         result = "accepted" if ev.result in (None, "duplicate") else ev.result
         self._notify("block_submitted", height=ev.height, block_hash=ev.block_hash, result=result)
         if result == "accepted":
@@ -682,9 +788,9 @@ class Machine:
         if h is None or env.height > h.height:
             if not self._buffer_future(env):
                 self._seen_frames.discard(key)  # not kept: let a repeat in
-            if h is not None and self._now + 0.05 < self._next_tip_poll:
+            if h is not None and self._now + TIP_POLL_SOON < self.timers[Timer.TIP_POLL]:
                 # someone is ahead of us: look at our node's tip soon
-                self._next_tip_poll = self._now + 0.05
+                self.timers[Timer.TIP_POLL] = self._now + TIP_POLL_SOON
             return
         if env.height < h.height:
             self.counters["dropped:stale"] += 1
@@ -768,9 +874,8 @@ class Machine:
             h.proposal_frames.setdefault(info.block_hash, env.raw)
             if adopted:
                 self._persist()
-            known = h.validity.get(info.block_hash)
-            if (first and extras != h.extras.get(info.block_hash) and known is not None
-                    and info.block_hash in h.validity):
+            if (first and extras != h.extras.get(info.block_hash)
+                    and h.validity_of(info.block_hash).reason is not None):
                 # the same block refused with other extras (e.g. a wrong reissuance): try these
                 h.extras[info.block_hash] = extras
                 h.proposal_frames[info.block_hash] = env.raw
@@ -787,7 +892,7 @@ class Machine:
         if adopted:
             self._persist()  # our own proposal and its block, learnt back: kept from now on
         if reason is not None:
-            h.validity[info.block_hash] = reason
+            h.validity[info.block_hash] = Validity(reason=reason)
             self.counters[f"proposal_rejected:{reason}"] += 1
             self._notify("proposal_rejected", height=h.height, round=env.round, proposer=proposer,
                          block_hash=info.block_hash, reason=reason)
@@ -860,8 +965,8 @@ class Machine:
         self.counters["own_vote_learnt"] += 1
         h.sent[key] = value
         h.sent_frames[key] = frame
-        if kind == PRECOMMIT and value is not None and (h.locked is None or h.locked[1] < round):
-            h.locked = (value, round)  # a precommit for a block is sent only with that lock
+        if kind == PRECOMMIT and value is not None and (h.locked is None or h.locked.round < round):
+            h.locked = Lock(value, round)  # a precommit for a block is sent only with that lock
         if round > h.round and h.decided is None and not self._waiting():
             self._start_round(round)  # we were there already
         elif round == h.round:
@@ -993,160 +1098,234 @@ class Machine:
 
     # ------------------------------------------------------------------ the rules
 
+    def _rules(self) -> tuple[Callable[[HeightState], bool], ...]:
+        """The protocol's rules in the order they are tried; each says whether it fired.
+
+        A rule that only arms a timer or asks for a verdict says False: the next one is
+        tried in the same pass."""
+        return (
+            self._rule_skip_round,
+            self._rule_fetch_validity,
+            self._rule_prevote_fresh_proposal,
+            self._rule_prevote_reproposal,
+            self._rule_arm_prevote_timeout,
+            self._rule_polka,
+            self._rule_late_polka,
+            self._rule_nil_polka,
+            self._rule_arm_precommit_timeout,
+            self._rule_nil_precommits,
+            self._rule_decide,
+            self._rule_sign,
+            self._rule_submit,
+            self._rule_verify_waiting_sigs,
+        )
+
     def _progress(self) -> None:
-        """Apply the protocol's rules until none fires."""
-        if self.h is None or self._waiting():
-            return
-        for _ in range(64):
-            if not self._step_once():
-                break
-
-    def _step_once(self) -> bool:
+        """Apply the protocol's rules until none fires (each pass fires at most one)."""
         h = self.h
-        assert h is not None
-        m = self.cfg.threshold
-        r = h.round
+        if h is None or self._waiting():
+            return
+        rules = self._rules()
+        for _ in range(MAX_RULE_PASSES):
+            if not any(rule(h) for rule in rules):
+                return
+        self._log("warning", f"height {h.height} round {h.round}: rules still firing after "
+                  f"{MAX_RULE_PASSES} passes; the rest waits for the next event")
 
-        # skip ahead: N-M+1 members are at round r' or later (so at least one honest one is)
-        if h.decided is None:
-            rounds = sorted(h.peer_round.values(), reverse=True)
-            k = self.cfg.n - m + 1
-            if len(rounds) >= k and rounds[k - 1] > r:
-                self._start_round(rounds[k - 1])
-                return True
+    def _rule_skip_round(self, h: HeightState) -> bool:
+        """Algorithm 1, line 55: f+1 messages of a later round r' make us start r'.
 
-        # fetch validity for every block that matters (lazily; not while backing off)
+        With quorum M the "f+1" is N-M+1 members, so at least one honest member is there."""
+        if h.decided is not None:
+            return False
+        rounds = sorted(h.peer_round.values(), reverse=True)
+        k = self.cfg.n - self.cfg.threshold + 1
+        if len(rounds) >= k and rounds[k - 1] > h.round:
+            self._start_round(rounds[k - 1])
+            return True
+        return False
+
+    def _rule_fetch_validity(self, h: HeightState) -> bool:
+        """Algorithm 1's valid(v): ask the node and the hooks about every block that is
+        well-formed and has no verdict yet (not while backing off after a failed ask)."""
+        if Timer.VALIDATE_RETRY in self.timers:
+            return False
         for info in list(h.blocks.values()):
             if (
-                h.validate_retry_at is None
-                and info.block_hash not in h.validity
+                info.block_hash not in h.validity
                 and info.block_hash not in h.validating
                 and self._structural_reason(info) is None
             ):
                 self._validate(info)
+        return False
 
-        prevotes = h.prevotes.get(r, {})
-        precommits = h.precommits.get(r, {})
+    def _rule_prevote_fresh_proposal(self, h: HeightState) -> bool:
+        """Algorithm 1, lines 22-27: prevote a fresh proposal (valid round -1) if it is valid
+        and we are not locked or locked on it; otherwise prevote nil."""
+        r = h.round
+        if h.step != PROPOSE or r not in h.proposal:
+            return False
+        v, vr = h.proposal[r]
+        if vr != -1:
+            return False
+        free = h.locked is None or h.locked.block == v
+        return self._prevote_proposal(h, v, free)
 
-        # 1. prevote on the round's proposal
-        if h.step == PROPOSE and r in h.proposal:
-            v, vr = h.proposal[r]
-            if vr == -1 or (vr < r and self._support(PREVOTE, vr, v) >= m):
-                validity = h.validity.get(v, "pending")
-                if validity != "pending":
-                    ok = validity is None
-                    if vr == -1:
-                        free = h.locked is None or h.locked[0] == v
-                    else:
-                        free = h.locked is None or h.locked[1] <= vr or h.locked[0] == v
-                    proposer = self.cfg.names[self.proposer(h.height, r)]
-                    if ok and free:
-                        self._notify("proposal_accepted", height=h.height, round=r,
-                                     proposer=proposer, block_hash=v)
-                    elif validity is not None:
-                        self._notify("proposal_rejected", height=h.height, round=r,
-                                     proposer=proposer, block_hash=v, reason=validity)
-                    h.step = PREVOTE
-                    self._send_vote(PREVOTE, v if ok and free else NIL)
-                    return True
+    def _rule_prevote_reproposal(self, h: HeightState) -> bool:
+        """Algorithm 1, lines 28-33: a re-proposal with valid round vr < r and M prevotes for
+        it in vr: prevote it if it is valid and our lock is no later than vr or on it."""
+        r, m = h.round, self.cfg.threshold
+        if h.step != PROPOSE or r not in h.proposal:
+            return False
+        v, vr = h.proposal[r]
+        if vr == -1 or not (vr < r and self._support(PREVOTE, vr, v) >= m):
+            return False
+        free = h.locked is None or h.locked.round <= vr or h.locked.block == v
+        return self._prevote_proposal(h, v, free)
 
-        # 2. prevote timeout starts once any M prevotes are in
-        if h.step == PREVOTE and h.prevote_deadline is None and self._count(prevotes) >= m:
-            h.prevote_deadline = self._now + self._timeout(self.cfg.prevote_timeout, r)
+    def _prevote_proposal(self, h: HeightState, v: str, free: bool) -> bool:
+        """The prevote of lines 22-33, once the proposal's verdict is in; step becomes prevote."""
+        validity = h.validity_of(v)
+        if validity.pending:
+            return False
+        ok = validity.valid
+        proposer = self.cfg.names[self.proposer(h.height, h.round)]
+        if ok and free:
+            self._notify("proposal_accepted", height=h.height, round=h.round,
+                         proposer=proposer, block_hash=v)
+        elif validity.reason is not None:
+            self._notify("proposal_rejected", height=h.height, round=h.round,
+                         proposer=proposer, block_hash=v, reason=validity.reason)
+        h.step = PREVOTE
+        self._send_vote(PREVOTE, v if ok and free else NIL)
+        return True
 
-        # 3. a polka (M prevotes) for a known valid block in this round
-        if r not in h.polka_seen and h.step in (PREVOTE, PRECOMMIT):
-            for val in h.support.get((PREVOTE, r), {}):
-                if val is None:
-                    continue
-                v = val
-                if self._support(PREVOTE, r, v) >= m and h.validity.get(v, "pending") is None and v in h.blocks:
-                    h.polka_seen.add(r)
-                    h.valid = (v, r)
-                    if h.step == PREVOTE:
-                        h.locked = (v, r)
-                        h.step = PRECOMMIT
-                        self._send_vote(PRECOMMIT, v)
-                    else:
-                        self._persist()
-                    return True
+    def _rule_arm_prevote_timeout(self, h: HeightState) -> bool:
+        """Algorithm 1, lines 34-35: M prevotes of any value in our round, while at the
+        prevote step: start timeoutPrevote (once)."""
+        if (h.step == PREVOTE and Timer.PREVOTE not in self.timers
+                and self._count(h.prevotes.get(h.round, {})) >= self.cfg.threshold):
+            self.timers[Timer.PREVOTE] = self._now + self._timeout(self.cfg.prevote_timeout, h.round)
+        return False
 
-        # 3b. a polka from an earlier round, learnt late (e.g. by gossip): remember the most
-        # recent one as our valid block, so that we re-propose it with its proof of lock
-        best = h.valid[1] if h.valid else -1
+    def _rule_polka(self, h: HeightState) -> bool:
+        """Algorithm 1, lines 36-43: M prevotes for a known valid block in our round, the
+        first time, at the prevote step or later: it becomes our valid block; at the prevote
+        step we also lock on it and precommit it."""
+        r, m = h.round, self.cfg.threshold
+        if r in h.polka_seen or h.step not in (PREVOTE, PRECOMMIT):
+            return False
+        for v in h.support.get((PREVOTE, r), {}):
+            if v is None:
+                continue
+            if self._support(PREVOTE, r, v) >= m and h.validity_of(v).valid and v in h.blocks:
+                h.polka_seen.add(r)
+                h.valid = Valid(v, r)
+                if h.step == PREVOTE:
+                    h.locked = Lock(v, r)
+                    h.step = PRECOMMIT
+                    self._send_vote(PRECOMMIT, v)
+                else:
+                    self._persist()
+                return True
+        return False
+
+    def _rule_late_polka(self, h: HeightState) -> bool:
+        """Not in Algorithm 1 (which sees a polka only in its own round): a polka of an
+        earlier round learnt late (e.g. by gossip) and later than our valid block's becomes
+        our valid block, so that we re-propose it with its proof of lock."""
+        m = self.cfg.threshold
+        best = h.valid.round if h.valid else -1
         for rr in sorted(h.prevotes, reverse=True):
-            if rr <= best or rr > r:
+            if rr <= best or rr > h.round:
                 continue
             found = next((v for v in h.support.get((PREVOTE, rr), {})
                           if v is not None and self._support(PREVOTE, rr, v) >= m
-                          and v in h.blocks and h.validity.get(v, "pending") is None), None)
+                          and v in h.blocks and h.validity_of(v).valid), None)
             if found is not None:
-                h.valid = (found, rr)
+                h.valid = Valid(found, rr)
                 self._persist()
                 return True
+        return False
 
-        # 4. M prevotes for nil
-        if h.step == PREVOTE and self._count(prevotes, NIL) >= m:
+    def _rule_nil_polka(self, h: HeightState) -> bool:
+        """Algorithm 1, lines 44-46: M prevotes for nil in our round, at the prevote step:
+        precommit nil."""
+        if h.step == PREVOTE and self._count(h.prevotes.get(h.round, {}), NIL) >= self.cfg.threshold:
             h.step = PRECOMMIT
             self._send_vote(PRECOMMIT, NIL)
             return True
+        return False
 
-        # 5. precommit timeout starts once any M precommits are in
-        if h.precommit_deadline is None and self._count(precommits) >= m:
-            h.precommit_deadline = self._now + self._timeout(self.cfg.precommit_timeout, r)
+    def _rule_arm_precommit_timeout(self, h: HeightState) -> bool:
+        """Algorithm 1, lines 47-48: M precommits of any value in our round: start
+        timeoutPrecommit (once)."""
+        if (Timer.PRECOMMIT not in self.timers
+                and self._count(h.precommits.get(h.round, {})) >= self.cfg.threshold):
+            self.timers[Timer.PRECOMMIT] = self._now + self._timeout(self.cfg.precommit_timeout, h.round)
+        return False
 
-        # 5b. more than N - M nil precommits: no block can gather M in this round, so move on
-        # now rather than at the precommit timeout (a round change is always safe)
-        if h.decided is None and self._count(precommits, NIL) > self.cfg.n - m:
+    def _rule_nil_precommits(self, h: HeightState) -> bool:
+        """Not in Algorithm 1: more than N - M nil precommits in our round mean no block can
+        gather M there, so the next round starts now rather than at timeoutPrecommit (a round
+        change is always safe)."""
+        nil = self._count(h.precommits.get(h.round, {}), NIL)
+        if h.decided is None and nil > self.cfg.n - self.cfg.threshold:
             self.counters["round_ended:nil-precommits"] += 1
-            self._start_round(r + 1)
+            self._start_round(h.round + 1)
             return True
+        return False
 
-        # 6. decide: M precommits for one block in any round
-        if h.decided is None:
-            for rr in h.precommits:
-                for val in h.support.get((PRECOMMIT, rr), {}):
-                    if val is None:
+    def _rule_decide(self, h: HeightState) -> bool:
+        """Algorithm 1, lines 49-54: M precommits for a known valid block in any round decide
+        it. The sign-state naming it is committed in the same flush as the decision."""
+        m = self.cfg.threshold
+        if h.decided is not None:
+            return False
+        for rr in h.precommits:
+            for v in h.support.get((PRECOMMIT, rr), {}):
+                if v is None:
+                    continue
+                if self._support(PRECOMMIT, rr, v) >= m and v in h.blocks:
+                    if not h.validity_of(v).valid:
                         continue
-                    v = val
-                    if self._support(PRECOMMIT, rr, v) >= m and v in h.blocks:
-                        if h.validity.get(v, "pending") is not None:
-                            continue
-                        h.decided = v
-                        h.marks.setdefault("decided", self._now)
-                        if self.sign_state.allows(h.height, v):
-                            # commit to signing in the same flush as the decision
-                            self.sign_state = SignState(h.height, v, h.parent)
-                        self._log("debug", f"height {h.height}: decided {v} in round {rr}", block=v)
-                        self._persist()
-                        return True
+                    h.decided = v
+                    h.marks.setdefault("decided", self._now)
+                    if self.sign_state.allows(h.height, v):
+                        self.sign_state = SignState(h.height, v, h.parent)
+                    self._log("debug", f"height {h.height}: decided {v} in round {rr}", block=v)
+                    self._persist()
+                    return True
+        return False
 
-        # 7. sign the decided block (sign-state first, flushed before the signature exists)
-        if (
-            h.decided is not None
-            and not h.signing
-            and self.cfg.me not in h.sigs.get(h.decided, {})
-            and (h.retry_at is None or self._now >= h.retry_at)
-        ):
-            info = h.blocks[h.decided]
-            if not self.sign_state.allows(h.height, h.decided):
-                if self.counters["sign_refused"] == 0:
-                    self._log("critical", f"height {h.height}: refusing to sign {h.decided}: "
-                              f"already signed {self.sign_state.block_hash} at {self.sign_state.height}",
-                              block=h.decided)
-                self.counters["sign_refused"] += 1
-                h.retry_at = self._now + 3600
-                return False
-            if (self.sign_state.height, self.sign_state.block_hash) != (h.height, h.decided):
-                self.sign_state = SignState(h.height, h.decided, h.parent)
-                self._persist()
-            h.signing = True
-            h.retry_at = None
-            self._emit(A.Sign(h.height, h.decided, info.digest, info.preimage, info.block_hex,
-                              h.extras.get(h.decided, {})))
+    def _rule_sign(self, h: HeightState) -> bool:
+        """ROUNDS.md step 4: sign the decided block, once the sign-state naming it is on disk;
+        refuse (the last line of defence) if the sign-state names another block here."""
+        retry_at = self.timers.get(Timer.RETRY)
+        if (h.decided is None or h.signing or self.cfg.me in h.sigs.get(h.decided, {})
+                or (retry_at is not None and self._now < retry_at)):
+            return False
+        info = h.blocks[h.decided]
+        if not self.sign_state.allows(h.height, h.decided):
+            if self.counters["sign_refused"] == 0:
+                self._log("critical", f"height {h.height}: refusing to sign {h.decided}: "
+                          f"already signed {self.sign_state.block_hash} at {self.sign_state.height}",
+                          block=h.decided)
+            self.counters["sign_refused"] += 1
+            self.timers[Timer.RETRY] = self._now + SIGN_REFUSED_RETRY
             return True
+        if (self.sign_state.height, self.sign_state.block_hash) != (h.height, h.decided):
+            self.sign_state = SignState(h.height, h.decided, h.parent)
+            self._persist()
+        h.signing = True
+        self.timers.pop(Timer.RETRY, None)
+        self._emit(A.Sign(h.height, h.decided, info.digest, info.preimage, info.block_hex,
+                          h.extras.get(h.decided, {})))
+        return True
 
-        # 8. M valid signatures: combine and submit
+    def _rule_submit(self, h: HeightState) -> bool:
+        """ROUNDS.md step 5: M valid block signatures: combine them in key order and submit."""
+        m = self.cfg.threshold
         for block_hash, sigs in h.sigs.items():
             if len(sigs) >= m and block_hash not in h.submitted and block_hash in h.blocks:
                 order = sorted(sigs)[:m]
@@ -1159,7 +1338,10 @@ class Machine:
                 self._emit(A.Submit(h.height, block_hash, block_hex,
                                     h.extras.get(block_hash, {}), extra_sigs))
                 return True
+        return False
 
+    def _rule_verify_waiting_sigs(self, h: HeightState) -> bool:
+        """Block signatures that arrived before their block: verify them now it is here."""
         for block_hash in list(h.unverified_sigs):
             if h.unverified_sigs[block_hash] and block_hash in h.blocks:
                 self._verify_sigs(block_hash)
@@ -1168,63 +1350,82 @@ class Machine:
 
     # ------------------------------------------------------------------ time
 
-    def _on_tick(self) -> None:
-        now = self._now
-        if now >= self._next_tip_poll:
-            self._query_tip()
+    def _armed(self) -> dict[Timer, float]:
+        """The timers that count now: what :meth:`next_deadline` waits for and a tick fires."""
+        return {timer: at for timer, at in self.timers.items() if self._counts(timer)}
+
+    def _counts(self, timer: Timer) -> bool:
+        """Whether ``timer`` matters in the current state (the one definition of it)."""
         h = self.h
-        if h is None:
+        if timer is Timer.TIP_POLL:
+            return True
+        if h is None or self._waiting():
+            return False
+        undecided = h.decided is None
+        match timer:
+            case Timer.RETRY:
+                return not h.signing
+            case Timer.READY:
+                return (h.round == 0 and h.step == PROPOSE and not h.building and h.valid is None
+                        and 0 not in h.proposal and self._am_proposer(0))
+            case Timer.PROPOSE:
+                return undecided and h.step == PROPOSE
+            case Timer.PREVOTE:
+                return undecided and h.step == PREVOTE
+            case Timer.PRECOMMIT:
+                return undecided
+            case Timer.ROUND:
+                # the last resort waits for a step timeout already running: a member that
+                # left the round before it, the only peer still there would wait for in vain
+                return (undecided and Timer.PRECOMMIT not in self.timers
+                        and not (h.step == PREVOTE and Timer.PREVOTE in self.timers))
+        return True  # VALIDATE_RETRY, GOSSIP
+
+    def _on_tick(self) -> None:
+        """Fire the timers that are due, in :class:`Timer` order, each judged as it comes."""
+        for timer in Timer:
+            at = self.timers.get(timer)
+            if at is not None and self._now >= at and self._counts(timer):
+                self._fire(timer)
+        h = self.h
+        if h is None or self._waiting():
             return
-        r = h.round
-        if self._waiting():
+        for block_hash, at in list(h.submitted.items()):
+            if self._now - at > max(RESUBMIT_AFTER, 4 * self.cfg.tip_poll_interval):
+                del h.submitted[block_hash]  # resubmit if the tip has not moved
+
+    def _fire(self, timer: Timer) -> None:
+        h = self.h
+        if timer is Timer.TIP_POLL:
+            self._query_tip()
             return
-        if h.retry_at is not None and now >= h.retry_at and not h.signing:
-            h.retry_at = None
-            if h.step == PROPOSE and self._am_proposer(r) and r not in h.proposal:
+        assert h is not None
+        if timer not in (Timer.READY, Timer.ROUND, Timer.GOSSIP):
+            del self.timers[timer]
+        match timer:
+            case Timer.RETRY:
+                if h.step == PROPOSE and self._am_proposer(h.round) and h.round not in h.proposal:
+                    self._build()
+            case Timer.VALIDATE_RETRY:
+                for block_hash in list(h.blocks):
+                    if h.validity_of(block_hash).pending and block_hash not in h.validating:
+                        self._validate(h.blocks[block_hash])
+            case Timer.READY:
                 self._build()
-        if h.validate_retry_at is not None and now >= h.validate_retry_at:
-            h.validate_retry_at = None
-            for block_hash in list(h.blocks):
-                if h.validity.get(block_hash, "pending") == "pending" and block_hash not in h.validating:
-                    self._validate(h.blocks[block_hash])
-        if (
-            h.step == PROPOSE
-            and r == 0
-            and self._am_proposer(0)
-            and not h.building
-            and r not in h.proposal
-            and h.valid is None
-            and now >= h.ready_at
-        ):
-            self._build()
-        if h.decided is None:
-            if h.step == PROPOSE and h.propose_deadline is not None and now >= h.propose_deadline:
-                h.propose_deadline = None
+            case Timer.PROPOSE:  # Algorithm 1, lines 57-60: OnTimeoutPropose
                 self._timed_out(PROPOSE)
                 h.step = PREVOTE
                 self._send_vote(PREVOTE, NIL)
-            if h.step == PREVOTE and h.prevote_deadline is not None and now >= h.prevote_deadline:
-                h.prevote_deadline = None
+            case Timer.PREVOTE:  # lines 61-64: OnTimeoutPrevote
                 self._timed_out(PREVOTE)
                 h.step = PRECOMMIT
                 self._send_vote(PRECOMMIT, NIL)
-            if h.precommit_deadline is not None and now >= h.precommit_deadline:
-                h.precommit_deadline = None
-                self._timed_out(PRECOMMIT)
-                self._start_round(r + 1)
-            elif (h.round_deadline is not None and now >= h.round_deadline and h.round == r
-                  and not (h.step == PREVOTE and h.prevote_deadline is not None)
-                  and h.precommit_deadline is None):
-                # the last resort waits for a step timeout already running: a member that
-                # left the round before it, the only peer still there would wait for in vain
-                self._timed_out("round")
-                self._start_round(r + 1)
-        if now >= self._next_gossip:
-            self._gossip()
-            self._next_gossip = now + self.cfg.gossip_interval
-        for block_hash, at in list(h.submitted.items()):
-            if now - at > max(2.0, 4 * self.cfg.tip_poll_interval):
-                del h.submitted[block_hash]  # resubmit if the tip has not moved
+            case Timer.PRECOMMIT | Timer.ROUND:  # lines 65-67: OnTimeoutPrecommit
+                self._timed_out(PRECOMMIT if timer is Timer.PRECOMMIT else "round")
+                self._start_round(h.round + 1)
+            case Timer.GOSSIP:
+                self._gossip()
+                self.timers[Timer.GOSSIP] = self._now + self.cfg.gossip_interval
 
     def _timed_out(self, step: str) -> None:
         h = self.h
@@ -1243,7 +1444,7 @@ class Machine:
         wanted = {h.proposal[h.round][0]} if h.round in h.proposal else set()
         for x in (h.locked, h.valid):
             if x:
-                wanted.add(x[0])
+                wanted.add(x.block)
         if h.decided:
             wanted.add(h.decided)
         for block_hash in wanted:
@@ -1251,7 +1452,7 @@ class Machine:
             if proposal_frame is not None:
                 frames.append(proposal_frame)
         if h.valid:
-            vb, vr = h.valid
+            vb, vr = h.valid.block, h.valid.round
             frames.extend(h.support.get((PREVOTE, vr), {}).get(vb, {}).values())
         if h.decided:
             for (kind, _rnd), by_value in h.support.items():
