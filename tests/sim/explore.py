@@ -180,6 +180,7 @@ def freeze(m: Machine | None) -> bytes:
             if type(value) in _NESTED:
                 setattr(m.h, name, _canon(value))
     m._seen_frames = _canon(m._seen_frames)
+    m.timers = _canon(m.timers)
     auth, cfg = m.auth, m.cfg
     m.auth = m.cfg = None  # type: ignore[assignment]
     try:
