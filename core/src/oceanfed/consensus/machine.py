@@ -456,6 +456,8 @@ class Machine:
         return bt
 
     def _start_height(self, height: int, parent: str) -> None:
+        """Start deciding ``height`` on ``parent``: resume the saved record if it is this
+        height's, start its round, and take the frames of this height put aside earlier."""
         interval = self._interval(height)
         h = HeightState(height=height, parent=parent, ready_at=self._now + interval)
         h.interval = interval
@@ -466,24 +468,8 @@ class Machine:
         for timer in HEIGHT_TIMERS:
             self.timers.pop(timer, None)
         self.timers[Timer.READY] = h.ready_at
-        r = self._restored_height
-        if r:
-            saved = r.get("height")
-            if not isinstance(saved, int) or height > saved:
-                # the node has a block at the saved height: it was decided; nothing to keep
-                self._restored_height = None
-            elif height == saved:
-                self._restored_height = None
-                if r.get("parent") == parent:
-                    self._restore(h, r)
-                    self._log("info", f"height {height}: resumed at round {h.round} from saved state")
-                else:
-                    self._log("warning", f"height {height}: saved state is for another parent; dropped")
-            elif not self._waiting_logged:
-                # the node is still importing: keep the saved votes and lock until it gets there
-                self._waiting_logged = True
-                self._log("info", f"node tip {height - 1} is behind the saved height {saved}; "
-                          "waiting for it before voting")
+        if self._restored_height:
+            self._resume_saved(h, self._restored_height)
         # a restarted height (e.g. the node's tip changed under it) must see its frames again
         self._seen_frames.clear()
         future, self._future = self._future, []
@@ -497,6 +483,27 @@ class Machine:
                 self._dispatch(env)
             elif env.height > height:
                 self._buffer_future(env)
+
+    def _resume_saved(self, h: HeightState, r: dict[str, Any]) -> None:
+        """The saved height record after a restart: taken up at its height, dropped above it,
+        kept (and acted on by nobody) while the node is still below it."""
+        height = h.height
+        saved = r.get("height")
+        if not isinstance(saved, int) or height > saved:
+            # the node has a block at the saved height: it was decided; nothing to keep
+            self._restored_height = None
+        elif height == saved:
+            self._restored_height = None
+            if r.get("parent") == h.parent:
+                self._restore(h, r)
+                self._log("info", f"height {height}: resumed at round {h.round} from saved state")
+            else:
+                self._log("warning", f"height {height}: saved state is for another parent; dropped")
+        elif not self._waiting_logged:
+            # the node is still importing: keep the saved votes and lock until it gets there
+            self._waiting_logged = True
+            self._log("info", f"node tip {height - 1} is behind the saved height {saved}; "
+                      "waiting for it before voting")
 
     def _waiting(self) -> bool:
         """Whether the current height is below one this member already acted on.
@@ -818,22 +825,15 @@ class Machine:
         return True
 
     def _on_proposal(self, env: Envelope) -> bool:
+        """A proposal of this height: its proof of lock's prevotes are kept, its block learnt
+        and sent for validation. False if it was put aside for now (gossip brings it again)."""
         h = self.h
         assert h is not None
-        if env.sender != self.proposer(h.height, env.round):
-            self.counters["dropped:not-proposer"] += 1
-            return True
-        if env.round > h.round + PROPOSAL_ROUND_WINDOW:
-            # out of reach: each proposal costs a node call; it is gossiped again when it matters
-            self.counters["dropped:proposal-far-round"] += 1
-            return False
+        early = self._screen_proposal(h, env)
+        if early is not None:
+            return early
         p = env.payload
         vr = p.get("vr", -1)
-        if type(vr) is not int:
-            raise ValueError("proposal valid round must be an integer")
-        if vr >= env.round or vr < -1:
-            self.counters["dropped:malformed"] += 1
-            return True
         proposer = self.cfg.names[env.sender]
         try:
             info = describe(p["block"])
@@ -850,7 +850,38 @@ class Machine:
                 # learnt once M members voted for it (then it may be needed to decide)
                 self.counters["dropped:second-proposal"] += 1
                 return False
-        pol = p.get("pol") or []
+        self._take_pol(h, p.get("pol") or [], vr)
+        extras = p.get("x") or {}
+        if not isinstance(extras, dict):
+            raise ValueError("proposal extras must be an object")
+        if first:
+            h.proposal[env.round] = (info.block_hash, vr)
+        adopted = env.sender == self.cfg.me and self._adopt_own_proposal(env.round, info, vr)
+        if info.block_hash in h.blocks:
+            self._proposed_again(h, env, info, extras, first, adopted)
+        else:
+            self._learn_proposed_block(h, env, info, extras, adopted)
+        return True
+
+    def _screen_proposal(self, h: HeightState, env: Envelope) -> bool | None:
+        """What to answer for a proposal dropped before its block is read; None if it is not."""
+        if env.sender != self.proposer(h.height, env.round):
+            self.counters["dropped:not-proposer"] += 1
+            return True
+        if env.round > h.round + PROPOSAL_ROUND_WINDOW:
+            # out of reach: each proposal costs a node call; it is gossiped again when it matters
+            self.counters["dropped:proposal-far-round"] += 1
+            return False
+        vr = env.payload.get("vr", -1)
+        if type(vr) is not int:
+            raise ValueError("proposal valid round must be an integer")
+        if vr >= env.round or vr < -1:
+            self.counters["dropped:malformed"] += 1
+            return True
+        return None
+
+    def _take_pol(self, h: HeightState, pol: Any, vr: int) -> None:
+        """Keep the prevotes of a proposal's proof of lock (only those for its valid round)."""
         if not isinstance(pol, list):
             raise ValueError("proposal pol must be a list")
         if len(pol) > self.cfg.n:
@@ -864,24 +895,25 @@ class Machine:
                 continue
             if vote.kind == PREVOTE and vote.height == h.height and vote.round == vr:
                 self._record_vote(vote)
-        extras = p.get("x") or {}
-        if not isinstance(extras, dict):
-            raise ValueError("proposal extras must be an object")
-        if first:
-            h.proposal[env.round] = (info.block_hash, vr)
-        adopted = env.sender == self.cfg.me and self._adopt_own_proposal(env.round, info, vr)
-        if info.block_hash in h.blocks:
-            h.proposal_frames.setdefault(info.block_hash, env.raw)
-            if adopted:
-                self._persist()
-            if (first and extras != h.extras.get(info.block_hash)
-                    and h.validity_of(info.block_hash).reason is not None):
-                # the same block refused with other extras (e.g. a wrong reissuance): try these
-                h.extras[info.block_hash] = extras
-                h.proposal_frames[info.block_hash] = env.raw
-                del h.validity[info.block_hash]
-                self._validate(info)
-            return True
+
+    def _proposed_again(self, h: HeightState, env: Envelope, info: BlockInfo, extras: dict[str, Any],
+                        first: bool, adopted: bool) -> None:
+        """A proposal of a block already known here (re-proposed, or gossiped again)."""
+        h.proposal_frames.setdefault(info.block_hash, env.raw)
+        if adopted:
+            self._persist()
+        if (first and extras != h.extras.get(info.block_hash)
+                and h.validity_of(info.block_hash).reason is not None):
+            # the same block refused with other extras (e.g. a wrong reissuance): try these
+            h.extras[info.block_hash] = extras
+            h.proposal_frames[info.block_hash] = env.raw
+            del h.validity[info.block_hash]
+            self._validate(info)
+
+    def _learn_proposed_block(self, h: HeightState, env: Envelope, info: BlockInfo,
+                              extras: dict[str, Any], adopted: bool) -> None:
+        """A proposal of a block new here: keep it, and ask whether it is valid."""
+        proposer = self.cfg.names[env.sender]
         self._notify("proposal_received", height=h.height, round=env.round, proposer=proposer,
                      block_hash=info.block_hash)
         reason = self._structural_reason(info)
@@ -896,9 +928,8 @@ class Machine:
             self.counters[f"proposal_rejected:{reason}"] += 1
             self._notify("proposal_rejected", height=h.height, round=env.round, proposer=proposer,
                          block_hash=info.block_hash, reason=reason)
-            return True
+            return
         self._validate(info)
-        return True
 
     def _wanted(self, block_hash: str) -> bool:
         """Whether M members voted for ``block_hash`` in some round (so it may be decided)."""

@@ -1,0 +1,58 @@
+"""The machine's timers: :meth:`Machine.next_deadline` names only a deadline a tick acts on.
+
+Before the timers were one dict, ``next_deadline()`` and the tick each had their own
+conditions, and they differed: in the cases below the deadline named a past time the tick did
+nothing at, so a driver woke up at once, again and again, until something else changed.
+Each test asserts the deadline now named and what the tick at it does (the same as before).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from oceanfed import crypto
+from oceanfed.consensus import events as E
+from oceanfed.consensus.machine import Timer
+from testsupport.member import Member
+
+
+def test_the_round_timeout_waits_for_a_running_prevote_timeout() -> None:
+    """Round 0's last-resort timeout (at 7 s) passes while the prevote timeout runs (until
+    7.5 s): the next deadline is the prevote timeout, and at it the round ends at once."""
+    mb = Member(n=4, m=3, me=0)
+    b = mb.block(1)
+    mb.prevoted(0, b)
+    assert mb.machine.timers[Timer.ROUND] == 7.0
+    # M prevotes, no value with M of them: the prevote timeout starts (at 6.5 s, for 1 s)
+    assert mb.receive(mb.vote(1, 0, "prevote", None)) == []
+    assert mb.handle(E.Received(mb.vote(2, 0, "prevote", None)), dt=6.5) == []
+    assert mb.machine.next_deadline() == 7.5  # not the round timeout, 7.0, that waits for it
+    assert mb.handle(E.Tick(), dt=0.6) == []  # 7.1 s: nothing is due
+    assert mb.tick_at_deadline() == [
+        ("Persist", 0, None, None, None), ("Broadcast", "precommit", 0, None),  # timeoutPrevote
+    ]
+    # the round timeout, waiting until now, ended round 0 in the same tick
+    assert mb.machine.h is not None and mb.machine.h.round == 1
+
+
+def test_a_retry_waits_while_the_signer_works() -> None:
+    """A failed node call's retry is not a deadline while a signature is being made."""
+    mb = Member(n=4, m=3, me=0)
+    b = mb.block(1)
+    mb.locked_on(b)
+    assert mb.receive(mb.vote(1, 0, "precommit", b), mb.vote(2, 0, "precommit", b))[-1] == (
+        "Sign", b.block_hash)
+    assert mb.handle(E.NodeFailed("build", 1, "unreachable")) == []
+    assert mb.machine.timers[Timer.RETRY] == mb.now + 0.5
+    assert mb.machine.next_deadline() == mb.machine.timers[Timer.GOSSIP]  # far away
+    own = crypto.sign_digest(mb.block_keys[0], b.digest)
+    assert mb.handle(E.Signed(1, b.block_hash, own)) == [("Broadcast", "sig", 0, b.block_hash)]
+    assert mb.machine.next_deadline() == mb.now + 0.5  # the signer answered: the retry counts
+
+
+def test_an_unknown_event_is_refused_loudly() -> None:
+    mb = Member(n=4, m=3, me=0)
+    with pytest.raises(TypeError, match="not a consensus event"):
+        mb.machine.handle("tick", mb.now)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="NodeFailed.what"):
+        mb.machine.handle(E.NodeFailed("sign", 1, "?"), mb.now)
