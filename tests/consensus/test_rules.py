@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from oceanfed import crypto
 from oceanfed.consensus import events as E
+from oceanfed.consensus.counts import Kind, Tally
 from oceanfed.ocean.header import BlockHeader
 from oceanfed.ocean.proof import check_header_proof
 from testsupport.member import GENESIS, Member
@@ -213,7 +214,7 @@ def test_restored_sign_state_refuses_a_second_block() -> None:
     assert mb.receive(mb.vote(3, 0, "precommit", b2)) == [
         ("Persist", 0, None, b2.block_hash, b.block_hash),
     ]
-    assert mb.machine.counters["sign_refused"] == 1
+    assert mb.machine.counters[Tally(Kind.SIGN_REFUSED)] == 1
     assert mb.handle(E.Tick(), dt=10.0) == []
     assert mb.machine.sign_state.block_hash == b.block_hash
 

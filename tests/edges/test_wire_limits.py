@@ -12,6 +12,7 @@ import pytest
 from oceanfed import wire
 from oceanfed.consensus import events as E
 from oceanfed.consensus.auth import WireAuthenticator
+from oceanfed.consensus.counts import Kind, Tally
 from oceanfed.consensus.machine import CoreConfig, Machine
 from oceanfed.errors import DecodeError
 
@@ -89,4 +90,4 @@ def test_a_machine_drops_a_nested_frame_and_counts_it() -> None:
     auth = WireAuthenticator(CHAIN, 0, KEYS[0].secret, PUBS, PUBS)
     machine = Machine(cfg, auth)
     machine.handle(E.Received(signed(nested(200_000))), 1.0)
-    assert machine.counters["dropped:frame body too complex"] == 1
+    assert machine.counters[Tally(Kind.DROPPED, "frame body too complex")] == 1

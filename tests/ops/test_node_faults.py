@@ -23,6 +23,7 @@ from oceanfed import member as M
 from oceanfed.config import load_config
 from oceanfed.consensus import actions as A
 from oceanfed.consensus import events as E
+from oceanfed.consensus.counts import Kind, Tally
 from oceanfed.driver import Driver
 from oceanfed.errors import BlockComplete, RPCError
 from oceanfed.interfaces import SignRequest
@@ -158,13 +159,13 @@ def test_an_unusable_node_is_retried_with_backoff_and_logged_once(
     caplog.set_level(logging.INFO, logger="oceanfed")
     wait_until(lambda: solo.height() >= 2, timeout=60, what="the first blocks")
     counters = driver.machine.counters
-    failed_before = counters["node_failed:tip"]
+    failed_before = counters[Tally(Kind.NODE_FAILED, "tip")]
     caplog.clear()
     sent_before = solo.node.count()
     solo.node.mode = mode
     began = time.monotonic()
     # the machine asks for the tip every 50 ms: let it ask 40 times
-    wait_until(lambda: counters["node_failed:tip"] - failed_before >= 40, timeout=120,
+    wait_until(lambda: counters[Tally(Kind.NODE_FAILED, "tip")] - failed_before >= 40, timeout=120,
                what="40 failed tip queries")
     sent = solo.node.count() - sent_before
     elapsed = time.monotonic() - began
@@ -204,7 +205,7 @@ def test_a_starting_node_gets_its_own_line_and_health_waits_for_unhealthy_after(
     patient, strict = HealthPolicy(driver, 600.0), HealthPolicy(driver, 0.5)
     solo.node.mode = "warmup"
     counters = driver.machine.counters
-    wait_until(lambda: counters["node_failed:tip"] >= 10, timeout=60, what="tip queries")
+    wait_until(lambda: counters[Tally(Kind.NODE_FAILED, "tip")] >= 10, timeout=60, what="tip queries")
     warnings = _driver_records(caplog, logging.WARNING)
     assert [w for w in warnings if "starting" in w] == [
         f"node at {solo.node.url} is starting: waiting ({WARMUP_MESSAGE})"

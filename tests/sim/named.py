@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scenarios import LIVENESS_BOUND  # noqa: E402
 from simulator import Faults, InvariantViolation, Simulation  # noqa: E402
 
+from oceanfed.consensus.counts import Kind, Tally
 from oceanfed.wire import Envelope
 
 
@@ -95,7 +96,7 @@ def dishonest(seed: int, n: int, m: int, behaviour: str, count: int, **extra: An
     for ms in sim.members:
         if ms.machine is not None:
             for key, v in ms.machine.counters.items():
-                counters[key] = counters.get(key, 0) + v
+                counters[str(key)] = counters.get(str(key), 0) + v
     return {"height": out.height, "live": sim.liveness_expected(), "counters": counters}
 
 
@@ -155,12 +156,12 @@ def validate_warmup(seed: int) -> dict[str, Any]:
     _points_reached(sim, {victim: "before-sign"})
     machine = sim.members[warm].machine
     assert machine is not None
-    if sim.node_errors[warm] or machine.counters["node_failed:validate"] < 1:
+    if sim.node_errors[warm] or machine.counters[Tally(Kind.NODE_FAILED, "validate")] < 1:
         sim._fail("the node's warm-up error was never answered")
     if out.height < 2:
         sim._fail(f"the chain stopped at height {out.height}")
-    return {"height": out.height, "failed": machine.counters["node_failed:validate"],
-            "rejected": {k: v for k, v in machine.counters.items() if k.startswith("proposal_rejected")}}
+    return {"height": out.height, "failed": machine.counters[Tally(Kind.NODE_FAILED, "validate")],
+            "rejected": {str(k): v for k, v in machine.counters.items() if k.kind is Kind.PROPOSAL_REJECTED}}
 
 
 def restart_behind(seed: int, point: str) -> dict[str, Any]:
@@ -177,7 +178,7 @@ def restart_behind(seed: int, point: str) -> dict[str, Any]:
     assert machine is not None
     if out.height < sim.points_hit[member][1] + 1:
         sim._fail(f"the chain stopped at height {out.height}")
-    return {"height": out.height, "waited": machine.counters["heights_waited"],
+    return {"height": out.height, "waited": machine.counters[Tally(Kind.HEIGHTS_WAITED)],
             "crashed_at": sim.points_hit[member][1]}
 
 
@@ -224,7 +225,7 @@ def refuse_after_lost_height_state(seed: int, n: int = 4, m: int = 3) -> dict[st
         raise InvariantViolation(f"the member did not decide B' (decided {machine.h.decided})")
     if signs:
         raise InvariantViolation(f"the member signed {signs[0].block_hash} over its sign-state")
-    return {"refused": machine.counters["sign_refused"]}
+    return {"refused": machine.counters[Tally(Kind.SIGN_REFUSED)]}
 
 
 def lock_rule(seed: int) -> dict[str, Any]:

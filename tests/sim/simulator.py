@@ -33,6 +33,7 @@ from typing import Any
 
 from oceanfed.consensus import actions as A
 from oceanfed.consensus import events as E
+from oceanfed.consensus.counts import Kind
 from oceanfed.consensus.machine import CoreConfig, Machine
 from oceanfed.driver import Driver
 from oceanfed.errors import DecodeError, RPCError
@@ -847,8 +848,8 @@ class Simulation:
         for ms in self.members:
             if ms.machine is not None:
                 for k, v in ms.machine.counters.items():
-                    if k.startswith("dropped:"):
-                        dropped[k[8:]] += v
+                    if k.kind is Kind.DROPPED:
+                        dropped[k.reason] += v
                 if ms.machine.h is not None:
                     rounds_max = max(rounds_max, ms.machine.h.round)
         return Outcome(self.seed, self.height, self.steps, self.crashes, self.settle_to_block,

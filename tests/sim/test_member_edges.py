@@ -20,6 +20,7 @@ from simulator import GENESIS, ROUNDS, SimAuth, make_block, make_challenge  # no
 from oceanfed.consensus import actions as A
 from oceanfed.consensus import events as E
 from oceanfed.consensus import machine as core
+from oceanfed.consensus.counts import Kind, Tally
 from oceanfed.consensus.machine import CoreConfig, Machine
 from oceanfed.driver import Driver
 from oceanfed.metrics import DriverCollector
@@ -94,7 +95,7 @@ def test_own_prevote_learnt_back_is_never_contradicted() -> None:
     member.tick_until(2.0)
     assert {v for r, v in member.sent("prevote") if r == 0} <= {x}
     assert [0, "prevote", x] in member.last_record()["height_state"]["sent"]
-    assert member.machine.counters["own_vote_learnt"] == 1
+    assert member.machine.counters[Tally(Kind.OWN_VOTE_LEARNT)] == 1
 
 
 def test_own_precommit_learnt_back_restores_the_lock() -> None:
@@ -170,7 +171,7 @@ def test_failed_validation_is_retried_with_capped_backoff_and_counted() -> None:
     delays = [round(t, 1) for t in times[1:]]
     assert delays == [0.5, 1.0, 2.0, 2.0, 2.0]
     assert member.machine.h is not None and not member.machine.h.validity  # never a verdict
-    assert member.machine.counters["node_failed:validate"] == 5
+    assert member.machine.counters[Tally(Kind.NODE_FAILED, "validate")] == 5
     v = member.validations()[-1]
     member.feed(E.Validated(v.height, v.block_hash, None))
     assert member.machine.h.validity[v.block_hash] == core.VALID
@@ -202,7 +203,7 @@ def test_proposals_for_far_rounds_are_not_validated() -> None:
         member.receive(2, r, "proposal", proposal(salt=100 + r))
     assert len(member.validations()) <= core.PROPOSAL_ROUND_WINDOW + 1
     near = [r for r in rounds if r <= core.PROPOSAL_ROUND_WINDOW]
-    assert member.machine.counters["dropped:proposal-far-round"] == len(rounds) - len(near)
+    assert member.machine.counters[Tally(Kind.DROPPED, "proposal-far-round")] == len(rounds) - len(near)
 
 
 def test_one_proposal_per_round_unless_m_members_voted_for_another() -> None:
@@ -212,7 +213,7 @@ def test_one_proposal_per_round_unless_m_members_voted_for_another() -> None:
     for p in blocks:
         member.receive(proposer, 0, "proposal", p)
     assert len(member.validations()) == 1
-    assert member.machine.counters["dropped:second-proposal"] == 199
+    assert member.machine.counters[Tally(Kind.DROPPED, "second-proposal")] == 199
     # M prevotes for another block of that round: it may be decided, so it is learnt
     wanted = block_hash(blocks[7]["block"])
     for i in (1, 2, 3):
@@ -228,7 +229,7 @@ def test_unverified_sigs_are_one_per_sender() -> None:
     h = member.machine.h
     assert h is not None
     assert sum(len(p) for p in h.unverified_sigs.values()) <= 1
-    assert member.machine.counters["dropped:sig-replaced"] == 1999
+    assert member.machine.counters[Tally(Kind.DROPPED, "sig-replaced")] == 1999
 
 
 def test_votes_are_bounded_in_rounds_and_values() -> None:
@@ -243,8 +244,8 @@ def test_votes_are_bounded_in_rounds_and_values() -> None:
     assert h.peer_round[2] == 499  # still noted for the round skip
     held = sum(1 for senders in h.support[("precommit", 0)].values() if 3 in senders)
     assert held == core.VOTE_VALUES_PER_SENDER
-    assert member.machine.counters["dropped:vote-far-round"] == 500 - core.VOTE_ROUND_WINDOW - 1
-    assert member.machine.counters["dropped:vote-values"] == 500 - core.VOTE_VALUES_PER_SENDER
+    assert member.machine.counters[Tally(Kind.DROPPED, "vote-far-round")] == 500 - core.VOTE_ROUND_WINDOW - 1
+    assert member.machine.counters[Tally(Kind.DROPPED, "vote-values")] == 500 - core.VOTE_VALUES_PER_SENDER
 
 
 @pytest.mark.parametrize(("count", "size"), [(2000, 10), (40, 1024 * 1024)])
@@ -258,7 +259,7 @@ def test_future_heights_buffer_is_bounded_per_peer_in_frames_and_bytes(count: in
     assert len(mine) <= core.FUTURE_FRAMES_PER_PEER
     assert sum(len(env.raw) for env in mine) <= core.FUTURE_BYTES_PER_PEER
     assert any(env.sender == 3 for env in future)
-    assert member.machine.counters["dropped:future-full"] == count - len(mine)
+    assert member.machine.counters[Tally(Kind.DROPPED, "future-full")] == count - len(mine)
 
 
 # ---------------------------------------------------------------- defect 4: node behind at restart

@@ -108,7 +108,7 @@ class Member:
         for action in self.machine.handle(event, self.now):
             if isinstance(action, A.Persist):
                 self.disk = json.loads(json.dumps(action.record))
-            if not isinstance(action, (A.Log, A.Notify)):
+            if not isinstance(action, (A.Log, A.Observation)):
                 out.append(short(action))
         return out
 

@@ -29,7 +29,8 @@ from typing import Any, NamedTuple
 from oceanfed import crypto, hookspecs, wire
 from oceanfed.consensus import actions as A
 from oceanfed.consensus import events as E
-from oceanfed.consensus.machine import Machine
+from oceanfed.consensus.counts import Kind, Tally
+from oceanfed.consensus.machine import Machine, Snapshot
 from oceanfed.cpuacct import CpuAccount, MeteredAuthenticator, thread_ids
 from oceanfed.droplog import UNKNOWN, DropLog
 from oceanfed.errors import BlockComplete, FatalError, OceanfedError, RPCError
@@ -65,20 +66,21 @@ class _Frame(NamedTuple):
     size: int
 
 
-_DROPPED = "dropped:"
+#: the least often the loop hands other threads a fresh view of the machine while busy
+VIEW_INTERVAL = 0.05
 
 
-class _DropCounter(Counter[str]):
-    """The machine's counters, which note every ``dropped:<reason>`` counter that goes up
-    (in :attr:`raised`), so the driver finds a frame's drops without scanning them all."""
+class _DropCounter(Counter[Tally]):
+    """The machine's counters, which note every ``dropped`` counter that goes up (in
+    :attr:`raised`), so the driver finds a frame's drops without scanning them all."""
 
-    def __init__(self, counts: Counter[str]):
-        self.raised: list[tuple[str, int]] = []
+    def __init__(self, counts: Counter[Tally]):
+        self.raised: list[tuple[Tally, int]] = []
         super().__init__(counts)
         self.raised.clear()
 
-    def __setitem__(self, key: str, value: int) -> None:
-        if key.startswith(_DROPPED):
+    def __setitem__(self, key: Tally, value: int) -> None:
+        if key.kind is Kind.DROPPED:
             self.raised.append((key, value - self.get(key, 0)))
         super().__setitem__(key, value)
 
@@ -189,6 +191,9 @@ class Driver:
             if not isinstance(machine.auth, MeteredAuthenticator):
                 machine.auth = MeteredAuthenticator(machine.auth, self.cpu)
             machine.counters = self._dropped
+        #: what other threads read of the machine: a copy the loop replaces (see _publish_view)
+        self.view: Snapshot = machine.snapshot() if machine is not None else Snapshot.blank()
+        self._next_view = 0.0
         self.node = node
         self.signer = signer
         self.messenger = messenger
@@ -245,6 +250,7 @@ class Driver:
                     now = self.clock()
                     self._execute(self.cpu.call("machine", self.machine.handle, event, now))
                     self._dropped.raised.clear()  # not a peer's frame: counted by the machine only
+                self._publish_view()
                 self._maybe_write_status()
                 if self.heartbeat is not None:
                     self.heartbeat()
@@ -265,7 +271,7 @@ class Driver:
         """What ``oceanfed status`` shows: the machine's view plus the driver's health."""
         return {
             "member": self.machine.cfg.names[self.machine.cfg.me],
-            **self.machine.status(),
+            **self.view.status(),
             "time": self.clock(),
             "last_node_ok": self.last_node_ok,
             "rpc_errors": self.rpc_errors,
@@ -275,6 +281,14 @@ class Driver:
             "pid": os.getpid(),
             "cpu_seconds": {k: round(v, 6) for k, v in self.cpu.seconds().items()},
         }
+
+    def _publish_view(self) -> None:
+        """Hand other threads (metrics, ``/status``) a fresh copy of the machine's state: when
+        the loop is about to wait, and at least every VIEW_INTERVAL while it is busy."""
+        now = self.clock()
+        if self.inbox.empty() or now >= self._next_view:
+            self.view = self.cpu.call("status", self.machine.snapshot)
+            self._next_view = now + VIEW_INTERVAL
 
     def _maybe_write_status(self) -> None:
         if self.status_path is not None and self.clock() >= self._next_status:
@@ -344,7 +358,7 @@ class Driver:
             self.drops.note(frame.peer, f"error:{type(exc).__name__}")
             return
         for key, n in dropped:
-            self.drops.note(frame.peer, key[len(_DROPPED):], n)
+            self.drops.note(frame.peer, key.reason, n)
         dropped.clear()
         self._execute(actions)
 
@@ -362,7 +376,7 @@ class Driver:
                 log.log(logging.getLevelName(action.level.upper()), action.message,
                         extra={**where, **action.fields})
                 continue
-            if isinstance(action, A.Notify):
+            if isinstance(action, A.Observation):
                 self._notify(action)
                 continue
             if pending is not None:
@@ -387,8 +401,8 @@ class Driver:
         if pending is not None:
             self.cpu.call("persistence", self.store.save, pending)
 
-    def _notify(self, action: A.Notify) -> None:
-        if action.hook == "block_submitted" and action.kwargs.get("result") == "accepted":
+    def _notify(self, action: A.Observation) -> None:
+        if isinstance(action, A.BlockSubmitted) and action.result == "accepted":
             block = self.machine.last_block
             if block is not None:
                 log.info(
@@ -406,7 +420,7 @@ class Driver:
         if not caller.get_hookimpls():
             return  # nobody listens: skip the call's overhead (a few µs, several per block)
         try:
-            caller(**action.kwargs)
+            caller(**action.kwargs())
         except Exception as exc:  # an observer must not stop the federation
             log.warning("hook %s failed: %s", action.hook, exc, exc_info=exc, extra={"hook": action.hook})
 

@@ -14,8 +14,9 @@ reachable while the messenger reports its link up (``Messenger.reachable_peers()
 for ``unhealthy_after`` seconds after its last authenticated message (plus the block time
 when the messenger cannot tell per peer: members say nothing while they wait for it).
 
-Nothing is counted on the hot path: a custom collector reads the driver's counters at
-scrape time. Only what each accepted block says is observed as it happens, from the
+Nothing is counted on the hot path: a custom collector reads, at scrape time, the driver's
+counters and the machine's :class:`~oceanfed.consensus.machine.Snapshot`, which the loop
+replaces whole after each event (so no scrape reads a dict the loop is changing). Only what each accepted block says is observed as it happens, from the
 driver's ``on_block`` callback: round latency (a histogram) and who signed it (per member).
 """
 
@@ -44,6 +45,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from oceanfed import __version__
+from oceanfed.consensus.counts import Kind, Tally
 from oceanfed.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -57,30 +59,20 @@ LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
 #: a messenger's stats() key that can be part of a metric name
 _STAT_KEY = re.compile(r"[a-z][a-z0-9_]*")
 
-#: counter prefixes (``prefix:reason``) exported as one labelled counter each
+#: what the machine counts with a reason, exported as one labelled counter each
 _LABELLED = {
-    "proposal_rejected": ("oceanfed_proposals_rejected", "reason", "Proposals refused, by reason"),
-    "signatures_rejected": (
+    Kind.PROPOSAL_REJECTED: ("oceanfed_proposals_rejected", "reason", "Proposals refused, by reason"),
+    Kind.SIGNATURES_REJECTED: (
         "oceanfed_signatures_rejected", "reason", "Peer block signatures refused, by reason",
     ),
-    "dropped": ("oceanfed_messages_dropped", "reason", "Peer messages dropped, by reason"),
-    "node_failed": ("oceanfed_node_failures", "call", "Node calls that failed, by purpose"),
-    "submit_rejected": (
+    Kind.DROPPED: ("oceanfed_messages_dropped", "reason", "Peer messages dropped, by reason"),
+    Kind.NODE_FAILED: ("oceanfed_node_failures", "call", "Node calls that failed, by purpose"),
+    Kind.SUBMIT_REJECTED: (
         "oceanfed_submit_rejected", "reason", "Completed blocks the node refused, by reason",
     ),
-    "timeout": ("oceanfed_timeouts", "step", "Round step timeouts, by step"),
-    "equivocation": ("oceanfed_equivocations", "kind", "Conflicting messages seen, by kind"),
+    Kind.TIMEOUT: ("oceanfed_timeouts", "step", "Round step timeouts, by step"),
+    Kind.EQUIVOCATION: ("oceanfed_equivocations", "kind", "Conflicting messages seen, by kind"),
 }
-
-
-def _snapshot(counters: Any) -> dict[str, int]:
-    """A copy of a Counter that another thread may be updating."""
-    for _ in range(5):
-        try:
-            return dict(counters)
-        except RuntimeError:  # changed size during iteration
-            continue
-    return {}
 
 
 class HealthPolicy:
@@ -101,7 +93,7 @@ class HealthPolicy:
         cfg = d.machine.cfg
         linked = _reachable_peers(d)
         window = self.unhealthy_after + (cfg.block_time if linked is None else 0.0)
-        seen = dict(d.machine.peer_seen)
+        seen = d.view.peer_seen
         until = []
         with self._lock:
             for index, name in enumerate(cfg.names):
@@ -124,9 +116,9 @@ class HealthPolicy:
         """``(healthy, details)``; details name every reason for being unhealthy."""
         d = self.driver
         now = d.clock()
-        machine = d.machine
+        machine, view = d.machine, d.view
         node_age = now - d.last_node_ok
-        seen = dict(machine.peer_seen)
+        seen = view.peer_seen
         peers = machine.cfg.n - 1
         last_peer = max(seen.values(), default=self.started)
         peer_age = now - max(last_peer, self.started) if peers else 0.0
@@ -152,12 +144,12 @@ class HealthPolicy:
             )
         if getattr(d, "_stop", None) is not None and d._stop.is_set():
             reasons.append("stopping")
-        tip = machine.tip
+        tip = view.tip
         details = {
             "status": "unhealthy" if reasons else "ok",
             "reasons": reasons,
             "tip": tip[0] if tip else None,
-            "signed_height": machine.sign_state.height,
+            "signed_height": view.signed_height,
             "node_age": round(node_age, 3),
             "peer_age": round(peer_age, 3),
             "messenger_outage": None if outage is None else round(outage, 3),
@@ -188,7 +180,7 @@ def _messenger_outage(driver: Driver) -> float | None:
 
 
 class DriverCollector(Collector):
-    """Reads a driver's counters and state at scrape time."""
+    """Reads a driver's counters and state at scrape time (the machine's from its snapshot)."""
 
     def __init__(self, driver: Driver, health: HealthPolicy | None = None):
         self.driver = driver
@@ -197,51 +189,51 @@ class DriverCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         d = self.driver
         m = d.machine
-        counters = _snapshot(m.counters)
-        tip = m.tip
+        view = d.view
+        counters = view.counters
+        tip = view.tip
 
         g = GaugeMetricFamily("oceanfed_height", "Height of the node's chain tip as last seen")
         g.add_metric([], tip[0] if tip else -1)
         yield g
         g = GaugeMetricFamily("oceanfed_signed_height", "Height of this member's sign-state")
-        g.add_metric([], m.sign_state.height)
+        g.add_metric([], view.signed_height)
         yield g
-        h = m.h
         g = GaugeMetricFamily("oceanfed_round", "Round of the height being decided")
-        g.add_metric([], h.round if h is not None else 0)
+        g.add_metric([], view.round if view.round is not None else 0)
         yield g
 
         rounds = CounterMetricFamily(
             "oceanfed_rounds", "Rounds that ended, by outcome", labels=["outcome"]
         )
-        rounds.add_metric(["block"], counters.get("blocks_submitted", 0))
+        rounds.add_metric(["block"], counters.get(Tally(Kind.BLOCKS_SUBMITTED), 0))
         rounds.add_metric(
-            ["timeout"], counters.get("timeout:precommit", 0) + counters.get("timeout:round", 0)
+            ["timeout"],
+            counters.get(Tally(Kind.TIMEOUT, "precommit"), 0) + counters.get(Tally(Kind.TIMEOUT, "round"), 0),
         )
         rounds.add_metric(
             ["submit_rejected"],
-            sum(v for k, v in counters.items() if k.startswith("submit_rejected:")),
+            sum(v for k, v in counters.items() if k.kind is Kind.SUBMIT_REJECTED),
         )
         yield rounds
 
-        for key, name, doc in (
-            ("signatures_made", "oceanfed_signatures_made", "Block signatures made by this member's signer"),
-            ("signatures_received", "oceanfed_signatures_received", "Valid block signatures received from peers"),
-            ("sign_failed", "oceanfed_signer_failures", "Signing requests the signer failed"),
-            ("sign_invalid", "oceanfed_signer_invalid", "Signatures from our signer that did not verify"),
+        for kind, name, doc in (
+            (Kind.SIGNATURES_MADE, "oceanfed_signatures_made", "Block signatures made by this member's signer"),
+            (Kind.SIGNATURES_RECEIVED, "oceanfed_signatures_received", "Valid block signatures received from peers"),
+            (Kind.SIGN_FAILED, "oceanfed_signer_failures", "Signing requests the signer failed"),
+            (Kind.SIGN_INVALID, "oceanfed_signer_invalid", "Signatures from our signer that did not verify"),
         ):
             c = CounterMetricFamily(name, doc)
-            c.add_metric([], counters.get(key, 0))
+            c.add_metric([], counters.get(Tally(kind), 0))
             yield c
 
         families = {
-            prefix: CounterMetricFamily(name, doc, labels=[label])
-            for prefix, (name, label, doc) in _LABELLED.items()
+            kind: CounterMetricFamily(name, doc, labels=[label])
+            for kind, (name, label, doc) in _LABELLED.items()
         }
-        for key, value in sorted(counters.items()):
-            prefix, sep, reason = key.partition(":")
-            if sep and prefix in families:
-                families[prefix].add_metric([reason], value)
+        for key, value in sorted(counters.items(), key=lambda kv: str(kv[0])):
+            if key.reason and key.kind in families:
+                families[key.kind].add_metric([key.reason], value)
         yield from families.values()
 
         c = CounterMetricFamily("oceanfed_rpc_errors", "Failed JSON-RPC calls to the node")
@@ -415,16 +407,10 @@ class MetricsServer:
         self.build_info.labels(__version__, chain, cfg.names[cfg.me]).set(1)
 
     def _status(self) -> dict[str, Any]:
-        """The status source's answer; it reads the loop's state from this thread, so a
-        dict that changed size under it is read again."""
+        """The status source's answer (built from the snapshot the loop publishes)."""
         source = self.status_source
         if source is None:
             raise LookupError("starting")
-        for _ in range(4):
-            try:
-                return source()
-            except RuntimeError:  # changed size during iteration
-                continue
         return source()
 
     # -- serving ------------------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
 
 
 @dataclass(frozen=True)
@@ -71,11 +71,81 @@ class Submit:
 
 
 @dataclass(frozen=True)
-class Notify:
-    """Call a pluggy hook with these keyword arguments (observers only)."""
+class Observation:
+    """Something observers are told (a pluggy hook call); the protocol never needs it done.
 
-    hook: str
-    kwargs: dict[str, Any]
+    ``hook`` names the hook (after the ``oceanfed_`` prefix); the fields are its keyword
+    arguments, as :meth:`kwargs` gives them."""
+
+    hook: ClassVar[str]
+
+    def kwargs(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class ProposalReceived(Observation):
+    """A proposal of a block new here arrived from the round's proposer."""
+
+    hook: ClassVar[str] = "proposal_received"
+    height: int
+    round: int
+    proposer: str
+    block_hash: str
+
+
+@dataclass(frozen=True)
+class ProposalAccepted(Observation):
+    """We prevote the round's proposal."""
+
+    hook: ClassVar[str] = "proposal_accepted"
+    height: int
+    round: int
+    proposer: str
+    block_hash: str
+
+
+@dataclass(frozen=True)
+class ProposalRejected(Observation):
+    """The round's proposal is refused (``block_hash`` is empty for an undecodable block)."""
+
+    hook: ClassVar[str] = "proposal_rejected"
+    height: int
+    round: int
+    proposer: str
+    block_hash: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class SignatureReceived(Observation):
+    """A peer's block signature was checked."""
+
+    hook: ClassVar[str] = "signature_received"
+    height: int
+    block_hash: str
+    member: str
+    valid: bool
+
+
+@dataclass(frozen=True)
+class BlockSubmitted(Observation):
+    """The node answered a submitted block: ``accepted`` or its reason for refusing it."""
+
+    hook: ClassVar[str] = "block_submitted"
+    height: int
+    block_hash: str
+    result: str
+
+
+@dataclass(frozen=True)
+class RoundTimedOut(Observation):
+    """A step's timeout (``propose``, ``prevote``, ``precommit``) or the round's fired."""
+
+    hook: ClassVar[str] = "round_timed_out"
+    height: int
+    round: int
+    step: str
 
 
 @dataclass(frozen=True)
@@ -86,4 +156,6 @@ class Log:
     fields: dict[str, Any] = field(default_factory=dict)
 
 
-Action = Persist | Broadcast | QueryTip | BuildProposal | Validate | Sign | Submit | Notify | Log
+Action = (Persist | Broadcast | QueryTip | BuildProposal | Validate | Sign | Submit | Log
+          | ProposalReceived | ProposalAccepted | ProposalRejected | SignatureReceived
+          | BlockSubmitted | RoundTimedOut)

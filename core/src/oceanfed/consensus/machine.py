@@ -58,15 +58,17 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from oceanfed.consensus import actions as A
 from oceanfed.consensus import events as E
 from oceanfed.consensus.auth import Authenticator
 from oceanfed.consensus.blocks import BlockInfo, complete, describe
+from oceanfed.consensus.counts import Kind, Tally
 from oceanfed.errors import DecodeError
 from oceanfed.wire import Envelope
 
@@ -295,13 +297,57 @@ class SignState:
         return not (height == self.height and block_hash != self.block_hash)
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """What other threads (metrics, ``/status``) may read of a machine: a copy that nothing
+    updates. The loop publishes a new one after each event (:meth:`Machine.snapshot`)."""
+
+    names: tuple[str, ...]
+    counters: Mapping[Tally, int]
+    tip: tuple[int, str] | None
+    height: int | None
+    round: int | None
+    step: Step | None
+    locked: Lock | None
+    decided: str | None
+    signed_height: int
+    signed_block: str | None
+    last_block: dict[str, Any] | None
+    recent_blocks: tuple[dict[str, Any], ...]
+    #: when each peer was last heard from (authenticated), by member index
+    peer_seen: Mapping[int, float]
+
+    @classmethod
+    def blank(cls) -> Snapshot:
+        """The view of no machine (nothing seen yet)."""
+        return cls(names=(), counters=MappingProxyType({}), tip=None, height=None, round=None,
+                   step=None, locked=None, decided=None, signed_height=-1, signed_block=None,
+                   last_block=None, recent_blocks=(), peer_seen=MappingProxyType({}))
+
+    def status(self) -> dict[str, Any]:
+        """What ``oceanfed status`` shows of the machine (JSON-ready)."""
+        return {
+            "tip": {"height": self.tip[0], "hash": self.tip[1]} if self.tip else None,
+            "height": self.height,
+            "round": self.round,
+            "step": self.step,
+            "locked": self.locked,
+            "decided": self.decided,
+            "sign_state": {"height": self.signed_height, "block_hash": self.signed_block},
+            "last_block": self.last_block,
+            "recent_blocks": list(self.recent_blocks),
+            "peers_seen": {self.names[i]: t for i, t in sorted(self.peer_seen.items())},
+            "counters": {str(key): value for key, value in self.counters.items()},
+        }
+
+
 class Machine:
     """One member's consensus state machine."""
 
     def __init__(self, cfg: CoreConfig, auth: Authenticator, restored: dict[str, Any] | None = None):
         self.cfg = cfg
         self.auth = auth
-        self.counters: Counter[str] = Counter()
+        self.counters: Counter[Tally] = Counter()
         self.h: HeightState | None = None
         self.sign_state = SignState()
         self.tip: tuple[int, str] | None = None
@@ -368,36 +414,39 @@ class Machine:
         """Index of the member that proposes at (height, round)."""
         return (height + round) % self.cfg.n
 
+    def snapshot(self) -> Snapshot:
+        """A copy of what observers read, safe to hand to another thread."""
+        h = self.h
+        return Snapshot(
+            names=tuple(self.cfg.names),
+            counters=MappingProxyType(dict(self.counters)),
+            tip=self.tip,
+            height=h.height if h else None,
+            round=h.round if h else None,
+            step=h.step if h else None,
+            locked=h.locked if h else None,
+            decided=h.decided if h else None,
+            signed_height=self.sign_state.height,
+            signed_block=self.sign_state.block_hash,
+            last_block=self.last_block,
+            recent_blocks=tuple(self.recent_blocks),
+            peer_seen=MappingProxyType(dict(self.peer_seen)),
+        )
+
     def status(self) -> dict[str, Any]:
         """What ``oceanfed status`` shows of the machine (JSON-ready)."""
-        h = self.h
-        return {
-            "tip": {"height": self.tip[0], "hash": self.tip[1]} if self.tip else None,
-            "height": h.height if h else None,
-            "round": h.round if h else None,
-            "step": h.step if h else None,
-            "locked": h.locked if h else None,
-            "decided": h.decided if h else None,
-            "sign_state": {
-                "height": self.sign_state.height,
-                "block_hash": self.sign_state.block_hash,
-            },
-            "last_block": self.last_block,
-            "recent_blocks": list(self.recent_blocks),
-            "peers_seen": {self.cfg.names[i]: t for i, t in sorted(self.peer_seen.items())},
-            "counters": dict(self.counters),
-        }
+        return self.snapshot().status()
 
     # ------------------------------------------------------------------ helpers
 
     def _emit(self, action: A.Action) -> None:
         self._out.append(action)
 
+    def _tally(self, kind: Kind, reason: str = "") -> None:
+        self.counters[Tally(kind, reason)] += 1
+
     def _log(self, level: str, message: str, **fields: Any) -> None:
         self._emit(A.Log(level, message, fields))
-
-    def _notify(self, hook: str, **kwargs: Any) -> None:
-        self._emit(A.Notify(hook, kwargs))
 
     def _am_proposer(self, round: int) -> bool:
         return self.h is not None and self.proposer(self.h.height, round) == self.cfg.me
@@ -462,7 +511,7 @@ class Machine:
         h = HeightState(height=height, parent=parent, ready_at=self._now + interval)
         h.interval = interval
         if 0 < interval < self.cfg.block_time:
-            self.counters["catch_up_heights"] += 1
+            self._tally(Kind.CATCH_UP_HEIGHTS)
         h.started_at = self._now
         self.h = h
         for timer in HEIGHT_TIMERS:
@@ -475,7 +524,7 @@ class Machine:
         future, self._future = self._future, []
         self._future_load = {}
         if self._waiting():
-            self.counters["heights_waited"] += 1
+            self._tally(Kind.HEIGHTS_WAITED)
         else:
             self._start_round(h.round)
         for env in future:
@@ -525,7 +574,7 @@ class Machine:
         """Keep a frame of a later height, within the per-peer bounds; False if dropped."""
         frames, size = self._future_load.get(env.sender, (0, 0))
         if frames >= FUTURE_FRAMES_PER_PEER or size + len(env.raw) > FUTURE_BYTES_PER_PEER:
-            self.counters["dropped:future-full"] += 1
+            self._tally(Kind.DROPPED, "future-full")
             return False
         self._future_load[env.sender] = (frames + 1, size + len(env.raw))
         self._future.append(env)
@@ -613,7 +662,7 @@ class Machine:
         assert h is not None
         own = h.proposed.get(h.round)
         if own is not None and own[0] != info.block_hash:
-            self.counters["proposal_withheld:already-proposed"] += 1
+            self._tally(Kind.PROPOSAL_WITHHELD, "already-proposed")
             return
         if extras is not None:
             h.extras.setdefault(info.block_hash, extras)
@@ -646,7 +695,7 @@ class Machine:
         if isinstance(ev, E.NodeFailed):
             if ev.what not in NODE_CALLS:
                 raise ValueError(f"NodeFailed.what must be one of {sorted(NODE_CALLS)}, not {ev.what!r}")
-            self.counters[f"node_failed:{ev.what}"] += 1
+            self._tally(Kind.NODE_FAILED, ev.what)
             if ev.what == "tip":
                 self._querying_tip = False
                 return
@@ -700,7 +749,7 @@ class Machine:
         h.validate_failures = 0
         h.marks.setdefault("validated", self._now)
         if ev.reason is not None:
-            self.counters[f"proposal_rejected:{ev.reason}"] += 1
+            self._tally(Kind.PROPOSAL_REJECTED, ev.reason)
 
     def _on_node_failed(self, h: HeightState, ev: E.NodeFailed) -> None:
         if ev.what == "build":
@@ -722,12 +771,12 @@ class Machine:
         h.signing = False
         info = h.blocks.get(ev.block_hash)
         if ev.der is None or info is None:
-            self.counters["sign_failed"] += 1
+            self._tally(Kind.SIGN_FAILED)
             self._log("error", f"height {h.height}: signer failed: {ev.error}")
             self.timers[Timer.RETRY] = self._now + RETRY_DELAY
             return
         if not self.auth.verify_block_sig(self.cfg.me, info.digest, ev.der):
-            self.counters["sign_invalid"] += 1
+            self._tally(Kind.SIGN_INVALID)
             self._log("error", f"height {h.height}: signer returned a signature that does not verify; not sent")
             self.timers[Timer.RETRY] = self._now + RETRY_DELAY
             return
@@ -739,12 +788,12 @@ class Machine:
         if ev.extra_sigs:
             payload["x"] = ev.extra_sigs
         h.sig_frame = self.auth.seal(h.height, h.round, "sig", payload)
-        self.counters["signatures_made"] += 1
+        self._tally(Kind.SIGNATURES_MADE)
         self._emit(A.Broadcast(h.sig_frame))
 
     def _on_submitted(self, h: HeightState, ev: E.Submitted) -> None:
         result = "accepted" if ev.result in (None, "duplicate") else ev.result
-        self._notify("block_submitted", height=ev.height, block_hash=ev.block_hash, result=result)
+        self._emit(A.BlockSubmitted(ev.height, ev.block_hash, result))
         if result == "accepted":
             info = h.blocks.get(ev.block_hash)
             seen = h.first_seen.get(ev.block_hash, h.started_at)
@@ -762,12 +811,12 @@ class Machine:
                 },
             }
             self.recent_blocks.append(self.last_block)
-            self.counters["blocks_submitted"] += 1
+            self._tally(Kind.BLOCKS_SUBMITTED)
             self.tip = (ev.height, ev.block_hash)
             if info is not None:
                 self._start_height(ev.height + 1, ev.block_hash)
         else:
-            self.counters[f"submit_rejected:{result}"] += 1
+            self._tally(Kind.SUBMIT_REJECTED, result)
             self._log("warning", f"height {h.height}: node refused block {ev.block_hash}: {result}",
                       block=ev.block_hash)
             self._query_tip()
@@ -777,12 +826,12 @@ class Machine:
     def _on_received(self, data: bytes) -> None:
         key = hash(data)
         if key in self._seen_frames:
-            self.counters["dropped:duplicate"] += 1
+            self._tally(Kind.DROPPED, "duplicate")
             return
         try:
             env = self.auth.open(data)
         except DecodeError as exc:
-            self.counters[f"dropped:{exc}"] += 1
+            self._tally(Kind.DROPPED, str(exc))
             return
         # our own frames come back when peers gossip them (after a restart they are how we
         # learn what we proposed, voted and signed); they go through the same rules
@@ -800,7 +849,7 @@ class Machine:
                 self.timers[Timer.TIP_POLL] = self._now + TIP_POLL_SOON
             return
         if env.height < h.height:
-            self.counters["dropped:stale"] += 1
+            self._tally(Kind.DROPPED, "stale")
             return
         if not self._dispatch(env):
             self._seen_frames.discard(key)  # not kept for now: a later repeat may be
@@ -819,7 +868,7 @@ class Machine:
             if env.kind == "sig":
                 self._on_sig(env)
         except (KeyError, TypeError, ValueError, OverflowError, DecodeError) as exc:
-            self.counters["dropped:malformed"] += 1
+            self._tally(Kind.DROPPED, "malformed")
             self._log("debug", f"malformed {env.kind} from {self.cfg.names[env.sender]}: {exc}",
                       peer=self.cfg.names[env.sender])
         return True
@@ -838,17 +887,16 @@ class Machine:
         try:
             info = describe(p["block"])
         except DecodeError:
-            self.counters["proposal_rejected:undecodable"] += 1
-            self._notify("proposal_rejected", height=h.height, round=env.round, proposer=proposer,
-                         block_hash="", reason="undecodable")
+            self._tally(Kind.PROPOSAL_REJECTED, "undecodable")
+            self._emit(A.ProposalRejected(h.height, env.round, proposer, "", "undecodable"))
             return True
         first = env.round not in h.proposal
         if not first and h.proposal[env.round][0] != info.block_hash:
-            self.counters["equivocation:proposal"] += 1
+            self._tally(Kind.EQUIVOCATION, "proposal")
             if info.block_hash not in h.blocks and not self._wanted(info.block_hash):
                 # one proposal per (height, round); another block of that round is only
                 # learnt once M members voted for it (then it may be needed to decide)
-                self.counters["dropped:second-proposal"] += 1
+                self._tally(Kind.DROPPED, "second-proposal")
                 return False
         self._take_pol(h, p.get("pol") or [], vr)
         extras = p.get("x") or {}
@@ -866,17 +914,17 @@ class Machine:
     def _screen_proposal(self, h: HeightState, env: Envelope) -> bool | None:
         """What to answer for a proposal dropped before its block is read; None if it is not."""
         if env.sender != self.proposer(h.height, env.round):
-            self.counters["dropped:not-proposer"] += 1
+            self._tally(Kind.DROPPED, "not-proposer")
             return True
         if env.round > h.round + PROPOSAL_ROUND_WINDOW:
             # out of reach: each proposal costs a node call; it is gossiped again when it matters
-            self.counters["dropped:proposal-far-round"] += 1
+            self._tally(Kind.DROPPED, "proposal-far-round")
             return False
         vr = env.payload.get("vr", -1)
         if type(vr) is not int:
             raise ValueError("proposal valid round must be an integer")
         if vr >= env.round or vr < -1:
-            self.counters["dropped:malformed"] += 1
+            self._tally(Kind.DROPPED, "malformed")
             return True
         return None
 
@@ -885,13 +933,13 @@ class Machine:
         if not isinstance(pol, list):
             raise ValueError("proposal pol must be a list")
         if len(pol) > self.cfg.n:
-            self.counters["dropped:pol-too-long"] += 1
+            self._tally(Kind.DROPPED, "pol-too-long")
             pol = pol[: self.cfg.n]
         for raw in pol:
             try:
                 vote = self.auth.open(bytes.fromhex(raw))
             except (DecodeError, ValueError, TypeError):
-                self.counters["dropped:bad-pol"] += 1
+                self._tally(Kind.DROPPED, "bad-pol")
                 continue
             if vote.kind == PREVOTE and vote.height == h.height and vote.round == vr:
                 self._record_vote(vote)
@@ -914,8 +962,7 @@ class Machine:
                               extras: dict[str, Any], adopted: bool) -> None:
         """A proposal of a block new here: keep it, and ask whether it is valid."""
         proposer = self.cfg.names[env.sender]
-        self._notify("proposal_received", height=h.height, round=env.round, proposer=proposer,
-                     block_hash=info.block_hash)
+        self._emit(A.ProposalReceived(h.height, env.round, proposer, info.block_hash))
         reason = self._structural_reason(info)
         h.blocks[info.block_hash] = info
         h.extras.setdefault(info.block_hash, extras)
@@ -925,9 +972,8 @@ class Machine:
             self._persist()  # our own proposal and its block, learnt back: kept from now on
         if reason is not None:
             h.validity[info.block_hash] = Validity(reason=reason)
-            self.counters[f"proposal_rejected:{reason}"] += 1
-            self._notify("proposal_rejected", height=h.height, round=env.round, proposer=proposer,
-                         block_hash=info.block_hash, reason=reason)
+            self._tally(Kind.PROPOSAL_REJECTED, reason)
+            self._emit(A.ProposalRejected(h.height, env.round, proposer, info.block_hash, reason))
             return
         self._validate(info)
 
@@ -948,10 +994,10 @@ class Machine:
         own = h.proposed.get(round)
         if own is None:
             h.proposed[round] = (info.block_hash, vr)
-            self.counters["own_proposal_learnt"] += 1
+            self._tally(Kind.OWN_PROPOSAL_LEARNT)
             return True
         if own[0] != info.block_hash:
-            self.counters["equivocation:own-proposal"] += 1
+            self._tally(Kind.EQUIVOCATION, "own-proposal")
             self._log("critical", f"height {h.height} round {round}: a proposal of ours for "
                       f"{info.block_hash} came back; we recorded {own[0]}")
         return False
@@ -973,7 +1019,7 @@ class Machine:
             raise ValueError("vote hash must be a string or null")
         if env.round > h.round + VOTE_ROUND_WINDOW:
             # only the sender's round matters yet (round skip); gossip repeats the vote
-            self.counters["dropped:vote-far-round"] += 1
+            self._tally(Kind.DROPPED, "vote-far-round")
             return False
         if not self._record_vote(env):
             return False
@@ -989,11 +1035,11 @@ class Machine:
         key = (round, kind)
         if key in h.sent:
             if h.sent[key] != value:
-                self.counters[f"equivocation:own-{kind}"] += 1
+                self._tally(Kind.EQUIVOCATION, f"own-{kind}")
                 self._log("critical", f"height {h.height} round {round}: a {kind} of ours for "
                           f"{value} came back; we recorded {h.sent[key]}")
             return
-        self.counters["own_vote_learnt"] += 1
+        self._tally(Kind.OWN_VOTE_LEARNT)
         h.sent[key] = value
         h.sent_frames[key] = frame
         if kind == PRECOMMIT and value is not None and (h.locked is None or h.locked.round < round):
@@ -1019,13 +1065,13 @@ class Machine:
             if held >= VOTE_VALUES_PER_SENDER:
                 # an equivocator's third value, for no block we know: kept once we know it
                 # (an equivocating vote may be part of the M that decided a block)
-                self.counters["dropped:vote-values"] += 1
+                self._tally(Kind.DROPPED, "vote-values")
                 return False
         votes = store.setdefault(env.round, {})
         by_value.setdefault(value, {}).setdefault(env.sender, env.raw)
         if env.sender in votes:
             if votes[env.sender][0] != value:
-                self.counters[f"equivocation:{env.kind}"] += 1
+                self._tally(Kind.EQUIVOCATION, env.kind)
             return True
         votes[env.sender] = (value, env.raw)
         return True
@@ -1042,7 +1088,7 @@ class Machine:
         # at most one unverified SIG per sender, for a block we do not know yet: the newest
         for other in list(h.unverified_sigs):
             if other != block_hash and env.sender in h.unverified_sigs[other]:
-                self.counters["dropped:sig-replaced"] += 1
+                self._tally(Kind.DROPPED, "sig-replaced")
                 del h.unverified_sigs[other][env.sender]
                 h.pending_extra_sigs.get(other, {}).pop(env.sender, None)
                 if not h.unverified_sigs[other]:
@@ -1065,19 +1111,18 @@ class Machine:
             del pending[member]
             ok = self.auth.verify_block_sig(member, info.digest, der)
             if member != self.cfg.me:
-                self._notify("signature_received", height=h.height, block_hash=block_hash,
-                             member=self.cfg.names[member], valid=ok)
+                self._emit(A.SignatureReceived(h.height, block_hash, self.cfg.names[member], ok))
             if ok:
                 if member == self.cfg.me:
                     self._adopt_own_sig(block_hash, own_frame)
                 else:
-                    self.counters["signatures_received"] += 1
+                    self._tally(Kind.SIGNATURES_RECEIVED)
                 h.sigs.setdefault(block_hash, {})[member] = der
                 extra = h.pending_extra_sigs.get(block_hash, {}).pop(member, None)
                 if extra is not None:
                     h.extra_sigs.setdefault(block_hash, {})[member] = extra
             else:
-                self.counters["signatures_rejected:invalid"] += 1
+                self._tally(Kind.SIGNATURES_REJECTED, "invalid")
         if not pending:
             h.unverified_sigs.pop(block_hash, None)
             h.pending_extra_sigs.pop(block_hash, None)
@@ -1087,11 +1132,11 @@ class Machine:
         h = self.h
         assert h is not None
         if self.sign_state.height < h.height:
-            self.counters["own_sig_learnt"] += 1
+            self._tally(Kind.OWN_SIG_LEARNT)
             self.sign_state = SignState(h.height, block_hash, h.parent)
             self._persist()
         elif self.sign_state.height == h.height and self.sign_state.block_hash != block_hash:
-            self.counters["equivocation:own-sig"] += 1
+            self._tally(Kind.EQUIVOCATION, "own-sig")
             self._log("critical", f"height {h.height}: a signature of ours for {block_hash} came "
                       f"back; our sign-state holds {self.sign_state.block_hash}")
             return
@@ -1222,11 +1267,9 @@ class Machine:
         ok = validity.valid
         proposer = self.cfg.names[self.proposer(h.height, h.round)]
         if ok and free:
-            self._notify("proposal_accepted", height=h.height, round=h.round,
-                         proposer=proposer, block_hash=v)
+            self._emit(A.ProposalAccepted(h.height, h.round, proposer, v))
         elif validity.reason is not None:
-            self._notify("proposal_rejected", height=h.height, round=h.round,
-                         proposer=proposer, block_hash=v, reason=validity.reason)
+            self._emit(A.ProposalRejected(h.height, h.round, proposer, v, validity.reason))
         h.step = PREVOTE
         self._send_vote(PREVOTE, v if ok and free else NIL)
         return True
@@ -1302,7 +1345,7 @@ class Machine:
         change is always safe)."""
         nil = self._count(h.precommits.get(h.round, {}), NIL)
         if h.decided is None and nil > self.cfg.n - self.cfg.threshold:
-            self.counters["round_ended:nil-precommits"] += 1
+            self._tally(Kind.ROUND_ENDED, "nil-precommits")
             self._start_round(h.round + 1)
             return True
         return False
@@ -1338,11 +1381,11 @@ class Machine:
             return False
         info = h.blocks[h.decided]
         if not self.sign_state.allows(h.height, h.decided):
-            if self.counters["sign_refused"] == 0:
+            if self.counters[Tally(Kind.SIGN_REFUSED)] == 0:
                 self._log("critical", f"height {h.height}: refusing to sign {h.decided}: "
                           f"already signed {self.sign_state.block_hash} at {self.sign_state.height}",
                           block=h.decided)
-            self.counters["sign_refused"] += 1
+            self._tally(Kind.SIGN_REFUSED)
             self.timers[Timer.RETRY] = self._now + SIGN_REFUSED_RETRY
             return True
         if (self.sign_state.height, self.sign_state.block_hash) != (h.height, h.decided):
@@ -1461,8 +1504,8 @@ class Machine:
     def _timed_out(self, step: str) -> None:
         h = self.h
         assert h is not None
-        self.counters[f"timeout:{step}"] += 1
-        self._notify("round_timed_out", height=h.height, round=h.round, step=step)
+        self._tally(Kind.TIMEOUT, str(step))
+        self._emit(A.RoundTimedOut(h.height, h.round, str(step)))
 
     def _gossip(self) -> None:
         """Re-send what peers may have missed: our recent votes, blocks that matter, the decision."""
