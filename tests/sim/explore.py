@@ -179,6 +179,8 @@ def freeze(m: Machine | None) -> bytes:
         for name, value in vars(m.h).items():
             if type(value) in _NESTED:
                 setattr(m.h, name, _canon(value))
+        for votes in m.h.votes.values():
+            votes.first, votes.frames = _canon(votes.first), _canon(votes.frames)
     m._seen_frames = _canon(m._seen_frames)
     m.timers = _canon(m.timers)
     auth, cfg = m.auth, m.cfg

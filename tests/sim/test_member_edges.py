@@ -240,9 +240,9 @@ def test_votes_are_bounded_in_rounds_and_values() -> None:
         member.receive(3, 0, "precommit", {"hash": f"{i:064x}"})
     h = member.machine.h
     assert h is not None
-    assert max(h.prevotes) <= core.VOTE_ROUND_WINDOW
+    assert max(h.vote_rounds("prevote")) <= core.VOTE_ROUND_WINDOW
     assert h.peer_round[2] == 499  # still noted for the round skip
-    held = sum(1 for senders in h.support[("precommit", 0)].values() if 3 in senders)
+    held = sum(1 for senders in h.votes[("precommit", 0)].frames.values() if 3 in senders)
     assert held == core.VOTE_VALUES_PER_SENDER
     assert member.machine.counters[Tally(Kind.DROPPED, "vote-far-round")] == 500 - core.VOTE_ROUND_WINDOW - 1
     assert member.machine.counters[Tally(Kind.DROPPED, "vote-values")] == 500 - core.VOTE_VALUES_PER_SENDER

@@ -29,9 +29,9 @@ What each part of the height state means:
   (``validValue``/``validRound``). ``decided``: the block decided at this height.
 - ``sent``: our own votes, (round, kind) → value; persisted before each vote leaves.
   ``proposed``: our own proposals, round → (block, valid round); persisted likewise.
-- ``support``: every distinct signed vote, (kind, round) → value → sender → frame (an
-  equivocator's second value too, so that forwarded evidence counts). ``prevotes`` and
-  ``precommits``: round → sender → its first vote; they count "any M votes" and nil votes.
+- ``votes``: every signed vote, (kind, round) → :class:`VoteSet`, the one store of votes:
+  each sender's first value (what "M votes" and "M nil votes" count) and every distinct
+  value's frames (an equivocator's second value too, so that forwarded evidence counts).
 - ``proposal``: round → the first proposal seen (block, valid round); ``blocks``: every
   block learnt at this height; ``validity``: block → :class:`Validity` (absent: pending).
 - ``sigs``: block → member → verified block signature; ``unverified_sigs`` wait for their
@@ -173,6 +173,43 @@ TIP_POLL_SOON = 0.05
 RESUBMIT_AFTER = 2.0
 
 
+@dataclass
+class VoteSet:
+    """Every signed vote of one kind in one round: the one store of votes.
+
+    ``first`` is each sender's first value: "M votes" and "M nil votes" count those, so an
+    equivocator counts once. ``frames`` keeps every distinct value's signed frames by sender,
+    an equivocator's second value too, so that forwarded evidence counts."""
+
+    first: dict[int, str | None] = field(default_factory=dict)
+    frames: dict[str | None, dict[int, bytes]] = field(default_factory=dict)
+
+    def add(self, sender: int, value: str | None, frame: bytes) -> bool:
+        """Keep a vote; True if the sender's first vote here was for another value."""
+        self.frames.setdefault(value, {}).setdefault(sender, frame)
+        return self.first.setdefault(sender, value) != value
+
+    def senders(self) -> int:
+        """How many members voted here, whatever for."""
+        return len(self.first)
+
+    def first_votes(self, value: str | None) -> int:
+        """How many members' first vote here is for ``value``."""
+        return sum(1 for v in self.first.values() if v == value)
+
+    def support(self, value: str | None) -> int:
+        """How many members signed a vote for ``value`` here (equivocators included)."""
+        return len(self.frames.get(value, {}))
+
+    def values_of(self, sender: int) -> int:
+        """How many distinct values ``sender`` voted for here."""
+        return sum(1 for senders in self.frames.values() if sender in senders)
+
+    def proof(self, value: str | None) -> list[bytes]:
+        """The signed votes for ``value`` (e.g. a polka: a proof of lock)."""
+        return list(self.frames.get(value, {}).values())
+
+
 @dataclass(frozen=True)
 class CoreConfig:
     """What the machine needs from the config."""
@@ -224,14 +261,11 @@ class HeightState:
     #: round -> first proposal's (hash, valid_round); all proposal frames by hash
     proposal: dict[int, tuple[str, int]] = field(default_factory=dict)
     proposal_frames: dict[str, bytes] = field(default_factory=dict)
-    prevotes: dict[int, dict[int, tuple[str | None, bytes]]] = field(default_factory=dict)
-    precommits: dict[int, dict[int, tuple[str | None, bytes]]] = field(default_factory=dict)
     #: the highest round each peer has sent a message for
     peer_round: dict[int, int] = field(default_factory=dict)
     polka_seen: set[int] = field(default_factory=set)
-    #: every distinct signed vote, a second one from an equivocating member too, so that
-    #: forwarded evidence counts: (kind, round) -> value -> sender -> frame
-    support: dict[tuple[str, int], dict[str | None, dict[int, bytes]]] = field(default_factory=dict)
+    #: every signed vote: (kind, round) -> its :class:`VoteSet`
+    votes: dict[tuple[str, int], VoteSet] = field(default_factory=dict)
     sigs: dict[str, dict[int, bytes]] = field(default_factory=dict)
     unverified_sigs: dict[str, dict[int, bytes]] = field(default_factory=dict)
     sig_frame: bytes | None = None
@@ -245,6 +279,14 @@ class HeightState:
     interval: float = 0.0
     #: when each step of this height first happened (reported with the block, in ms)
     marks: dict[str, float] = field(default_factory=dict)
+
+    def votes_of(self, kind: str, round: int) -> VoteSet:
+        """The votes of ``kind`` in ``round`` (an empty set, not stored, if there are none)."""
+        return self.votes.get((kind, round)) or VoteSet()
+
+    def vote_rounds(self, kind: str) -> list[int]:
+        """The rounds holding votes of ``kind``, in the order their first vote came."""
+        return [rnd for k, rnd in self.votes if k == kind]
 
     def validity_of(self, block_hash: str) -> Validity:
         """The verdict on ``block_hash``, PENDING until the node and the hooks have answered."""
@@ -275,11 +317,11 @@ class HeightState:
         """Signed votes a restart must not lose: the valid block's pol, the decision's precommits."""
         frames: list[bytes] = []
         if self.valid:
-            frames.extend(self.support.get((PREVOTE, self.valid.round), {}).get(self.valid.block, {}).values())
+            frames.extend(self.votes_of(PREVOTE, self.valid.round).proof(self.valid.block))
         if self.decided:
-            for (kind, _rnd), by_value in self.support.items():
+            for (kind, _rnd), votes in self.votes.items():
                 if kind == PRECOMMIT:
-                    frames.extend(by_value.get(self.decided, {}).values())
+                    frames.extend(votes.proof(self.decided))
         return frames
 
 
@@ -602,9 +644,7 @@ class Machine:
         # our own votes and the evidence we held count again after a restart
         for (rnd, kind), value in h.sent.items():
             frame = self.auth.seal(h.height, rnd, kind, {"hash": value})
-            store = h.prevotes if kind == PREVOTE else h.precommits
-            store.setdefault(rnd, {}).setdefault(self.cfg.me, (value, frame))
-            h.support.setdefault((kind, rnd), {}).setdefault(value, {}).setdefault(self.cfg.me, frame)
+            h.votes.setdefault((kind, rnd), VoteSet()).add(self.cfg.me, value, frame)
         for block_hash, raw in (r.get("proposals") or {}).items():
             if block_hash in h.blocks and isinstance(raw, str):
                 h.proposal_frames[block_hash] = bytes.fromhex(raw)
@@ -669,8 +709,7 @@ class Machine:
         extras = h.extras.get(info.block_hash, {})
         pol: list[str] = []
         if valid_round >= 0:
-            votes = h.support.get((PREVOTE, valid_round), {}).get(info.block_hash, {})
-            pol = [frame.hex() for frame in votes.values()]
+            pol = [frame.hex() for frame in h.votes_of(PREVOTE, valid_round).proof(info.block_hash)]
         frame = self.auth.seal(
             h.height, h.round, "proposal",
             {"block": info.block_hex, "vr": valid_round, "pol": pol, "x": extras},
@@ -982,7 +1021,7 @@ class Machine:
         h = self.h
         assert h is not None
         m = self.cfg.threshold
-        return any(len(by_value.get(block_hash, {})) >= m for by_value in h.support.values())
+        return any(votes.support(block_hash) >= m for votes in h.votes.values())
 
     def _adopt_own_proposal(self, round: int, info: BlockInfo, vr: int) -> bool:
         """Our own proposal came back: remember it as sent, so that we never propose another.
@@ -1057,23 +1096,16 @@ class Machine:
         """Keep a signed vote (as evidence too); False if it was put aside for now."""
         h = self.h
         assert h is not None
-        store = h.prevotes if env.kind == PREVOTE else h.precommits
         value = env.payload.get("hash")
-        by_value = h.support.setdefault((env.kind, env.round), {})
-        if env.sender not in by_value.get(value, {}) and value not in h.blocks:
-            held = sum(1 for senders in by_value.values() if env.sender in senders)
-            if held >= VOTE_VALUES_PER_SENDER:
-                # an equivocator's third value, for no block we know: kept once we know it
-                # (an equivocating vote may be part of the M that decided a block)
-                self._tally(Kind.DROPPED, "vote-values")
-                return False
-        votes = store.setdefault(env.round, {})
-        by_value.setdefault(value, {}).setdefault(env.sender, env.raw)
-        if env.sender in votes:
-            if votes[env.sender][0] != value:
-                self._tally(Kind.EQUIVOCATION, env.kind)
-            return True
-        votes[env.sender] = (value, env.raw)
+        votes = h.votes.setdefault((env.kind, env.round), VoteSet())
+        if (env.sender not in votes.frames.get(value, {}) and value not in h.blocks
+                and votes.values_of(env.sender) >= VOTE_VALUES_PER_SENDER):
+            # an equivocator's third value, for no block we know: kept once we know it
+            # (an equivocating vote may be part of the M that decided a block)
+            self._tally(Kind.DROPPED, "vote-values")
+            return False
+        if votes.add(env.sender, value, env.raw):
+            self._tally(Kind.EQUIVOCATION, env.kind)
         return True
 
     def _on_sig(self, env: Envelope) -> None:
@@ -1155,9 +1187,7 @@ class Machine:
         h.sent[key] = value
         frame = self.auth.seal(h.height, h.round, kind, {"hash": value})
         h.sent_frames[key] = frame
-        store = h.prevotes if kind == PREVOTE else h.precommits
-        store.setdefault(h.round, {}).setdefault(self.cfg.me, (value, frame))
-        h.support.setdefault((kind, h.round), {}).setdefault(value, {}).setdefault(self.cfg.me, frame)
+        h.votes.setdefault((kind, h.round), VoteSet()).add(self.cfg.me, value, frame)
         if not already_recorded:
             self._persist()
         self._emit(A.Broadcast(frame))
@@ -1165,12 +1195,7 @@ class Machine:
     def _support(self, kind: str, round: int, value: str | None) -> int:
         """How many members sent a signed ``kind`` vote for ``value`` in ``round``."""
         assert self.h is not None
-        return len(self.h.support.get((kind, round), {}).get(value, {}))
-
-    def _count(self, votes: dict[int, tuple[str | None, bytes]], value: Any = ...) -> int:
-        if value is ...:
-            return len(votes)
-        return sum(1 for v, _ in votes.values() if v == value)
+        return self.h.votes_of(kind, round).support(value)
 
     # ------------------------------------------------------------------ the rules
 
@@ -1278,7 +1303,7 @@ class Machine:
         """Algorithm 1, lines 34-35: M prevotes of any value in our round, while at the
         prevote step: start timeoutPrevote (once)."""
         if (h.step == PREVOTE and Timer.PREVOTE not in self.timers
-                and self._count(h.prevotes.get(h.round, {})) >= self.cfg.threshold):
+                and h.votes_of(PREVOTE, h.round).senders() >= self.cfg.threshold):
             self.timers[Timer.PREVOTE] = self._now + self._timeout(self.cfg.prevote_timeout, h.round)
         return False
 
@@ -1289,7 +1314,7 @@ class Machine:
         r, m = h.round, self.cfg.threshold
         if r in h.polka_seen or h.step not in (PREVOTE, PRECOMMIT):
             return False
-        for v in h.support.get((PREVOTE, r), {}):
+        for v in h.votes_of(PREVOTE, r).frames:
             if v is None:
                 continue
             if self._support(PREVOTE, r, v) >= m and h.validity_of(v).valid and v in h.blocks:
@@ -1310,10 +1335,10 @@ class Machine:
         our valid block, so that we re-propose it with its proof of lock."""
         m = self.cfg.threshold
         best = h.valid.round if h.valid else -1
-        for rr in sorted(h.prevotes, reverse=True):
+        for rr in sorted(h.vote_rounds(PREVOTE), reverse=True):
             if rr <= best or rr > h.round:
                 continue
-            found = next((v for v in h.support.get((PREVOTE, rr), {})
+            found = next((v for v in h.votes_of(PREVOTE, rr).frames
                           if v is not None and self._support(PREVOTE, rr, v) >= m
                           and v in h.blocks and h.validity_of(v).valid), None)
             if found is not None:
@@ -1325,7 +1350,7 @@ class Machine:
     def _rule_nil_polka(self, h: HeightState) -> bool:
         """Algorithm 1, lines 44-46: M prevotes for nil in our round, at the prevote step:
         precommit nil."""
-        if h.step == PREVOTE and self._count(h.prevotes.get(h.round, {}), NIL) >= self.cfg.threshold:
+        if h.step == PREVOTE and h.votes_of(PREVOTE, h.round).first_votes(NIL) >= self.cfg.threshold:
             h.step = PRECOMMIT
             self._send_vote(PRECOMMIT, NIL)
             return True
@@ -1335,7 +1360,7 @@ class Machine:
         """Algorithm 1, lines 47-48: M precommits of any value in our round: start
         timeoutPrecommit (once)."""
         if (Timer.PRECOMMIT not in self.timers
-                and self._count(h.precommits.get(h.round, {})) >= self.cfg.threshold):
+                and h.votes_of(PRECOMMIT, h.round).senders() >= self.cfg.threshold):
             self.timers[Timer.PRECOMMIT] = self._now + self._timeout(self.cfg.precommit_timeout, h.round)
         return False
 
@@ -1343,7 +1368,7 @@ class Machine:
         """Not in Algorithm 1: more than N - M nil precommits in our round mean no block can
         gather M there, so the next round starts now rather than at timeoutPrecommit (a round
         change is always safe)."""
-        nil = self._count(h.precommits.get(h.round, {}), NIL)
+        nil = h.votes_of(PRECOMMIT, h.round).first_votes(NIL)
         if h.decided is None and nil > self.cfg.n - self.cfg.threshold:
             self._tally(Kind.ROUND_ENDED, "nil-precommits")
             self._start_round(h.round + 1)
@@ -1356,8 +1381,8 @@ class Machine:
         m = self.cfg.threshold
         if h.decided is not None:
             return False
-        for rr in h.precommits:
-            for v in h.support.get((PRECOMMIT, rr), {}):
+        for rr in h.vote_rounds(PRECOMMIT):
+            for v in h.votes_of(PRECOMMIT, rr).frames:
                 if v is None:
                     continue
                 if self._support(PRECOMMIT, rr, v) >= m and v in h.blocks:
@@ -1526,12 +1551,11 @@ class Machine:
             if proposal_frame is not None:
                 frames.append(proposal_frame)
         if h.valid:
-            vb, vr = h.valid.block, h.valid.round
-            frames.extend(h.support.get((PREVOTE, vr), {}).get(vb, {}).values())
+            frames.extend(h.votes_of(PREVOTE, h.valid.round).proof(h.valid.block))
         if h.decided:
-            for (kind, _rnd), by_value in h.support.items():
+            for (kind, _rnd), votes in h.votes.items():
                 if kind == PRECOMMIT:
-                    frames.extend(by_value.get(h.decided, {}).values())
+                    frames.extend(votes.proof(h.decided))
         if h.sig_frame is not None:
             frames.append(h.sig_frame)
         for frame in frames:
