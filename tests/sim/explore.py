@@ -59,7 +59,7 @@ from simulator import (  # noqa: E402
 
 from oceanfed.consensus import actions as A  # noqa: E402
 from oceanfed.consensus import events as E  # noqa: E402
-from oceanfed.consensus.machine import CoreConfig, Machine  # noqa: E402
+from oceanfed.consensus.machine import CoreConfig, Machine, Timing  # noqa: E402
 from oceanfed.ocean.encoding import Reader  # noqa: E402
 from oceanfed.ocean.header import BlockHeader  # noqa: E402
 
@@ -173,12 +173,11 @@ def freeze(m: Machine | None) -> bytes:
         getattr(m, name).clear() if name != "last_block" else setattr(m, name, None)
     m._out = []
     if m.h is not None:
-        m.h.marks.clear()
-        m.h.first_seen.clear()
-        m.h.started_at = 0.0
-        for name, value in vars(m.h).items():
-            if type(value) in _NESTED:
-                setattr(m.h, name, _canon(value))
+        m.h.timing = Timing(interval=m.h.timing.interval)
+        for part in (m.h, m.h.signatures):
+            for name, value in vars(part).items():
+                if type(value) in _NESTED:
+                    setattr(part, name, _canon(value))
         for votes in m.h.votes.values():
             votes.first, votes.frames = _canon(votes.first), _canon(votes.frames)
     m._seen_frames = _canon(m._seen_frames)

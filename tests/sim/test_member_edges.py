@@ -228,7 +228,7 @@ def test_unverified_sigs_are_one_per_sender() -> None:
         member.receive(2, 0, "sig", {"hash": f"{i:064x}", "sig": "30" + "ab" * 32})
     h = member.machine.h
     assert h is not None
-    assert sum(len(p) for p in h.unverified_sigs.values()) <= 1
+    assert sum(len(p) for p in h.signatures.unverified.values()) <= 1
     assert member.machine.counters[Tally(Kind.DROPPED, "sig-replaced")] == 1999
 
 

@@ -34,8 +34,10 @@ What each part of the height state means:
   value's frames (an equivocator's second value too, so that forwarded evidence counts).
 - ``proposal``: round → the first proposal seen (block, valid round); ``blocks``: every
   block learnt at this height; ``validity``: block → :class:`Validity` (absent: pending).
-- ``sigs``: block → member → verified block signature; ``unverified_sigs`` wait for their
-  block. ``signing``/``building``: a request to the signer/node is outstanding.
+- ``signatures`` (:class:`Signatures`): the signing step: verified block signatures by block
+  and member, those waiting for their block, our SIG frame, whether our signer is working,
+  and what was submitted. ``building``: a block has been asked of the node.
+- ``timing`` (:class:`Timing`): only reported with the block (latency, phases).
 - ``Machine.timers``: one deadline per :class:`Timer`; :meth:`Machine._armed` says which of
   them count now, and both :meth:`Machine.next_deadline` and a tick read only that.
 
@@ -232,6 +234,39 @@ class CoreConfig:
 
 
 @dataclass
+class Signatures:
+    """The signing step of one height: block signatures (ours and the peers'), and the
+    completed blocks submitted."""
+
+    #: block -> member -> verified block signature
+    verified: dict[str, dict[int, bytes]] = field(default_factory=dict)
+    #: signatures whose block is not known here yet (at most one block per sender)
+    unverified: dict[str, dict[int, bytes]] = field(default_factory=dict)
+    #: block -> member -> its signatures over the proposal's extras (plugins)
+    extras: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
+    pending_extras: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
+    #: our own SIG frame, re-sent by gossip
+    own_frame: bytes | None = None
+    #: a signature has been asked of our signer and not answered yet
+    requested: bool = False
+    #: block -> when it was submitted (submitted again if the tip has not moved)
+    submitted: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Timing:
+    """What a height reports with its block (latency, phases); nothing is decided on it."""
+
+    started_at: float = 0.0
+    #: when each block was first seen here (proposed or received): latency is measured from it
+    first_seen: dict[str, float] = field(default_factory=dict)
+    #: the block interval used for this height (shorter while catching up)
+    interval: float = 0.0
+    #: when each step of this height first happened (reported with the block, in ms)
+    marks: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
 class HeightState:
     """Everything about the height being decided. Durable parts are in :meth:`record`."""
 
@@ -249,8 +284,6 @@ class HeightState:
     blocks: dict[str, BlockInfo] = field(default_factory=dict)
     #: what the proposer attached to each block (plugins' extras), first valid sighting wins
     extras: dict[str, dict[str, Any]] = field(default_factory=dict)
-    extra_sigs: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
-    pending_extra_sigs: dict[str, dict[int, dict[str, Any]]] = field(default_factory=dict)
     #: verdicts on blocks (a block without one is pending: see :meth:`validity_of`)
     validity: dict[str, Validity] = field(default_factory=dict)
     validating: set[str] = field(default_factory=set)
@@ -266,19 +299,11 @@ class HeightState:
     polka_seen: set[int] = field(default_factory=set)
     #: every signed vote: (kind, round) -> its :class:`VoteSet`
     votes: dict[tuple[str, int], VoteSet] = field(default_factory=dict)
-    sigs: dict[str, dict[int, bytes]] = field(default_factory=dict)
-    unverified_sigs: dict[str, dict[int, bytes]] = field(default_factory=dict)
-    sig_frame: bytes | None = None
-    signing: bool = False
-    submitted: dict[str, float] = field(default_factory=dict)
+    #: the signing step: block signatures, ours and the peers'
+    signatures: Signatures = field(default_factory=Signatures)
     building: bool = False
-    started_at: float = 0.0
-    #: when each block was first seen here (proposed or received): latency is measured from it
-    first_seen: dict[str, float] = field(default_factory=dict)
-    #: the block interval used for this height (shorter while catching up)
-    interval: float = 0.0
-    #: when each step of this height first happened (reported with the block, in ms)
-    marks: dict[str, float] = field(default_factory=dict)
+    #: what is only reported (latency, phases), never decided on
+    timing: Timing = field(default_factory=Timing)
 
     def votes_of(self, kind: str, round: int) -> VoteSet:
         """The votes of ``kind`` in ``round`` (an empty set, not stored, if there are none)."""
@@ -551,10 +576,10 @@ class Machine:
         height's, start its round, and take the frames of this height put aside earlier."""
         interval = self._interval(height)
         h = HeightState(height=height, parent=parent, ready_at=self._now + interval)
-        h.interval = interval
+        h.timing.interval = interval
         if 0 < interval < self.cfg.block_time:
             self._tally(Kind.CATCH_UP_HEIGHTS)
-        h.started_at = self._now
+        h.timing.started_at = self._now
         self.h = h
         for timer in HEIGHT_TIMERS:
             self.timers.pop(timer, None)
@@ -715,7 +740,7 @@ class Machine:
             {"block": info.block_hex, "vr": valid_round, "pol": pol, "x": extras},
         )
         h.blocks[info.block_hash] = info
-        h.first_seen.setdefault(info.block_hash, self._now)
+        h.timing.first_seen.setdefault(info.block_hash, self._now)
         h.proposal.setdefault(h.round, (info.block_hash, valid_round))
         h.proposal_frames[info.block_hash] = frame
         h.validity.setdefault(info.block_hash, VALID)
@@ -786,7 +811,7 @@ class Machine:
         h.validating.discard(ev.block_hash)
         h.validity[ev.block_hash] = Validity(reason=ev.reason)
         h.validate_failures = 0
-        h.marks.setdefault("validated", self._now)
+        h.timing.marks.setdefault("validated", self._now)
         if ev.reason is not None:
             self._tally(Kind.PROPOSAL_REJECTED, ev.reason)
 
@@ -801,13 +826,13 @@ class Machine:
             delay = min(RETRY_DELAY * 2 ** min(h.validate_failures - 1, 16), VALIDATE_RETRY_MAX)
             self.timers[Timer.VALIDATE_RETRY] = self._now + delay
         elif ev.what == "submit":
-            h.submitted.clear()
+            h.signatures.submitted.clear()
             self.timers[Timer.RETRY] = self._now + RETRY_DELAY
 
     def _on_signed(self, h: HeightState, ev: E.Signed) -> None:
         if ev.block_hash != h.decided:
             return
-        h.signing = False
+        h.signatures.requested = False
         info = h.blocks.get(ev.block_hash)
         if ev.der is None or info is None:
             self._tally(Kind.SIGN_FAILED)
@@ -819,34 +844,34 @@ class Machine:
             self._log("error", f"height {h.height}: signer returned a signature that does not verify; not sent")
             self.timers[Timer.RETRY] = self._now + RETRY_DELAY
             return
-        h.sigs.setdefault(ev.block_hash, {})[self.cfg.me] = ev.der
+        h.signatures.verified.setdefault(ev.block_hash, {})[self.cfg.me] = ev.der
         if ev.extra_sigs:
-            h.extra_sigs.setdefault(ev.block_hash, {})[self.cfg.me] = dict(ev.extra_sigs)
-        h.marks.setdefault("signed", self._now)
+            h.signatures.extras.setdefault(ev.block_hash, {})[self.cfg.me] = dict(ev.extra_sigs)
+        h.timing.marks.setdefault("signed", self._now)
         payload: dict[str, Any] = {"hash": ev.block_hash, "sig": ev.der.hex()}
         if ev.extra_sigs:
             payload["x"] = ev.extra_sigs
-        h.sig_frame = self.auth.seal(h.height, h.round, "sig", payload)
+        h.signatures.own_frame = self.auth.seal(h.height, h.round, "sig", payload)
         self._tally(Kind.SIGNATURES_MADE)
-        self._emit(A.Broadcast(h.sig_frame))
+        self._emit(A.Broadcast(h.signatures.own_frame))
 
     def _on_submitted(self, h: HeightState, ev: E.Submitted) -> None:
         result = "accepted" if ev.result in (None, "duplicate") else ev.result
         self._emit(A.BlockSubmitted(ev.height, ev.block_hash, result))
         if result == "accepted":
             info = h.blocks.get(ev.block_hash)
-            seen = h.first_seen.get(ev.block_hash, h.started_at)
+            seen = h.timing.first_seen.get(ev.block_hash, h.timing.started_at)
             self.last_block = {
                 "height": ev.height,
                 "hash": ev.block_hash,
                 "round": h.round,
                 "proposer": self.cfg.names[self.proposer(h.height, h.round)],
-                "signers": sorted(self.cfg.names[i] for i in h.sigs.get(ev.block_hash, {})),
+                "signers": sorted(self.cfg.names[i] for i in h.signatures.verified.get(ev.block_hash, {})),
                 "latency": self._now - seen,
-                "interval": h.interval,
+                "interval": h.timing.interval,
                 "phases_ms": {
                     k: round((t - seen) * 1000, 2)
-                    for k, t in sorted(h.marks.items(), key=lambda kv: kv[1])
+                    for k, t in sorted(h.timing.marks.items(), key=lambda kv: kv[1])
                 },
             }
             self.recent_blocks.append(self.last_block)
@@ -1005,7 +1030,7 @@ class Machine:
         reason = self._structural_reason(info)
         h.blocks[info.block_hash] = info
         h.extras.setdefault(info.block_hash, extras)
-        h.first_seen.setdefault(info.block_hash, self._now)
+        h.timing.first_seen.setdefault(info.block_hash, self._now)
         h.proposal_frames[info.block_hash] = env.raw
         if adopted:
             self._persist()  # our own proposal and its block, learnt back: kept from now on
@@ -1115,28 +1140,28 @@ class Machine:
         der = bytes.fromhex(env.payload["sig"])
         if not isinstance(block_hash, str):
             raise ValueError("sig hash must be a string")
-        if env.sender in h.sigs.get(block_hash, {}):
+        if env.sender in h.signatures.verified.get(block_hash, {}):
             return
         # at most one unverified SIG per sender, for a block we do not know yet: the newest
-        for other in list(h.unverified_sigs):
-            if other != block_hash and env.sender in h.unverified_sigs[other]:
+        for other in list(h.signatures.unverified):
+            if other != block_hash and env.sender in h.signatures.unverified[other]:
                 self._tally(Kind.DROPPED, "sig-replaced")
-                del h.unverified_sigs[other][env.sender]
-                h.pending_extra_sigs.get(other, {}).pop(env.sender, None)
-                if not h.unverified_sigs[other]:
-                    del h.unverified_sigs[other]
-                    h.pending_extra_sigs.pop(other, None)
+                del h.signatures.unverified[other][env.sender]
+                h.signatures.pending_extras.get(other, {}).pop(env.sender, None)
+                if not h.signatures.unverified[other]:
+                    del h.signatures.unverified[other]
+                    h.signatures.pending_extras.pop(other, None)
         extra = env.payload.get("x")
         if isinstance(extra, dict) and extra:
-            h.pending_extra_sigs.setdefault(block_hash, {})[env.sender] = extra
-        h.unverified_sigs.setdefault(block_hash, {})[env.sender] = der
+            h.signatures.pending_extras.setdefault(block_hash, {})[env.sender] = extra
+        h.signatures.unverified.setdefault(block_hash, {})[env.sender] = der
         self._verify_sigs(block_hash, env.raw if env.sender == self.cfg.me else None)
 
     def _verify_sigs(self, block_hash: str, own_frame: bytes | None = None) -> None:
         h = self.h
         assert h is not None
         info = h.blocks.get(block_hash)
-        pending = h.unverified_sigs.get(block_hash)
+        pending = h.signatures.unverified.get(block_hash)
         if info is None or not pending:
             return
         for member, der in list(pending.items()):
@@ -1149,15 +1174,15 @@ class Machine:
                     self._adopt_own_sig(block_hash, own_frame)
                 else:
                     self._tally(Kind.SIGNATURES_RECEIVED)
-                h.sigs.setdefault(block_hash, {})[member] = der
-                extra = h.pending_extra_sigs.get(block_hash, {}).pop(member, None)
+                h.signatures.verified.setdefault(block_hash, {})[member] = der
+                extra = h.signatures.pending_extras.get(block_hash, {}).pop(member, None)
                 if extra is not None:
-                    h.extra_sigs.setdefault(block_hash, {})[member] = extra
+                    h.signatures.extras.setdefault(block_hash, {})[member] = extra
             else:
                 self._tally(Kind.SIGNATURES_REJECTED, "invalid")
         if not pending:
-            h.unverified_sigs.pop(block_hash, None)
-            h.pending_extra_sigs.pop(block_hash, None)
+            h.signatures.unverified.pop(block_hash, None)
+            h.signatures.pending_extras.pop(block_hash, None)
 
     def _adopt_own_sig(self, block_hash: str, frame: bytes | None) -> None:
         """Our own signature came back: we signed this block, so we sign nothing else here."""
@@ -1172,8 +1197,8 @@ class Machine:
             self._log("critical", f"height {h.height}: a signature of ours for {block_hash} came "
                       f"back; our sign-state holds {self.sign_state.block_hash}")
             return
-        if h.sig_frame is None and frame is not None:
-            h.sig_frame = frame
+        if h.signatures.own_frame is None and frame is not None:
+            h.signatures.own_frame = frame
 
     # ------------------------------------------------------------------ voting
 
@@ -1183,7 +1208,7 @@ class Machine:
         key = (h.round, kind)
         if key in h.sent and not already_recorded:
             return
-        h.marks.setdefault(kind, self._now)
+        h.timing.marks.setdefault(kind, self._now)
         h.sent[key] = value
         frame = self.auth.seal(h.height, h.round, kind, {"hash": value})
         h.sent_frames[key] = frame
@@ -1389,7 +1414,7 @@ class Machine:
                     if not h.validity_of(v).valid:
                         continue
                     h.decided = v
-                    h.marks.setdefault("decided", self._now)
+                    h.timing.marks.setdefault("decided", self._now)
                     if self.sign_state.allows(h.height, v):
                         self.sign_state = SignState(h.height, v, h.parent)
                     self._log("debug", f"height {h.height}: decided {v} in round {rr}", block=v)
@@ -1401,7 +1426,7 @@ class Machine:
         """ROUNDS.md step 4: sign the decided block, once the sign-state naming it is on disk;
         refuse (the last line of defence) if the sign-state names another block here."""
         retry_at = self.timers.get(Timer.RETRY)
-        if (h.decided is None or h.signing or self.cfg.me in h.sigs.get(h.decided, {})
+        if (h.decided is None or h.signatures.requested or self.cfg.me in h.signatures.verified.get(h.decided, {})
                 or (retry_at is not None and self._now < retry_at)):
             return False
         info = h.blocks[h.decided]
@@ -1416,7 +1441,7 @@ class Machine:
         if (self.sign_state.height, self.sign_state.block_hash) != (h.height, h.decided):
             self.sign_state = SignState(h.height, h.decided, h.parent)
             self._persist()
-        h.signing = True
+        h.signatures.requested = True
         self.timers.pop(Timer.RETRY, None)
         self._emit(A.Sign(h.height, h.decided, info.digest, info.preimage, info.block_hex,
                           h.extras.get(h.decided, {})))
@@ -1425,14 +1450,14 @@ class Machine:
     def _rule_submit(self, h: HeightState) -> bool:
         """ROUNDS.md step 5: M valid block signatures: combine them in key order and submit."""
         m = self.cfg.threshold
-        for block_hash, sigs in h.sigs.items():
-            if len(sigs) >= m and block_hash not in h.submitted and block_hash in h.blocks:
+        for block_hash, sigs in h.signatures.verified.items():
+            if len(sigs) >= m and block_hash not in h.signatures.submitted and block_hash in h.blocks:
                 order = sorted(sigs)[:m]
                 block_hex = complete(h.blocks[block_hash].block_hex, [sigs[i] for i in order])
-                h.submitted[block_hash] = self._now
-                h.marks.setdefault("submit", self._now)
+                h.signatures.submitted[block_hash] = self._now
+                h.timing.marks.setdefault("submit", self._now)
                 extra_sigs = {
-                    self.cfg.names[i]: x for i, x in h.extra_sigs.get(block_hash, {}).items()
+                    self.cfg.names[i]: x for i, x in h.signatures.extras.get(block_hash, {}).items()
                 }
                 self._emit(A.Submit(h.height, block_hash, block_hex,
                                     h.extras.get(block_hash, {}), extra_sigs))
@@ -1441,8 +1466,8 @@ class Machine:
 
     def _rule_verify_waiting_sigs(self, h: HeightState) -> bool:
         """Block signatures that arrived before their block: verify them now it is here."""
-        for block_hash in list(h.unverified_sigs):
-            if h.unverified_sigs[block_hash] and block_hash in h.blocks:
+        for block_hash in list(h.signatures.unverified):
+            if h.signatures.unverified[block_hash] and block_hash in h.blocks:
                 self._verify_sigs(block_hash)
                 return True
         return False
@@ -1463,7 +1488,7 @@ class Machine:
         undecided = h.decided is None
         match timer:
             case Timer.RETRY:
-                return not h.signing
+                return not h.signatures.requested
             case Timer.READY:
                 return (h.round == 0 and h.step == PROPOSE and not h.building and h.valid is None
                         and 0 not in h.proposal and self._am_proposer(0))
@@ -1489,9 +1514,9 @@ class Machine:
         h = self.h
         if h is None or self._waiting():
             return
-        for block_hash, at in list(h.submitted.items()):
+        for block_hash, at in list(h.signatures.submitted.items()):
             if self._now - at > max(RESUBMIT_AFTER, 4 * self.cfg.tip_poll_interval):
-                del h.submitted[block_hash]  # resubmit if the tip has not moved
+                del h.signatures.submitted[block_hash]  # resubmit if the tip has not moved
 
     def _fire(self, timer: Timer) -> None:
         h = self.h
@@ -1556,7 +1581,7 @@ class Machine:
             for (kind, _rnd), votes in h.votes.items():
                 if kind == PRECOMMIT:
                     frames.extend(votes.proof(h.decided))
-        if h.sig_frame is not None:
-            frames.append(h.sig_frame)
+        if h.signatures.own_frame is not None:
+            frames.append(h.signatures.own_frame)
         for frame in frames:
             self._emit(A.Broadcast(frame))
