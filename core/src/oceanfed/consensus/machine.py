@@ -120,6 +120,13 @@ class Lock(NamedTuple):
     round: int
 
 
+class Proposal(NamedTuple):
+    """A proposal's block and its valid round (-1 for a fresh block)."""
+
+    block: str
+    valid_round: int
+
+
 class Valid(NamedTuple):
     """The most recent block with a polka seen here, and its round (``validValue``/``validRound``)."""
 
@@ -289,10 +296,10 @@ class HeightState:
     validating: set[str] = field(default_factory=set)
     #: consecutive failed validations (not verdicts), retried at ``Timer.VALIDATE_RETRY``
     validate_failures: int = 0
-    #: our own proposals: round -> (hash, valid_round); persisted before they are broadcast
-    proposed: dict[int, tuple[str, int]] = field(default_factory=dict)
-    #: round -> first proposal's (hash, valid_round); all proposal frames by hash
-    proposal: dict[int, tuple[str, int]] = field(default_factory=dict)
+    #: our own proposals by round; persisted before they are broadcast
+    proposed: dict[int, Proposal] = field(default_factory=dict)
+    #: round -> the first proposal seen; all proposal frames by block hash
+    proposal: dict[int, Proposal] = field(default_factory=dict)
     proposal_frames: dict[str, bytes] = field(default_factory=dict)
     #: the highest round each peer has sent a message for
     peer_round: dict[int, int] = field(default_factory=dict)
@@ -319,7 +326,7 @@ class HeightState:
 
     def record(self) -> dict[str, Any]:
         """The durable part, as persisted (its format is read back by :meth:`Machine._restore`)."""
-        own = self.proposed[max(self.proposed)][0] if self.proposed else None
+        own = self.proposed[max(self.proposed)].block if self.proposed else None
         keep = {h for h in (self.locked and self.locked.block, self.valid and self.valid.block,
                             self.decided, own)
                 if h}
@@ -665,7 +672,7 @@ class Machine:
         for rnd, kind, value in r.get("sent") or []:
             h.sent[(int(rnd), kind)] = value
         for rnd, block_hash, vr in r.get("proposed") or []:
-            h.proposed[int(rnd)] = (block_hash, int(vr))
+            h.proposed[int(rnd)] = Proposal(block_hash, int(vr))
         # our own votes and the evidence we held count again after a restart
         for (rnd, kind), value in h.sent.items():
             frame = self.auth.seal(h.height, rnd, kind, {"hash": value})
@@ -726,7 +733,7 @@ class Machine:
         h = self.h
         assert h is not None
         own = h.proposed.get(h.round)
-        if own is not None and own[0] != info.block_hash:
+        if own is not None and own.block != info.block_hash:
             self._tally(Kind.PROPOSAL_WITHHELD, "already-proposed")
             return
         if extras is not None:
@@ -741,12 +748,12 @@ class Machine:
         )
         h.blocks[info.block_hash] = info
         h.timing.first_seen.setdefault(info.block_hash, self._now)
-        h.proposal.setdefault(h.round, (info.block_hash, valid_round))
+        h.proposal.setdefault(h.round, Proposal(info.block_hash, valid_round))
         h.proposal_frames[info.block_hash] = frame
         h.validity.setdefault(info.block_hash, VALID)
         if own is None:
             # persisted before it leaves: after a restart we propose this block again, no other
-            h.proposed[h.round] = (info.block_hash, valid_round)
+            h.proposed[h.round] = Proposal(info.block_hash, valid_round)
             self._persist()
         self._emit(A.Broadcast(frame))
         self._log("debug", f"height {h.height} round {h.round}: proposed {info.block_hash}",
@@ -955,7 +962,7 @@ class Machine:
             self._emit(A.ProposalRejected(h.height, env.round, proposer, "", "undecodable"))
             return True
         first = env.round not in h.proposal
-        if not first and h.proposal[env.round][0] != info.block_hash:
+        if not first and h.proposal[env.round].block != info.block_hash:
             self._tally(Kind.EQUIVOCATION, "proposal")
             if info.block_hash not in h.blocks and not self._wanted(info.block_hash):
                 # one proposal per (height, round); another block of that round is only
@@ -967,7 +974,7 @@ class Machine:
         if not isinstance(extras, dict):
             raise ValueError("proposal extras must be an object")
         if first:
-            h.proposal[env.round] = (info.block_hash, vr)
+            h.proposal[env.round] = Proposal(info.block_hash, vr)
         adopted = env.sender == self.cfg.me and self._adopt_own_proposal(env.round, info, vr)
         if info.block_hash in h.blocks:
             self._proposed_again(h, env, info, extras, first, adopted)
@@ -1057,13 +1064,13 @@ class Machine:
         assert h is not None
         own = h.proposed.get(round)
         if own is None:
-            h.proposed[round] = (info.block_hash, vr)
+            h.proposed[round] = Proposal(info.block_hash, vr)
             self._tally(Kind.OWN_PROPOSAL_LEARNT)
             return True
-        if own[0] != info.block_hash:
+        if own.block != info.block_hash:
             self._tally(Kind.EQUIVOCATION, "own-proposal")
             self._log("critical", f"height {h.height} round {round}: a proposal of ours for "
-                      f"{info.block_hash} came back; we recorded {own[0]}")
+                      f"{info.block_hash} came back; we recorded {own.block}")
         return False
 
     def _validate(self, info: BlockInfo) -> None:
@@ -1565,7 +1572,7 @@ class Machine:
         for (rnd, _kind), frame in h.sent_frames.items():
             if rnd >= h.round - 1:
                 frames.append(frame)
-        wanted = {h.proposal[h.round][0]} if h.round in h.proposal else set()
+        wanted = {h.proposal[h.round].block} if h.round in h.proposal else set()
         for x in (h.locked, h.valid):
             if x:
                 wanted.add(x.block)
