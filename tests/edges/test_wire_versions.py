@@ -13,6 +13,7 @@ import pytest
 from oceanfed import wire
 from oceanfed.consensus import events as E
 from oceanfed.consensus.auth import WireAuthenticator
+from oceanfed.consensus.counts import Kind, Tally
 from oceanfed.driver import Driver
 from oceanfed.errors import DecodeError
 from oceanfed.metrics import DriverCollector
@@ -158,7 +159,7 @@ def test_a_peer_of_another_version_gets_one_line_and_a_counted_drop(
 def test_drops_the_machine_finds_are_put_down_to_the_frames_peer() -> None:
     member = Member()
     block = member.block(1)
-    member.machine.counters["dropped:stale"] += 3  # counted before the driver: not a peer's
+    member.machine.counters[Tally(Kind.DROPPED, "stale")] += 3  # counted before the driver: not a peer's
     driver = Driver(member.machine, node=None, signer=None, messenger=None, store=None)  # type: ignore[arg-type]
     vote = member.vote(2, 0, "prevote", block)
     forged = vote[:-8] + bytes(8)
@@ -171,5 +172,5 @@ def test_drops_the_machine_finds_are_put_down_to_the_frames_peer() -> None:
     counts = driver.drops.counts()
     assert counts == {("m2", "bad-signature"): 1, ("m3", "bad-signature"): 1,
                       ("m3", "duplicate"): 1}, counts
-    assert member.machine.counters["dropped:bad-signature"] == 2
-    assert member.machine.counters["dropped:stale"] == 3
+    assert member.machine.counters[Tally(Kind.DROPPED, "bad-signature")] == 2
+    assert member.machine.counters[Tally(Kind.DROPPED, "stale")] == 3
