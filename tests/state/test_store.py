@@ -132,3 +132,80 @@ def test_a_deleted_state_row_with_signed_blocks_is_refused_without_a_marker(tmp_
         inspect_state(state)
     with pytest.raises(StateError, match="signed blocks up to height 2"):
         StateStore(state, Owner("c", "m0"))
+
+
+def _wal_bytes(state_dir: Path) -> int:
+    wal = state_dir / "state.sqlite3-wal"
+    return wal.stat().st_size if wal.exists() else 0
+
+
+def test_an_identical_save_writes_nothing_and_the_state_stays_restart_correct(tmp_path: Path) -> None:
+    state = tmp_path / "s"
+    store = StateStore(state)
+    h = _height(3, 1_000)
+    record = _record(h, 2)
+    store.save(record)
+    store.save(_record(h, 2))  # the machine builds a fresh, equal record: already on disk
+    assert (store.saves, store.skipped) == (1, 1)
+    wal = _wal_bytes(state)
+    h.sent[(0, "prevote")] = f"{3:064x}"
+    moved = _record(h, 2)
+    store.save(moved)  # only the state row changed: written
+    assert (store.saves, store.skipped) == (2, 1)
+    assert _wal_bytes(state) > wal
+    store.save(_record(h, 2))
+    assert (store.saves, store.skipped) == (2, 2)
+    assert store.load() == moved
+    store.close()
+    reopened = StateStore(state)
+    assert reopened.load() == moved
+    # a row read at start may not be flushed yet (killed between write and fsync): the first
+    # save after a start writes, even an identical one
+    reopened.save(_record(h, 2))
+    assert (reopened.saves, reopened.skipped) == (1, 0)
+    reopened.close()
+
+
+def test_a_save_differing_only_in_a_frame_or_the_sign_state_is_written(tmp_path: Path) -> None:
+    from oceanfed.statestore import SignStateViolation
+
+    state = tmp_path / "s"
+    store = StateStore(state)
+    h = _height(3, 1_000)
+    store.save(_record(h, 2))
+    block_hash = f"{3:064x}"
+    h.proposal_frames[block_hash] = b"\x02" * 200 + b"\xab" * 1_000  # another frame, same block
+    reframed = _record(h, 2)
+    store.save(reframed)
+    signed = _record(h, 3)
+    store.save(signed)
+    assert (store.saves, store.skipped) == (3, 0)
+    assert store.signed_blocks()[-1] == (3, f"{3:064x}")
+    store.close()
+    reopened = StateStore(state)
+    assert reopened.load() == signed
+    bad = _record(h, 3)
+    bad["sign_state"]["block_hash"] = "ff" * 32  # a second block at the last signed height
+    with pytest.raises(SignStateViolation):
+        reopened.save(bad)
+    assert reopened.load() == signed
+    reopened.close()
+
+
+def test_the_state_row_is_the_standard_compact_json(tmp_path: Path) -> None:
+    """Older versions and the tools that read the row directly see the same text."""
+    state = tmp_path / "s"
+    store = StateStore(state)
+    record = {"sign_state": {"height": 1, "block_hash": None, "parent": None},
+              "height_state": {"height": 2, "round": 0, "sent": [[0, "prevote", None]],
+                               "extras": {"k": {"n": 1.5, "big": 2**70, "s": "é\n"}}}}
+    store.save(record)
+    db = sqlite3.connect(state / "state.sqlite3")
+    try:
+        row = db.execute("SELECT value FROM state WHERE key = 'member'").fetchone()[0]
+    finally:
+        db.close()
+    expected = {**record, "height_state": {**record["height_state"], "stored_refs": {}}}
+    assert json.loads(row) == expected
+    assert row.encode() == json.dumps(expected, separators=(",", ":"), ensure_ascii=False).encode()
+    store.close()
