@@ -11,7 +11,9 @@ from __future__ import annotations
 import pytest
 
 from oceanfed import crypto
+from oceanfed.consensus import actions as A
 from oceanfed.consensus import events as E
+from oceanfed.consensus import machine as core
 from oceanfed.consensus.machine import Timer
 from testsupport.member import Member
 
@@ -56,3 +58,19 @@ def test_an_unknown_event_is_refused_loudly() -> None:
         mb.machine.handle("tick", mb.now)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="NodeFailed.what"):
         mb.machine.handle(E.NodeFailed("sign", 1, "?"), mb.now)
+
+
+def test_the_rules_pass_cap_is_logged(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rules still firing when the passes run out wait for the next event, with a warning."""
+    mb = Member(n=4, m=3, me=0)
+    b = mb.block(1)
+    mb.prevoted(0, b)
+    monkeypatch.setattr(core, "MAX_RULE_PASSES", 1)
+    # the third prevote makes a polka: one pass locks and precommits, and the rules would go on
+    actions = mb.machine.handle(E.Received(mb.vote(1, 0, "prevote", b)), mb.now)
+    assert not [a for a in actions if isinstance(a, A.Log) and "rules still firing" in a.message]
+    actions = mb.machine.handle(E.Received(mb.vote(2, 0, "prevote", b)), mb.now)
+    warnings = [a for a in actions if isinstance(a, A.Log) and a.level == "warning"]
+    assert [w.message for w in warnings] == [
+        "height 1 round 0: rules still firing after 1 passes; the rest waits for the next event"
+    ]
