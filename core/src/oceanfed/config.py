@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from oceanfed.consensus.machine import CORE_DEFAULTS
 from oceanfed.crypto import parse_pubkey
 from oceanfed.errors import ConfigError, DecodeError
 from oceanfed.keyfile import SecretFile, SecretPath, resolve_path
@@ -62,7 +63,7 @@ class Federation(_Strict):
     chain: str = "ocean_test"
     threshold: int = Field(ge=1)
     members: list[MemberEntry] = Field(min_length=1, max_length=16)
-    block_time: float = Field(default=60.0, ge=0)
+    block_time: float = Field(default=CORE_DEFAULTS["block_time"], ge=0)
     signblockscript: str | None = None
     allow_split_brain: bool = False
 
@@ -124,12 +125,14 @@ class Node(_Strict):
 
 
 class Rounds(_Strict):
-    propose_timeout: float = Field(default=2.0, gt=0)
-    prevote_timeout: float = Field(default=1.0, gt=0)
-    precommit_timeout: float = Field(default=1.0, gt=0)
-    timeout_step: float = Field(default=0.5, ge=0)
-    gossip_interval: float = Field(default=0.5, gt=0)
-    tip_poll_interval: float = Field(default=0.5, gt=0)
+    """``[rounds]``: the machine's timings; their defaults are the machine's own (one place)."""
+
+    propose_timeout: float = Field(default=CORE_DEFAULTS["propose_timeout"], gt=0)
+    prevote_timeout: float = Field(default=CORE_DEFAULTS["prevote_timeout"], gt=0)
+    precommit_timeout: float = Field(default=CORE_DEFAULTS["precommit_timeout"], gt=0)
+    timeout_step: float = Field(default=CORE_DEFAULTS["timeout_step"], ge=0)
+    gossip_interval: float = Field(default=CORE_DEFAULTS["gossip_interval"], gt=0)
+    tip_poll_interval: float = Field(default=CORE_DEFAULTS["tip_poll_interval"], gt=0)
 
 
 class Log(_Strict):

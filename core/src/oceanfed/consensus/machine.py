@@ -62,6 +62,7 @@ import logging
 from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from enum import Enum, IntEnum
 from types import MappingProxyType
 from typing import Any, NamedTuple
@@ -238,6 +239,13 @@ class CoreConfig:
     @property
     def n(self) -> int:
         return len(self.names)
+
+
+#: CoreConfig's timing defaults by field name: the config model's ``[rounds]`` and
+#: ``federation.block_time`` defaults are taken from here, so the two cannot differ
+CORE_DEFAULTS: Mapping[str, float] = MappingProxyType(
+    {f.name: f.default for f in dataclass_fields(CoreConfig) if isinstance(f.default, float)}
+)
 
 
 @dataclass
