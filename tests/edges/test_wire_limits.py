@@ -91,3 +91,41 @@ def test_a_machine_drops_a_nested_frame_and_counts_it() -> None:
     machine = Machine(cfg, auth)
     machine.handle(E.Received(signed(nested(200_000))), 1.0)
     assert machine.counters[Tally(Kind.DROPPED, "frame body too complex")] == 1
+
+
+def _at_height_10(monkeypatch: pytest.MonkeyPatch) -> tuple[Machine, list[int]]:
+    """A machine deciding height 10, and a list with an item per signature it verifies."""
+    cfg = CoreConfig(me=0, names=["a", "b", "c"], threshold=2, challenge=b"\x51")
+    machine = Machine(cfg, WireAuthenticator(CHAIN, 0, KEYS[0].secret, PUBS, PUBS))
+    machine.start(0.0)
+    machine.handle(E.NodeTip(9, "11" * 32), 0.0)
+    verified: list[int] = []
+    verify = coincurve.PublicKey.verify
+
+    def counting(self: coincurve.PublicKey, sig: bytes, message: bytes, hasher: object = None) -> bool:
+        verified.append(1)
+        return verify(self, sig, message, hasher=None)
+
+    monkeypatch.setattr(coincurve.PublicKey, "verify", counting)
+    return machine, verified
+
+
+def test_a_stale_frame_is_dropped_before_its_signature_is_checked(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A frame below the machine's height is dropped unread: its signature is never checked,
+    and it changes nothing (a forged one makes its named sender look alive no more than a
+    real one does)."""
+    machine, verified = _at_height_10(monkeypatch)
+    assert machine.h is not None and machine.h.height == 10
+    vote = {"hash": "ab" * 32}
+    real = wire.encode(KEYS[1], CHAIN, 1, 9, 0, "prevote", vote)
+    forged = wire.encode(KEYS[2], CHAIN, 1, 9, 0, "precommit", vote)  # names member 1
+    for data in (real, forged):
+        machine.handle(E.Received(data), 1.0)
+    assert machine.counters[Tally(Kind.DROPPED, "stale")] == 2
+    assert not verified
+    assert machine.peer_seen == {}
+    # a frame of the current height is checked: a forged one is refused as such
+    machine.handle(E.Received(wire.encode(KEYS[2], CHAIN, 1, 10, 0, "precommit", vote)), 1.0)
+    assert machine.counters[Tally(Kind.DROPPED, "bad-signature")] == 1
+    assert verified and machine.peer_seen == {}

@@ -85,7 +85,7 @@ class SimAuth:
         tag = hashlib.sha256((secret or self._secret(sender)) + body).digest()[:16]
         return tag + body
 
-    def open(self, data: bytes) -> Envelope:
+    def open(self, data: bytes, floor: int = 0) -> Envelope:
         hit = self._cache.get(data)
         if hit is None:
             hit = self._open(data)
@@ -94,6 +94,8 @@ class SimAuth:
             self._cache[data] = hit
         if isinstance(hit, str):
             raise DecodeError(hit)
+        if hit.height < floor:
+            raise DecodeError("stale")
         return hit
 
     def _open(self, data: bytes) -> Envelope | str:

@@ -164,8 +164,8 @@ class MeteredAuthenticator:
     def seal(self, height: int, round: int, kind: str, payload: dict[str, Any]) -> bytes:
         return self._call("frames", self.inner.seal, height, round, kind, payload)
 
-    def open(self, data: bytes) -> Any:
-        return self._call("frames", self.inner.open, data)
+    def open(self, data: bytes, floor: int = 0) -> Any:
+        return self._call("frames", self.inner.open, data, floor)
 
     def verify_block_sig(self, member: int, digest: bytes, der: bytes) -> bool:
         return self._call("frames", self.inner.verify_block_sig, member, digest, der)

@@ -216,13 +216,16 @@ class VerifiedFrames:
 
 
 def decode(
-    data: bytes, transport_keys: list[bytes], chain: str, verified: VerifiedFrames | None = None
+    data: bytes, transport_keys: list[bytes], chain: str, verified: VerifiedFrames | None = None,
+    floor: int = 0,
 ) -> Envelope:
     """Decode and authenticate a frame.
 
     Raises DecodeError with a short reason (``non-member``, ``bad-signature``,
-    ``wrong-chain``, ``wrong-version`` or a shape problem). With ``verified`` (one per
-    ``transport_keys``), a signature verified before is not verified again.
+    ``wrong-chain``, ``wrong-version``, ``stale`` or a shape problem). With ``verified`` (one
+    per ``transport_keys``), a signature verified before is not verified again. A frame of a
+    height below ``floor`` is refused as ``stale`` before its signature is checked: it would
+    be dropped anyway, and nothing of it is trusted.
     """
     body, sig = split(data)
     env = _parse_body(body)
@@ -230,6 +233,8 @@ def decode(
         raise DecodeError("wrong-chain")
     if env.sender >= len(transport_keys):
         raise DecodeError("non-member")
+    if env.height < floor:
+        raise DecodeError("stale")
     pubkey = transport_keys[env.sender]
     digest = _digest(body)
     key = pubkey + digest + sig

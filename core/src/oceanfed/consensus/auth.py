@@ -18,8 +18,10 @@ class Authenticator(Protocol):
     def seal(self, height: int, round: int, kind: str, payload: dict[str, Any]) -> bytes:
         """Encode and sign a message from this member."""
 
-    def open(self, data: bytes) -> wire.Envelope:
-        """Decode and authenticate a frame; raise DecodeError(reason) otherwise."""
+    def open(self, data: bytes, floor: int = 0) -> wire.Envelope:
+        """Decode and authenticate a frame; raise DecodeError(reason) otherwise, and
+        DecodeError("stale") for a frame of a height below ``floor`` without checking
+        its signature (the frame is dropped unread: nothing of it is trusted)."""
 
     def verify_block_sig(self, member: int, digest: bytes, der: bytes) -> bool:
         """Whether ``der`` is member's valid strict low-S signature over ``digest``."""
@@ -49,8 +51,8 @@ class WireAuthenticator:
     def seal(self, height: int, round: int, kind: str, payload: dict[str, Any]) -> bytes:
         return wire.encode(self._key, self._chain, self._me, height, round, kind, payload)
 
-    def open(self, data: bytes) -> wire.Envelope:
-        return wire.decode(data, self._transport, self._chain, self._verified)
+    def open(self, data: bytes, floor: int = 0) -> wire.Envelope:
+        return wire.decode(data, self._transport, self._chain, self._verified, floor)
 
     def verify_block_sig(self, member: int, digest: bytes, der: bytes) -> bool:
         return crypto.verify_digest(self._block[member], digest, der)

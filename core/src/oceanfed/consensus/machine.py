@@ -907,8 +907,9 @@ class Machine:
         if key in self._seen_frames:
             self._tally(Kind.DROPPED, "duplicate")
             return
-        try:
-            env = self.auth.open(data)
+        h = self.h
+        try:  # a frame below our height is refused before its signature is checked
+            env = self.auth.open(data, h.height if h is not None else 0)
         except DecodeError as exc:
             self._tally(Kind.DROPPED, str(exc))
             return
@@ -919,7 +920,6 @@ class Machine:
         self._seen_frames.add(key)
         if env.sender != self.cfg.me:
             self.peer_seen[env.sender] = self._now
-        h = self.h
         if h is None or env.height > h.height:
             if not self._buffer_future(env):
                 self._seen_frames.discard(key)  # not kept: let a repeat in
