@@ -319,6 +319,18 @@ class HeightState:
     building: bool = False
     #: what is only reported (latency, phases), never decided on
     timing: Timing = field(default_factory=Timing)
+    #: frames' hex as :meth:`record` wrote them (a frame never changes): a step's record
+    #: encodes only the frames new to it; not part of the state (not pickled)
+    hexed: dict[bytes, str] = field(default_factory=dict, repr=False, compare=False)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**vars(self), "hexed": {}}
+
+    def _hex(self, frame: bytes) -> str:
+        text = self.hexed.get(frame)
+        if text is None:
+            text = self.hexed[frame] = frame.hex()
+        return text
 
     def votes_of(self, kind: str, round: int) -> VoteSet:
         """The votes of ``kind`` in ``round`` (an empty set, not stored, if there are none)."""
@@ -349,8 +361,8 @@ class HeightState:
             "extras": {h: self.extras[h] for h in keep if self.extras.get(h)},
             "sent": [[r, k, v] for (r, k), v in sorted(self.sent.items())],
             "proposed": [[r, bh, vr] for r, (bh, vr) in sorted(self.proposed.items())],
-            "evidence": [f.hex() for f in self.evidence()],
-            "proposals": {h: self.proposal_frames[h].hex() for h in keep if h in self.proposal_frames},
+            "evidence": [self._hex(f) for f in self.evidence()],
+            "proposals": {h: self._hex(self.proposal_frames[h]) for h in keep if h in self.proposal_frames},
         }
 
     def evidence(self) -> list[bytes]:
