@@ -15,7 +15,7 @@ Theory of operation
 The machine holds one :class:`HeightState` (the height being decided, ``Machine.h``) and
 one :class:`SignState` (what this member has signed, for ever). An event first updates what
 the machine knows (a vote is stored, a verdict is noted, a timer fires); then the rules
-(:meth:`Machine._rules`, one method per line of Algorithm 1 or of the signing step) run in
+(:attr:`Machine.RULES`, one method per line of Algorithm 1 or of the signing step) run in
 their order until none fires. A rule fires at most once per state it finds: each one
 changes the state it reads (a step, a lock, a decision) or records that it acted.
 
@@ -65,7 +65,7 @@ from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
 from enum import Enum, IntEnum
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple
 
 from oceanfed.consensus import actions as A
 from oceanfed.consensus import events as E
@@ -1251,36 +1251,17 @@ class Machine:
 
     # ------------------------------------------------------------------ the rules
 
-    def _rules(self) -> tuple[Callable[[HeightState], bool], ...]:
-        """The protocol's rules in the order they are tried; each says whether it fired.
-
-        A rule that only arms a timer or asks for a verdict says False: the next one is
-        tried in the same pass."""
-        return (
-            self._rule_skip_round,
-            self._rule_fetch_validity,
-            self._rule_prevote_fresh_proposal,
-            self._rule_prevote_reproposal,
-            self._rule_arm_prevote_timeout,
-            self._rule_polka,
-            self._rule_late_polka,
-            self._rule_nil_polka,
-            self._rule_arm_precommit_timeout,
-            self._rule_nil_precommits,
-            self._rule_decide,
-            self._rule_sign,
-            self._rule_submit,
-            self._rule_verify_waiting_sigs,
-        )
-
     def _progress(self) -> None:
-        """Apply the protocol's rules until none fires (each pass fires at most one)."""
+        """Apply the protocol's rules (:attr:`RULES`) until none fires (each pass fires at
+        most one)."""
         h = self.h
         if h is None or self._waiting():
             return
-        rules = self._rules()
         for _ in range(MAX_RULE_PASSES):
-            if not any(rule(h) for rule in rules):
+            for rule in self.RULES:
+                if rule(self, h):
+                    break
+            else:
                 return
         self._log("warning", f"height {h.height} round {h.round}: rules still firing after "
                   f"{MAX_RULE_PASSES} passes; the rest waits for the next event")
@@ -1387,9 +1368,9 @@ class Machine:
         our valid block, so that we re-propose it with its proof of lock."""
         m = self.cfg.threshold
         best = h.valid.round if h.valid else -1
-        for rr in sorted(h.vote_rounds(PREVOTE), reverse=True):
-            if rr <= best or rr > h.round:
-                continue
+        late = [rr for (kind, rr), votes in h.votes.items()
+                if kind == PREVOTE and best < rr <= h.round and votes.senders() >= m]
+        for rr in sorted(late, reverse=True):
             found = next((v for v in h.votes_of(PREVOTE, rr).frames
                           if v is not None and self._support(PREVOTE, rr, v) >= m
                           and v in h.blocks and h.validity_of(v).valid), None)
@@ -1420,8 +1401,10 @@ class Machine:
         """Not in Algorithm 1: more than N - M nil precommits in our round mean no block can
         gather M there, so the next round starts now rather than at timeoutPrecommit (a round
         change is always safe)."""
-        nil = h.votes_of(PRECOMMIT, h.round).first_votes(NIL)
-        if h.decided is None and nil > self.cfg.n - self.cfg.threshold:
+        if h.decided is not None:
+            return False
+        votes, most = h.votes_of(PRECOMMIT, h.round), self.cfg.n - self.cfg.threshold
+        if votes.senders() > most and votes.first_votes(NIL) > most:
             self._tally(Kind.ROUND_ENDED, "nil-precommits")
             self._start_round(h.round + 1)
             return True
@@ -1433,8 +1416,10 @@ class Machine:
         m = self.cfg.threshold
         if h.decided is not None:
             return False
-        for rr in h.vote_rounds(PRECOMMIT):
-            for v in h.votes_of(PRECOMMIT, rr).frames:
+        for (kind, rr), votes in h.votes.items():
+            if kind != PRECOMMIT or votes.senders() < m:  # no value has M there
+                continue
+            for v in votes.frames:
                 if v is None:
                     continue
                 if self._support(PRECOMMIT, rr, v) >= m and v in h.blocks:
@@ -1498,6 +1483,26 @@ class Machine:
                 self._verify_sigs(block_hash)
                 return True
         return False
+
+    #: The protocol's rules in the order they are tried; each says whether it fired. A rule
+    #: that only arms a timer or asks for a verdict says False: the next one is tried in the
+    #: same pass. (One tuple for the class: a pass builds nothing.)
+    RULES: ClassVar[tuple[Callable[[Machine, HeightState], bool], ...]] = (
+        _rule_skip_round,
+        _rule_fetch_validity,
+        _rule_prevote_fresh_proposal,
+        _rule_prevote_reproposal,
+        _rule_arm_prevote_timeout,
+        _rule_polka,
+        _rule_late_polka,
+        _rule_nil_polka,
+        _rule_arm_precommit_timeout,
+        _rule_nil_precommits,
+        _rule_decide,
+        _rule_sign,
+        _rule_submit,
+        _rule_verify_waiting_sigs,
+    )
 
     # ------------------------------------------------------------------ time
 
