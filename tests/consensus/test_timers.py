@@ -74,3 +74,27 @@ def test_the_rules_pass_cap_is_logged(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [w.message for w in warnings] == [
         "height 1 round 0: rules still firing after 1 passes; the rest waits for the next event"
     ]
+
+
+def test_the_block_interval_is_no_deadline_while_a_valid_block_is_held() -> None:
+    """The round-0 proposer waits for the block interval (until 5 s). Meanwhile a round-1
+    proposal's proof of lock shows it a polka of round 0: it holds a valid block, which it
+    re-proposes rather than build another, so the interval's end is no longer a deadline.
+    The next one is the propose timeout (6 s); nothing is due at 5.5 s."""
+    mb = Member(n=4, m=3, me=1, block_time=5.0)
+    assert mb.proposer(0) == 1 and mb.started == []
+    assert mb.machine.next_deadline() == 5.0  # the block interval, while nothing is held
+    b = mb.block(1)
+    pol = [mb.vote(i, 0, "prevote", b) for i in (0, 2, 3)]
+    assert mb.receive(mb.proposal(1, b, vr=0, pol=pol)) == [("Validate", b.block_hash)]
+    assert mb.handle(E.Validated(1, b.block_hash, None), dt=1.0)[0][0] == "Persist"
+    assert mb.machine.h is not None and mb.machine.h.valid == (b.block_hash, 0)
+    assert mb.machine.timers[Timer.READY] == 5.0  # still set, but it does not count
+    mb.now = 5.5
+    assert mb.machine.next_deadline() == 6.0
+    assert mb.handle(E.Tick()) == []  # no block built
+    # timeoutPropose: prevote nil; then round 0's polka (at the prevote step) locks on b
+    assert mb.tick_at_deadline() == [
+        ("Persist", 0, None, None, None), ("Broadcast", "prevote", 0, None),
+        ("Persist", 0, (b.block_hash, 0), None, None), ("Broadcast", "precommit", 0, b.block_hash),
+    ]

@@ -67,6 +67,8 @@ class Member:
     me: int = 0
     now: float = 0.0
     restored: dict[str, Any] | None = None
+    #: the block interval (0: the round-0 proposer builds at once)
+    block_time: float = 0.0
     #: every Persist record, as it would be read back from disk
     disk: dict[str, Any] | None = None
     cfg: CoreConfig = field(init=False)
@@ -79,7 +81,7 @@ class Member:
         self.challenge = multisig_script(self.m, self.block_pubs)
         self.cfg = CoreConfig(
             me=self.me, names=[f"m{i}" for i in range(self.n)], threshold=self.m,
-            challenge=self.challenge, block_time=0.0, propose_timeout=1.0, prevote_timeout=1.0,
+            challenge=self.challenge, block_time=self.block_time, propose_timeout=1.0, prevote_timeout=1.0,
             precommit_timeout=1.0, timeout_step=0.5, gossip_interval=1000.0,
             tip_poll_interval=1000.0,
         )
