@@ -1417,7 +1417,7 @@ class Machine:
         if h.decided is not None:
             return False
         for (kind, rr), votes in h.votes.items():
-            if kind != PRECOMMIT or votes.senders() < m:  # no value has M there
+            if kind != PRECOMMIT:
                 continue
             for v in votes.frames:
                 if v is None:
