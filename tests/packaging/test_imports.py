@@ -78,6 +78,10 @@ def test_core_imports_no_plugin() -> None:
     assert not sorted(bad)
 
 
+def test_no_import_cycles_in_the_core() -> None:
+    assert cycle(graph_of(modules(CORE, "oceanfed"))) is None
+
+
 @pytest.mark.parametrize("plugin", ["inflation", "messenger_zmq", "messenger_kafka", "devnet",
                                     "signer_soft", "signer_pkcs11"])
 def test_no_import_cycles_in_plugins(plugin: str) -> None:
