@@ -35,6 +35,7 @@ from oceanfed.cpuacct import CpuAccount, MeteredAuthenticator, thread_ids
 from oceanfed.droplog import UNKNOWN, DropLog
 from oceanfed.errors import BlockComplete, FatalError, OceanfedError, RPCError
 from oceanfed.interfaces import Messenger, Signer, SignRequest
+from oceanfed.ocean.proof import is_hex
 from oceanfed.statestore import StateStore, write_json_atomic
 
 log = logging.getLogger("oceanfed.driver")
@@ -483,7 +484,7 @@ class Driver:
 
     def _build(self, action: A.BuildProposal) -> None:
         try:
-            block_hex = self._call("getnewblockhex", expect=_is_hex)
+            block_hex = self._call("getnewblockhex", expect=is_hex)
         except RPCError as exc:
             self._post_failure("build", action.height, exc)
             return
@@ -598,15 +599,8 @@ def warmup_message(exc: RPCError) -> str:
     return text.removesuffix(f" (code {exc.code})")
 
 
-_HEX = re.compile(r"[0-9a-fA-F]*")
-
-
-def _is_hex(value: Any) -> bool:
-    return isinstance(value, str) and len(value) % 2 == 0 and _HEX.fullmatch(value) is not None
-
-
 def _is_hash(value: Any) -> bool:
-    return isinstance(value, str) and len(value) == 64 and _HEX.fullmatch(value) is not None
+    return isinstance(value, str) and len(value) == 64 and is_hex(value)
 
 
 def _is_chain_info(value: Any) -> bool:

@@ -14,6 +14,7 @@ them; no signer produces such solutions.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 
 from oceanfed.crypto import verify_digest
@@ -28,12 +29,12 @@ MAX_ELEMENT_SIZE = 520
 MAX_SCRIPT_SIZE = 10_000
 
 
-_HEX = frozenset("0123456789abcdefABCDEF")
+_HEX = re.compile(r"[0-9a-fA-F]+")
 
 
 def is_hex(text: object) -> bool:
     """The node's ``IsHex``: a non-empty, even-length string of hex digits only."""
-    return isinstance(text, str) and bool(text) and len(text) % 2 == 0 and _HEX.issuperset(text)
+    return isinstance(text, str) and len(text) % 2 == 0 and _HEX.fullmatch(text) is not None
 
 
 def push_stack(script: bytes) -> tuple[list[bytes], bool]:
