@@ -165,6 +165,38 @@ class NodeOutage:
         )
 
 
+
+#: actions that may wait for a later Persist's flush: they send, or do no I/O at all
+_MAY_WAIT = (A.Persist, A.Broadcast, A.Log, A.Observation)
+
+
+def coalesce_persists(actions: list[A.Action]) -> list[A.Action]:
+    """``actions`` with each run of Persists that only frames, logs and observations
+    separate made one flush: the run's last record saved where its first stood.
+
+    Every send still waits for exactly one flush, and a record on disk before a frame leaves
+    is the machine's state at or after that frame's (a later snapshot holds what the earlier
+    one does, the frame among it); a crash after that flush looks to peers like the frame
+    was lost in the network, which the protocol tolerates. ``[Persist a, Broadcast x,
+    Persist b, Broadcast y]`` becomes ``[Persist b, Broadcast x, Broadcast y]``: one flush
+    where there were two, neither frame later.
+    """
+    if sum(isinstance(a, A.Persist) for a in actions) < 2:
+        return actions
+    out: list[A.Action] = []
+    first = -1  # the position in ``out`` of the current run's first Persist
+    for action in actions:
+        if not isinstance(action, _MAY_WAIT):
+            first = -1
+        elif isinstance(action, A.Persist):
+            if first >= 0:
+                out[first] = action
+                continue
+            first = len(out)
+        out.append(action)
+    return out
+
+
 class Driver:
     """Runs one member until :meth:`stop` is called."""
 
@@ -367,7 +399,7 @@ class Driver:
 
     def _execute(self, actions: list[A.Action]) -> None:
         pending: dict[str, Any] | None = None
-        for action in actions:
+        for action in coalesce_persists(actions):
             if isinstance(action, A.Persist):
                 pending = action.record
                 continue

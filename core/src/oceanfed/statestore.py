@@ -43,6 +43,9 @@ REFS_KEY = "stored_refs"
 #: the one statement that writes the state row
 _UPSERT_STATE = ("INSERT INTO state (key, value) VALUES ('member', ?) "
                  "ON CONFLICT(key) DO UPDATE SET value = excluded.value")
+_INSERT_SIGNED = ("INSERT INTO signed (height, block_hash, parent, recorded_at) "
+                  "VALUES (?, ?, ?, ?) ON CONFLICT(height) DO NOTHING")
+_INSERT_BLOB = "INSERT INTO blobs (id, height, kind, key, value) VALUES (?, ?, ?, ?, ?)"
 _json_encode = json.JSONEncoder(separators=(",", ":")).encode
 
 
@@ -279,8 +282,8 @@ class StateStore:
         #: the database at start: a row read there may still wait for its flush (a process
         #: killed between its write and its fsync), so the first save always writes.
         self._text: str | None = None
-        self._blob_cache: dict[tuple[str, str], tuple[str, int]] = {}
-        self._live_ids: set[int] = set()
+        #: the stored blobs, by map and key: (value, id); every stored blob is in it
+        self._blob_cache: dict[str, dict[str, tuple[str, int]]] = {}
         #: the (height, block hash) known to be in ``signed``: saving it again writes nothing there
         self._signed: tuple[int, str] | None = None
         #: the id the next stored blob gets
@@ -343,9 +346,7 @@ class StateStore:
         refs = stored.get(REFS_KEY) if isinstance(stored, dict) else None
         hs = record.get("height_state") or {}
         for kind, ids in (refs or {}).items():
-            for key, blob_id in ids.items():
-                self._blob_cache[(kind, key)] = (hs[kind][key], blob_id)
-                self._live_ids.add(blob_id)
+            self._blob_cache[kind] = {key: (hs[kind][key], blob_id) for key, blob_id in ids.items()}
 
     def load(self) -> dict[str, Any] | None:
         """The saved record as :meth:`save` was given it; None before the first save."""
@@ -368,11 +369,10 @@ class StateStore:
         """
         ss = record.get("sign_state") or {}
         signed = (ss["height"], ss["block_hash"]) if ss.get("block_hash") else None
-        small, cache, fresh = self._split(record)
-        ids = {blob_id for _, blob_id in cache.values()}
+        small, cache, fresh, pruned = self._split(record)
         text = _encode(small)
         cur = self._cur
-        if (signed is None or signed == self._signed) and not fresh and ids == self._live_ids:
+        if (signed is None or signed == self._signed) and not fresh and not pruned:
             if text == self._text:  # already on disk, exactly: nothing to write
                 self.skipped += 1
                 return
@@ -381,11 +381,7 @@ class StateStore:
             cur.execute("BEGIN IMMEDIATE")
             try:
                 if signed is not None and signed != self._signed:
-                    cur.execute(
-                        "INSERT INTO signed (height, block_hash, parent, recorded_at) "
-                        "VALUES (?, ?, ?, ?) ON CONFLICT(height) DO NOTHING",
-                        (signed[0], signed[1], ss.get("parent"), time.time()),
-                    )
+                    cur.execute(_INSERT_SIGNED, (signed[0], signed[1], ss.get("parent"), time.time()))
                     if cur.rowcount != 1:  # the height was there already: the same block?
                         row = cur.execute("SELECT block_hash FROM signed WHERE height = ?",
                                           (signed[0],)).fetchone()
@@ -395,19 +391,18 @@ class StateStore:
                                 f"{signed[1]} after {row[0]}"
                             )
                 if fresh:
-                    cur.executemany(
-                        "INSERT INTO blobs (id, height, kind, key, value) VALUES (?, ?, ?, ?, ?)", fresh
-                    )
-                if ids != self._live_ids:
+                    cur.executemany(_INSERT_BLOB, fresh)
+                if pruned:
+                    ids = tuple(blob_id for known in cache.values() for _, blob_id in known.values())
                     marks = ",".join("?" * len(ids))
-                    cur.execute(f"DELETE FROM blobs WHERE id NOT IN ({marks})", tuple(ids))  # noqa: S608
+                    cur.execute(f"DELETE FROM blobs WHERE id NOT IN ({marks})", ids)  # noqa: S608
                 cur.execute(_UPSERT_STATE, (text,))
                 cur.execute("COMMIT")
             except BaseException:
                 if self._db.in_transaction:
                     cur.execute("ROLLBACK")
                 raise
-        self._blob_cache, self._live_ids, self._text = cache, ids, text
+        self._blob_cache, self._text = cache, text
         if fresh:
             self._next_id = fresh[-1][0] + 1
         if signed is not None:
@@ -415,38 +410,55 @@ class StateStore:
         self.saves += 1
 
     def _split(self, record: dict[str, Any]) -> tuple[
-            dict[str, Any], dict[tuple[str, str], tuple[str, int]], list[tuple[int, Any, str, str, str]]]:
-        """The record to store (blob maps replaced by ids), the new blob cache, and the blob
-        rows to insert (those not stored yet, with their new ids). Touches no database."""
+            dict[str, Any], dict[str, dict[str, tuple[str, int]]],
+            list[tuple[int, Any, str, str, str]], bool]:
+        """The record to store (blob maps replaced by ids), the new blob cache, the blob rows
+        to insert (those not stored yet, with their new ids), and whether a stored blob is
+        no longer referenced (to delete). Touches no database.
+
+        A value is known when it is the cached string itself (the machine hands the same
+        string objects from step to step) or equal to it."""
         hs = record.get("height_state")
-        cache: dict[tuple[str, str], tuple[str, int]] = {}
-        fresh: list[tuple[int, Any, str, str, str]] = []
+        known = self._blob_cache
         if not isinstance(hs, dict):
-            return record, cache, fresh
+            return record, {}, [], any(known.values())
         small = dict(hs)
         refs: dict[str, dict[str, int]] = {}
-        known = self._blob_cache
+        cache: dict[str, dict[str, tuple[str, int]]] = {}
+        fresh: list[tuple[int, Any, str, str, str]] = []
         next_id = self._next_id
+        kept = 0
         for kind in BLOB_MAPS:
             values = small.get(kind)
-            if not isinstance(values, dict) or not all(
-                isinstance(k, str) and isinstance(v, str) for k, v in values.items()
-            ):
+            if not isinstance(values, dict):
                 continue  # not what the store knows how to split: kept as it is
-            del small[kind]
-            ref = refs[kind] = {}
+            old_kind = known.get(kind) or {}
+            ref: dict[str, int] = {}
+            new_kind: dict[str, tuple[str, int]] = {}
+            new_rows: list[tuple[int, Any, str, str, str]] = []
             for key, value in values.items():
-                old = known.get((kind, key))
-                if old is not None and old[0] == value:
-                    blob_id = old[1]
+                if type(key) is not str or type(value) is not str:
+                    break
+                old = old_kind.get(key)
+                if old is not None and (old[0] is value or old[0] == value):
+                    new_kind[key] = old
+                    ref[key] = old[1]
+                    kept += 1
                 else:
-                    blob_id = next_id
+                    new_kind[key] = (value, next_id)
+                    ref[key] = next_id
+                    new_rows.append((next_id, hs.get("height"), kind, key, value))
                     next_id += 1
-                    fresh.append((blob_id, hs.get("height"), kind, key, value))
-                ref[key] = blob_id
-                cache[(kind, key)] = (value, blob_id)
+            else:
+                del small[kind]
+                refs[kind] = ref
+                cache[kind] = new_kind
+                fresh.extend(new_rows)
+                continue
+            next_id -= len(new_rows)  # a key or value not a string: the map is kept as it is
         small[REFS_KEY] = refs
-        return {**record, "height_state": small}, cache, fresh
+        pruned = kept != sum(len(v) for v in known.values())
+        return {**record, "height_state": small}, cache, fresh, pruned
 
     def signed_blocks(self) -> list[tuple[int, str]]:
         """Every (height, block hash) this member has agreed to sign, in height order."""
