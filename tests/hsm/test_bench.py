@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from oceanfed_pkcs11.bench import signer_throughput
+from oceanfed_pkcs11.bench import signer_ratios, signer_throughput
 
 from .conftest import HSM
 
@@ -16,3 +16,13 @@ def test_signer_throughput_figures(hsm: HSM) -> None:
     for f in figures:
         assert f["unit"] == "sig/s" and f["n"] == 5
         assert f["median"] > 0 and f["p99"] > 0 and f["p99"] <= f["median"] * 1.0001
+
+
+def test_signer_ratio_figures(hsm: HSM) -> None:
+    """Raw and signer batches interleaved: one figure per binding, in percent."""
+    figures = signer_ratios(rounds=3, per_round=2, warmup=1, token=hsm.fed, key_label="member")
+    assert [f["name"] for f in figures] == [
+        "signer pkcs11 (python-pkcs11) / raw C_Sign", "signer pykcs11 (PyKCS11) / raw C_Sign"]
+    for f in figures:
+        assert f["unit"] == "%" and f["n"] == 6
+        assert 0 < f["p99"] <= f["median"]

@@ -194,3 +194,25 @@ def test_pykcs11_signature_longer_than_its_buffer(
     for i in range(3):  # an operation left active would make the next C_SignInit fail
         req = request(b"short buffer %d" % i)
         assert verify_digest(hsm.member_pub, req.digest, signer.sign(req))
+
+
+def test_finished_signature_is_the_strict_low_s_der_of_the_token_answer() -> None:
+    """r||s and DER answers alike give encode_der(r, low s); out-of-range values are refused."""
+    from oceanfed.crypto import CURVE_ORDER, encode_der, pubkey_of, sign_digest
+
+    key = b"\x07" * 32
+    pub = pubkey_of(key)
+    for i in range(8):
+        digest = dsha256(bytes([i]))
+        r, s = decode_der_strict(sign_digest(key, digest))
+        high = CURVE_ORDER - s
+        for raw in (r.to_bytes(32, "big") + s.to_bytes(32, "big"), encode_der(r, high)):
+            der = finish_signature(raw, pub, digest, "t")
+            assert der == encode_der(r, s) and verify_digest(pub, digest, der)
+    order = CURVE_ORDER.to_bytes(32, "big")
+    for bad in (bytes(32) + order[:31] + b"\x01", order + b"\x01" * 32, b"\x01" * 32 + order,
+                encode_der(r, 0)):
+        with pytest.raises(SignerError, match="out-of-range"):
+            finish_signature(bad, pub, digest, "t")
+    with pytest.raises(SignerError, match="does not verify"):
+        finish_signature(r.to_bytes(32, "big") + s.to_bytes(32, "big"), b"\x02" + bytes(32), digest, "t")

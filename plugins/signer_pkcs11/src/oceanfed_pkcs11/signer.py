@@ -27,7 +27,7 @@ from oceanfed_pkcs11.p11 import (
     SlotInfo,
     library_lock,
 )
-from oceanfed_pkcs11.signature import finish_signature, mechanism_input
+from oceanfed_pkcs11.signature import SignatureFinisher, mechanism_input
 from oceanfed_pkcs11.token import find_private_key, find_slot, open_user_session, read_public_key
 
 _WANTED = {
@@ -104,6 +104,8 @@ class TokenSigner(Signer):
                 "refusing to start"
             )
         self._started_pub = self._pub
+        #: r||s to strict low-S DER, verified against the key (parsed once, here)
+        self._finish = SignatureFinisher(self._pub)
         context.logger.info(
             "%s signer ready: token %r (slot %d), key %r, %s, pubkey %s",
             self.driver,
@@ -149,10 +151,16 @@ class TokenSigner(Signer):
 
     def sign(self, request: SignRequest) -> bytes:
         """Strict low-S DER over ``request.digest``, verified against :meth:`pubkey`."""
+        digest = request.digest
         with self._lock:
-            data = mechanism_input(self._mechanism, request.digest, request.preimage)
+            if self._mechanism == CKM_ECDSA and len(digest) == 32:
+                data = digest  # what mechanism_input gives, without the call
+            else:
+                data = mechanism_input(self._mechanism, digest, request.preimage)
             try:
-                raw = self._sign_raw(data)
+                if self._session is None:
+                    raise P11Failure("CKR_SESSION_CLOSED", "C_Sign")
+                raw = self._binding.sign(self._session, self._key, self._mechanism, data)
             except P11Failure as exc:
                 if not exc.session_lost:
                     raise SignerError(f"{self._where}: signing failed ({exc})") from None
@@ -166,7 +174,7 @@ class TokenSigner(Signer):
                     raise SignerError(
                         f"{self._where}: session lost ({exc.code}) and the one retry failed: {again}"
                     ) from None
-        return finish_signature(raw, self._pub, request.digest, self._where)
+        return self._finish(raw, digest, self._where)
 
     def _sign_raw(self, data: bytes) -> bytes:
         if self._session is None:

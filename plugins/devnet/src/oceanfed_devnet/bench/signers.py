@@ -45,12 +45,12 @@ def soft_signers(n: int = 700) -> list[Figure]:
 def pkcs11_signers(n: int = 700) -> list[Figure]:
     """python-pkcs11, PyKCS11 and raw SoftHSM2 calls, when the HSM plugin is installed."""
     try:
-        from oceanfed_pkcs11.bench import signer_throughput
+        from oceanfed_pkcs11.bench import signer_benchmarks
     except ImportError:
         return [Figure("signer_throughput/pkcs11", "sig/s", float("nan"), None, 0,
                        "oceanfed[hsm] not installed")]
     try:
-        results = signer_throughput(n, 20)
+        results, ratios = signer_benchmarks(n, 20)
     except Exception as exc:  # no SoftHSM2 here: report, do not fail the whole run
         return [Figure("signer_throughput/pkcs11", "sig/s", float("nan"), None, 0, str(exc)[:80])]
     names = {
@@ -59,9 +59,18 @@ def pkcs11_signers(n: int = 700) -> list[Figure]:
         "signer pkcs11 (python-pkcs11)": "signer_throughput/pkcs11",
         "signer pykcs11 (PyKCS11)": "signer_throughput/pykcs11",
     }
+    shares = {
+        "signer pkcs11 (python-pkcs11) / raw C_Sign": "signer_vs_raw/pkcs11",
+        "signer pykcs11 (PyKCS11) / raw C_Sign": "signer_vs_raw/pykcs11",
+    }
     return [
         Figure(names[r["name"]], r["unit"], round(r["median"], 1), None, r["n"],
                "median of per-signature rates")
         for r in results
         if r["name"] in names
+    ] + [
+        Figure(shares[r["name"]], r["unit"], round(r["median"], 1), round(r["p99"], 1), r["n"],
+               "raw C_Sign time / signer time, interleaved rounds: median (p99: lowest round)")
+        for r in ratios
+        if r["name"] in shares
     ]
