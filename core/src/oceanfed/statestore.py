@@ -378,7 +378,7 @@ class StateStore:
                 return
             cur.execute(_UPSERT_STATE, (text,))
         else:
-            cur.execute("BEGIN IMMEDIATE")
+            cur.execute("BEGIN")  # the directory lock keeps other writers out: no lock to take early
             try:
                 if signed is not None and signed != self._signed:
                     cur.execute(_INSERT_SIGNED, (signed[0], signed[1], ss.get("parent"), time.time()))
@@ -390,7 +390,10 @@ class StateStore:
                                 f"refusing to record a second block at height {signed[0]}: "
                                 f"{signed[1]} after {row[0]}"
                             )
-                if fresh:
+                if 0 < len(fresh) <= 8:  # a height keeps at most four blocks and their frames
+                    cur.execute(_INSERT_BLOB + ",(?,?,?,?,?)" * (len(fresh) - 1),
+                                [v for row in fresh for v in row])
+                elif fresh:
                     cur.executemany(_INSERT_BLOB, fresh)
                 if pruned:
                     ids = tuple(blob_id for known in cache.values() for _, blob_id in known.values())
