@@ -167,5 +167,11 @@ class MeteredAuthenticator:
     def open(self, data: bytes, floor: int = 0) -> Any:
         return self._call("frames", self.inner.open, data, floor)
 
+    def open_screened(self, data: bytes, floor: int, useless: Any) -> Any:
+        screened = getattr(self.inner, "open_screened", None)
+        if screened is None:
+            return self._call("frames", self.inner.open, data, floor)
+        return self._call("frames", screened, data, floor, useless)
+
     def verify_block_sig(self, member: int, digest: bytes, der: bytes) -> bool:
         return self._call("frames", self.inner.verify_block_sig, member, digest, der)

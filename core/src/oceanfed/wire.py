@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,14 +88,21 @@ def encode(
     round: int,
     kind: str,
     payload: dict[str, Any],
+    verified: VerifiedFrames | None = None,
+    pubkey: bytes = b"",
 ) -> bytes:
-    """Build and sign a frame."""
+    """Build and sign a frame. With ``verified``, the frame is remembered there as verified
+    under ``pubkey`` (which must be ``privkey``'s): our own frames, gossiped back to us, are
+    not verified again."""
     body = json.dumps(
         {"chain": chain, "from": sender, "h": height, "r": round, "kind": kind, "p": payload},
         separators=(",", ":"),
         sort_keys=True,
     ).encode()
-    sig = privkey.sign(_digest(body), hasher=None)
+    digest = _digest(body)
+    sig = privkey.sign(digest, hasher=None)
+    if verified is not None:
+        verified.add(pubkey + digest + sig)
     return MAGIC + len(body).to_bytes(4, "big") + body + sig
 
 
@@ -146,9 +154,15 @@ def skeleton(body: bytes) -> bytes:
 def check_structure(body: bytes) -> None:
     """Refuse a body that is not ASCII, or too large or too deep outside its strings,
     without parsing it (so that ``json.loads`` can neither recurse deeply nor build a
-    large tree of small objects)."""
+    large tree of small objects).
+
+    A body no longer than :data:`MAX_STRUCTURE` with at most :data:`MAX_DEPTH` opening
+    brackets in all (a vote, a SIG) passes without its skeleton: its skeleton, a part of it,
+    can be neither longer nor deeper."""
     if not body.isascii():
         raise DecodeError("frame body is not ASCII JSON")
+    if len(body) <= MAX_STRUCTURE and body.count(b"{") + body.count(b"[") <= MAX_DEPTH:
+        return
     skeleton_ = skeleton(body)
     if len(skeleton_) > MAX_STRUCTURE:
         raise DecodeError("frame body too complex")
@@ -215,9 +229,14 @@ class VerifiedFrames:
         keys[key] = None
 
 
+#: says why a frame, judged from its unverified header and payload, can change nothing and
+#: is dropped unread (None: it may matter, check it)
+Screen = Callable[[Envelope], "str | None"]
+
+
 def decode(
     data: bytes, transport_keys: list[bytes], chain: str, verified: VerifiedFrames | None = None,
-    floor: int = 0,
+    floor: int = 0, useless: Screen | None = None,
 ) -> Envelope:
     """Decode and authenticate a frame.
 
@@ -225,16 +244,23 @@ def decode(
     ``wrong-chain``, ``wrong-version``, ``stale`` or a shape problem). With ``verified`` (one
     per ``transport_keys``), a signature verified before is not verified again. A frame of a
     height below ``floor`` is refused as ``stale`` before its signature is checked: it would
-    be dropped anyway, and nothing of it is trusted.
+    be dropped anyway, and nothing of it is trusted. Likewise a frame for which ``useless``
+    gives a reason is refused with that reason, unverified.
     """
     body, sig = split(data)
     env = _parse_body(body)
+    # the frame joins the envelope before anyone else sees it (not built a second time)
+    object.__setattr__(env, "raw", data)
     if env.chain != chain:
         raise DecodeError("wrong-chain")
     if env.sender >= len(transport_keys):
         raise DecodeError("non-member")
     if env.height < floor:
         raise DecodeError("stale")
+    if useless is not None:
+        reason = useless(env)
+        if reason is not None:
+            raise DecodeError(reason)
     pubkey = transport_keys[env.sender]
     digest = _digest(body)
     key = pubkey + digest + sig
@@ -247,4 +273,4 @@ def decode(
             raise DecodeError("bad-signature")
         if verified is not None:
             verified.add(key)
-    return Envelope(env.chain, env.sender, env.height, env.round, env.kind, env.payload, data)
+    return env

@@ -27,6 +27,16 @@ class Authenticator(Protocol):
         """Whether ``der`` is member's valid strict low-S signature over ``digest``."""
 
 
+class Screening(Authenticator, Protocol):
+    """An authenticator that can also drop a frame unread when the caller's ``useless``
+    says, from the frame's unverified header and payload, that it can change nothing
+    (the machine uses it where the authenticator has it)."""
+
+    def open_screened(self, data: bytes, floor: int, useless: wire.Screen) -> wire.Envelope:
+        """As :meth:`Authenticator.open`, and DecodeError(reason) without checking the
+        signature where ``useless`` gives a reason."""
+
+
 class WireAuthenticator:
     """Transport-key envelopes (oceanfed.wire) and real ECDSA block-signature checks."""
 
@@ -44,15 +54,24 @@ class WireAuthenticator:
         self._transport = transport_pubkeys
         self._block = block_pubkeys
         self._verified = wire.VerifiedFrames()
+        # our own frames count as verified only if our key is the one the others check
+        mine = transport_pubkeys[me] if 0 <= me < len(transport_pubkeys) else b""
+        self._own = mine if self._key.public_key.format(compressed=True) == mine else None
 
     def __repr__(self) -> str:
         return f"WireAuthenticator(chain={self._chain!r}, me={self._me})"
 
     def seal(self, height: int, round: int, kind: str, payload: dict[str, Any]) -> bytes:
-        return wire.encode(self._key, self._chain, self._me, height, round, kind, payload)
+        if self._own is None:
+            return wire.encode(self._key, self._chain, self._me, height, round, kind, payload)
+        return wire.encode(self._key, self._chain, self._me, height, round, kind, payload,
+                           self._verified, self._own)
 
     def open(self, data: bytes, floor: int = 0) -> wire.Envelope:
         return wire.decode(data, self._transport, self._chain, self._verified, floor)
+
+    def open_screened(self, data: bytes, floor: int, useless: wire.Screen) -> wire.Envelope:
+        return wire.decode(data, self._transport, self._chain, self._verified, floor, useless)
 
     def verify_block_sig(self, member: int, digest: bytes, der: bytes) -> bool:
         return crypto.verify_digest(self._block[member], digest, der)

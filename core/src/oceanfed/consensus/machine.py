@@ -176,6 +176,9 @@ VALIDATE_RETRY_MAX = 2.0
 SIGN_REFUSED_RETRY = 3600.0
 #: the rules run at most this many passes per event (a pass fires at most one rule)
 MAX_RULE_PASSES = 64
+#: why a peer's frame is dropped unread when it can change nothing (:meth:`Machine._settled`)
+SETTLED_VOTE, SETTLED_SIG = "settled-vote", "settled-sig"
+SETTLED = frozenset({SETTLED_VOTE, SETTLED_SIG})
 #: how soon to look at the node's tip when a peer is already at a later height
 TIP_POLL_SOON = 0.05
 #: a submitted block whose height the tip has not reached is submitted again after
@@ -920,16 +923,19 @@ class Machine:
             self._tally(Kind.DROPPED, "duplicate")
             return
         h = self.h
-        try:  # a frame below our height is refused before its signature is checked
-            env = self.auth.open(data, h.height if h is not None else 0)
+        floor = h.height if h is not None else 0
+        screened = getattr(self.auth, "open_screened", None)
+        try:  # a frame below our height or settled is refused before its signature is checked
+            env = self.auth.open(data, floor) if screened is None else screened(data, floor, self._settled)
         except DecodeError as exc:
-            self._tally(Kind.DROPPED, str(exc))
+            reason = str(exc)
+            self._tally(Kind.DROPPED, reason)
+            if reason in SETTLED:  # settled for good at this height: a repeat is a duplicate
+                self._remember(key)
             return
         # our own frames come back when peers gossip them (after a restart they are how we
         # learn what we proposed, voted and signed); they go through the same rules
-        if len(self._seen_frames) >= SEEN_FRAMES:
-            self._seen_frames.clear()
-        self._seen_frames.add(key)
+        self._remember(key)
         if env.sender != self.cfg.me:
             self.peer_seen[env.sender] = self._now
         if h is None or env.height > h.height:
@@ -944,6 +950,45 @@ class Machine:
             return
         if not self._dispatch(env):
             self._seen_frames.discard(key)  # not kept for now: a later repeat may be
+
+    def _remember(self, key: int) -> None:
+        if len(self._seen_frames) >= SEEN_FRAMES:
+            self._seen_frames.clear()
+        self._seen_frames.add(key)
+
+    def _settled(self, env: Envelope) -> str | None:
+        """Why a peer's vote or SIG, judged from its header and payload before its signature
+        is checked, can change nothing here (it is then dropped unread); None if it may.
+
+        A vote for block v in round r <= ours, where M signed votes of its kind for v are
+        held already and the sender's vote there is none or v: every rule reads M votes for v
+        (already true), the senders or the nil votes (a vote for v adds a sender only where
+        M already voted, and no nil vote), so none fires otherwise; not an equivocation, and
+        not of a later round (the round skip). A precommit only once v is decided and can be
+        completed (until then the decision's precommits are its evidence, kept and gossiped).
+        A SIG for a block M verified signatures of which are held, from a sender with no SIG
+        waiting for another block: the block can be completed already. All stay so for the
+        rest of the height.
+        """
+        h = self.h
+        if h is None or env.sender == self.cfg.me or env.height != h.height:
+            return None
+        value = env.payload.get("hash")
+        if type(value) is not str:
+            return None
+        m = self.cfg.threshold
+        if env.kind == "sig":
+            sigs = h.signatures
+            if len(sigs.verified.get(value, ())) < m or any(env.sender in w for w in sigs.unverified.values()):
+                return None
+            return SETTLED_SIG
+        votes = h.votes.get((env.kind, env.round))
+        if (votes is None or env.round > h.round or votes.support(value) < m
+                or votes.first.get(env.sender, value) != value):
+            return None
+        if env.kind == PRECOMMIT and (value != h.decided or len(h.signatures.verified.get(value, ())) < m):
+            return None  # until the decided block can be completed, its precommits are evidence
+        return SETTLED_VOTE
 
     def _dispatch(self, env: Envelope) -> bool:
         """Handle a frame of the current height; False if it was put aside for now."""
