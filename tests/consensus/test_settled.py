@@ -76,7 +76,7 @@ def test_a_vote_of_a_later_round_is_never_settled() -> None:
     assert _drops(mb, "settled-vote") == 0 and _drops(mb, "bad-signature") == 1
 
 
-def test_precommits_are_evidence_until_the_block_can_be_completed() -> None:
+def test_precommits_are_evidence_until_the_decision_is_signed() -> None:
     mb, b = _polka()
     h = mb.machine.h
     assert h is not None
@@ -85,8 +85,16 @@ def test_precommits_are_evidence_until_the_block_can_be_completed() -> None:
     mb.receive(mb.vote(3, 0, "precommit", b))
     assert h.votes_of(PRECOMMIT, 0).support(b.block_hash) == 4 and _drops(mb, "settled-vote") == 0
     own = crypto.sign_digest(mb.block_keys[0], b.digest)
-    mb.handle(E.Signed(1, b.block_hash, own))
-    assert mb.receive(mb.sig(1, b), mb.sig(2, b)) == [("Submit", b.block_hash)]
+    assert [a[0] for a in mb.handle(E.Signed(1, b.block_hash, own))] == ["Broadcast"]
+    assert mb.receive(_forged(mb.vote(4, 0, "precommit", b))) == []
+    assert _drops(mb, "settled-vote") == 1 and _drops(mb, "bad-signature") == 0
+
+
+def test_precommits_are_settled_once_the_decision_can_be_completed() -> None:
+    mb, b = _polka()
+    mb.receive(mb.vote(1, 0, "precommit", b), mb.vote(2, 0, "precommit", b))
+    # our signer has not answered, but M peers' SIGs are here: the block can be completed
+    assert mb.receive(mb.sig(1, b), mb.sig(2, b), mb.sig(3, b)) == [("Submit", b.block_hash)]
     assert mb.receive(_forged(mb.vote(4, 0, "precommit", b))) == []
     assert _drops(mb, "settled-vote") == 1 and _drops(mb, "bad-signature") == 0
 
@@ -115,3 +123,16 @@ def test_our_own_frames_are_never_settled() -> None:
     mb.receive(h.sent_frames[(0, PREVOTE)])
     assert _drops(mb, "settled-vote") == 0
     assert mb.machine.counters[Tally(Kind.OWN_VOTE_LEARNT)] == 1
+
+
+def test_precommits_for_a_block_not_decided_here_are_checked() -> None:
+    mb = Member(n=5, m=3, me=0)
+    b = mb.block(1)
+    assert mb.receive(mb.proposal(0, b)) == [("Validate", b.block_hash)]
+    # no verdict yet: M precommits and M SIGs for the block, but it is not decided here
+    mb.receive(*(mb.vote(i, 0, "precommit", b) for i in (1, 2, 3)))
+    assert mb.receive(mb.sig(1, b), mb.sig(2, b), mb.sig(3, b)) == [("Submit", b.block_hash)]
+    h = mb.machine.h
+    assert h is not None and h.decided is None
+    mb.receive(_forged(mb.vote(4, 0, "precommit", b)))
+    assert _drops(mb, "settled-vote") == 0 and _drops(mb, "bad-signature") == 1

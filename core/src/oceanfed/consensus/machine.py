@@ -223,6 +223,10 @@ class VoteSet:
         return list(self.frames.get(value, {}).values())
 
 
+#: what :meth:`HeightState.votes_of` answers for a round without votes (one, never added to)
+NO_VOTES = VoteSet()
+
+
 @dataclass(frozen=True)
 class CoreConfig:
     """What the machine needs from the config."""
@@ -336,8 +340,9 @@ class HeightState:
         return text
 
     def votes_of(self, kind: str, round: int) -> VoteSet:
-        """The votes of ``kind`` in ``round`` (an empty set, not stored, if there are none)."""
-        return self.votes.get((kind, round)) or VoteSet()
+        """The votes of ``kind`` in ``round`` (an empty set, not stored, if there are none:
+        read it, never add to it)."""
+        return self.votes.get((kind, round)) or NO_VOTES
 
     def vote_rounds(self, kind: str) -> list[int]:
         """The rounds holding votes of ``kind``, in the order their first vote came."""
@@ -464,6 +469,8 @@ class Machine:
         self._now = 0.0
         self._out: list[A.Action] = []
         self._querying_tip = False
+        #: the rules last ran until none fired (see :meth:`_rules_at_rest`)
+        self._at_rest = True
         #: every deadline of this member; :meth:`_armed` says which of them count now
         self.timers: dict[Timer, float] = {Timer.TIP_POLL: 0.0, Timer.GOSSIP: 0.0}
         self.last_block: dict[str, Any] | None = None
@@ -486,7 +493,8 @@ class Machine:
             case E.Tick():
                 self._on_tick()
             case E.Received(data=data):
-                self._on_received(data)
+                if not self._on_received(data) and self._rules_at_rest():
+                    return self._out  # a frame dropped unread changed nothing the rules read
             case E.NodeTip():
                 self._on_tip(event)
             case E.NodeFailed() | E.ProposalBuilt() | E.Validated() | E.Signed() | E.Submitted():
@@ -505,7 +513,7 @@ class Machine:
 
     def next_deadline(self) -> float:
         """The earliest time at which a Tick has something to do."""
-        return min(self._armed().values())
+        return min(at for timer, at in self.timers.items() if self._counts(timer))
 
     def proposer(self, height: int, round: int) -> int:
         """Index of the member that proposes at (height, round)."""
@@ -917,11 +925,13 @@ class Machine:
 
     # ------------------------------------------------------------------ peer messages
 
-    def _on_received(self, data: bytes) -> None:
+    def _on_received(self, data: bytes) -> bool:
+        """Take a peer's frame; False if it was dropped before it was read (a repeat, or
+        refused when opened)."""
         key = hash(data)
         if key in self._seen_frames:
             self._tally(Kind.DROPPED, "duplicate")
-            return
+            return False
         h = self.h
         floor = h.height if h is not None else 0
         screened = getattr(self.auth, "open_screened", None)
@@ -932,7 +942,7 @@ class Machine:
             self._tally(Kind.DROPPED, reason)
             if reason in SETTLED:  # settled for good at this height: a repeat is a duplicate
                 self._remember(key)
-            return
+            return False
         # our own frames come back when peers gossip them (after a restart they are how we
         # learn what we proposed, voted and signed); they go through the same rules
         self._remember(key)
@@ -944,12 +954,13 @@ class Machine:
             if h is not None and self._now + TIP_POLL_SOON < self.timers[Timer.TIP_POLL]:
                 # someone is ahead of us: look at our node's tip soon
                 self.timers[Timer.TIP_POLL] = self._now + TIP_POLL_SOON
-            return
+            return True
         if env.height < h.height:
             self._tally(Kind.DROPPED, "stale")
-            return
+            return True
         if not self._dispatch(env):
             self._seen_frames.discard(key)  # not kept for now: a later repeat may be
+        return True
 
     def _remember(self, key: int) -> None:
         if len(self._seen_frames) >= SEEN_FRAMES:
@@ -964,8 +975,9 @@ class Machine:
         held already and the sender's vote there is none or v: every rule reads M votes for v
         (already true), the senders or the nil votes (a vote for v adds a sender only where
         M already voted, and no nil vote), so none fires otherwise; not an equivocation, and
-        not of a later round (the round skip). A precommit only once v is decided and can be
-        completed (until then the decision's precommits are its evidence, kept and gossiped).
+        not of a later round (the round skip). A precommit only once v is decided and we have
+        signed it or it can be completed (until then the decision's precommits are its
+        evidence, kept and gossiped).
         A SIG for a block M verified signatures of which are held, from a sender with no SIG
         waiting for another block: the block can be completed already. All stay so for the
         rest of the height.
@@ -978,16 +990,18 @@ class Machine:
             return None
         m = self.cfg.threshold
         if env.kind == "sig":
-            sigs = h.signatures
-            if len(sigs.verified.get(value, ())) < m or any(env.sender in w for w in sigs.unverified.values()):
+            held = h.signatures
+            if len(held.verified.get(value, ())) < m or any(env.sender in w for w in held.unverified.values()):
                 return None
             return SETTLED_SIG
         votes = h.votes.get((env.kind, env.round))
         if (votes is None or env.round > h.round or votes.support(value) < m
                 or votes.first.get(env.sender, value) != value):
             return None
-        if env.kind == PRECOMMIT and (value != h.decided or len(h.signatures.verified.get(value, ())) < m):
-            return None  # until the decided block can be completed, its precommits are evidence
+        if env.kind == PRECOMMIT:
+            sigs = h.signatures.verified.get(value, {})
+            if value != h.decided or (len(sigs) < m and self.cfg.me not in sigs):
+                return None  # until we signed the decision or it can be completed: evidence
         return SETTLED_VOTE
 
     def _dispatch(self, env: Envelope) -> bool:
@@ -1300,6 +1314,7 @@ class Machine:
         """Apply the protocol's rules (:attr:`RULES`) until none fires (each pass fires at
         most one)."""
         h = self.h
+        self._at_rest = True
         if h is None or self._waiting():
             return
         for _ in range(MAX_RULE_PASSES):
@@ -1308,17 +1323,25 @@ class Machine:
                     break
             else:
                 return
+        self._at_rest = False
         self._log("warning", f"height {h.height} round {h.round}: rules still firing after "
                   f"{MAX_RULE_PASSES} passes; the rest waits for the next event")
+
+    def _rules_at_rest(self) -> bool:
+        """Whether the rules would fire nothing now if nothing but time changed since they
+        last ran: they then ran until none fired, and the one rule that reads the clock
+        (a signature retry, :meth:`_rule_sign`) is not due."""
+        retry_at = self.timers.get(Timer.RETRY)
+        return self._at_rest and (retry_at is None or self._now < retry_at)
 
     def _rule_skip_round(self, h: HeightState) -> bool:
         """Algorithm 1, line 55: f+1 messages of a later round r' make us start r'.
 
         With quorum M the "f+1" is N-M+1 members, so at least one honest member is there."""
-        if h.decided is not None:
+        k = self.cfg.n - self.cfg.threshold + 1
+        if h.decided is not None or len(h.peer_round) < k:
             return False
         rounds = sorted(h.peer_round.values(), reverse=True)
-        k = self.cfg.n - self.cfg.threshold + 1
         if len(rounds) >= k and rounds[k - 1] > h.round:
             self._start_round(rounds[k - 1])
             return True
@@ -1329,7 +1352,7 @@ class Machine:
         well-formed and has no verdict yet (not while backing off after a failed ask)."""
         if Timer.VALIDATE_RETRY in self.timers:
             return False
-        for info in list(h.blocks.values()):
+        for info in h.blocks.values():
             if (
                 info.block_hash not in h.validity
                 and info.block_hash not in h.validating
@@ -1413,6 +1436,8 @@ class Machine:
         our valid block, so that we re-propose it with its proof of lock."""
         m = self.cfg.threshold
         best = h.valid.round if h.valid else -1
+        if best >= h.round:
+            return False
         late = [rr for (kind, rr), votes in h.votes.items()
                 if kind == PREVOTE and best < rr <= h.round and votes.senders() >= m]
         for rr in sorted(late, reverse=True):
