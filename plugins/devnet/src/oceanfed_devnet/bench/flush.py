@@ -28,12 +28,12 @@ def flush_floor(directory: str, label: str, n: int = 200) -> Figure:
     return figure(f"flush_floor/{label}", "ms", times)
 
 
-def height_record(height: int, block_hex: str, frame: bytes, step: int) -> dict[str, Any]:
+def height_record(height: int, block_hex: str, frame_hex: str, step: int) -> dict[str, Any]:
     """A record shaped like ``Machine``'s at one step of a height: a block locked and valid,
     its proposal frame (the block again, plus an envelope), our votes and evidence.
 
-    As in ``Machine.record``, the block hex is the same string at every step of a height and
-    the proposal frame a fresh ``bytes.hex()``.
+    As in ``Machine.record``, the block hex and the proposal frame's hex (the machine keeps
+    each frame's hex once made) are the same strings at every step of a height.
     """
     block_hash = f"{height:064x}"
     votes = [[r // 2, ("prevote", "precommit")[r % 2], block_hash] for r in range(step + 1)]
@@ -44,7 +44,7 @@ def height_record(height: int, block_hex: str, frame: bytes, step: int) -> dict[
             "locked": [block_hash, 0], "valid": [block_hash, 0], "decided": None,
             "blocks": {block_hash: block_hex}, "extras": {}, "sent": votes,
             "evidence": ["ab" * 180] * 2,
-            "proposals": {block_hash: frame.hex()},
+            "proposals": {block_hash: frame_hex},
         },
     }
 
@@ -63,9 +63,9 @@ def flush_by_block_size(directory: str, label: str, heights: int = 20, steps: in
             try:
                 for height in range(1, heights + 1):
                     block_hex = f"{height % 256:02x}" * size
-                    frame = bytes(200) + bytes.fromhex(block_hex)
+                    frame_hex = (bytes(200) + bytes.fromhex(block_hex)).hex()
                     for step in range(steps):
-                        record = height_record(height, block_hex, frame, step)
+                        record = height_record(height, block_hex, frame_hex, step)
                         t = time.perf_counter()
                         store.save(record)
                         times.append((time.perf_counter() - t) * 1000)
