@@ -8,12 +8,19 @@ Proposers at height 1: round 0 m1, round 1 m2, round 2 m3, round 3 m0 (us).
 
 from __future__ import annotations
 
-from oceanfed import crypto
+from typing import Any
+
+import coincurve
+
+from oceanfed import crypto, wire
+from oceanfed.consensus import actions as A
 from oceanfed.consensus import events as E
+from oceanfed.consensus.blocks import BlockInfo
 from oceanfed.consensus.counts import Kind, Tally
+from oceanfed.consensus.machine import SUBMIT_GRACE
 from oceanfed.ocean.header import BlockHeader
 from oceanfed.ocean.proof import check_header_proof
-from testsupport.member import GENESIS, Member
+from testsupport.member import CHAIN, GENESIS, Member
 
 
 def _member() -> Member:
@@ -194,8 +201,9 @@ def test_decided_then_restart() -> None:
     ]
     own = crypto.sign_digest(mb.block_keys[0], b.digest)
     assert mb.handle(E.Signed(1, b.block_hash, own)) == [("Broadcast", "sig", 0, b.block_hash)]
-    assert mb.receive(mb.sig(1, b)) == []
-    actions = mb.machine.handle(E.Received(mb.sig(2, b)), mb.now)
+    assert mb.receive(mb.sig(1, b), mb.sig(2, b)) == []  # m0 submits after the grace (below)
+    mb.now += SUBMIT_GRACE
+    actions = mb.machine.handle(E.Tick(), mb.now)
     submits = [a for a in actions if type(a).__name__ == "Submit"]
     assert len(submits) == 1 and submits[0].block_hash == b.block_hash
     header = BlockHeader.from_bytes(bytes.fromhex(submits[0].block_hex)[:-1])
@@ -234,3 +242,57 @@ def test_own_proposal_learnt_back() -> None:
     assert mb.receive(*(mb.vote(i, 0, "precommit", b) for i in (0, 2, 3))) == [
         ("Persist", 0, None, b.block_hash, b.block_hash), ("Sign", b.block_hash),
     ]
+
+
+def _completed(me: int) -> tuple[Member, BlockInfo, list[tuple[Any, ...]]]:
+    """Member ``me`` of 3-of-4 decides B in round 0, signs it, and receives two more SIGs:
+    the actions of the last SIG (the one that completes B)."""
+    mb = Member(n=4, m=3, me=me)
+    b = mb.block(1)
+    if mb.proposer(0) == me:  # it proposes B, checks it and prevotes it
+        mb.handle(E.ProposalBuilt(1, 0, b.block_hex))
+        mb.handle(E.Validated(1, b.block_hash, None))
+        mb.receive(*(mb.vote(i, 0, "prevote", b) for i in mb.others()[: mb.m - 1]))
+    else:
+        mb.locked_on(b)
+    voters = [i for i in mb.others()][: mb.m - 1]
+    assert mb.receive(*(mb.vote(i, 0, "precommit", b) for i in voters))[-1] == ("Sign", b.block_hash)
+    mb.handle(E.Signed(1, b.block_hash, crypto.sign_digest(mb.block_keys[me], b.digest)))
+    signers = [i for i in mb.others()][: mb.m - 1]
+    assert mb.receive(mb.sig(signers[0], b)) == []
+    return mb, b, mb.receive(mb.sig(signers[1], b))
+
+
+def test_submitters_submit_a_completed_block_at_once() -> None:
+    """The round's proposer (m1) and the next height's first proposer (m2) submit at once."""
+    for me in (1, 2):
+        mb, b, actions = _completed(me)
+        assert (mb.machine.proposer(1, 0), mb.machine.proposer(2, 0)) == (1, 2)
+        assert actions == [("Submit", b.block_hash)], me
+        mb.handle(E.Submitted(1, b.block_hash, "duplicate"))
+        assert mb.machine.h is not None and mb.machine.h.height == 2
+
+
+def test_other_members_submit_only_if_the_block_has_not_landed_after_the_grace() -> None:
+    """m0 and m3 hold M SIGs too: they wait SUBMIT_GRACE, then submit if the tip has not moved."""
+    for me in (0, 3):
+        mb, b, actions = _completed(me)
+        assert actions == []
+        assert mb.machine.next_deadline() == mb.now + SUBMIT_GRACE
+        assert mb.handle(E.Tick(), SUBMIT_GRACE / 2) == []
+        assert mb.tick_at_deadline() == [("Submit", b.block_hash)]
+
+
+def test_a_member_that_sees_its_completed_block_at_the_tip_submits_nothing() -> None:
+    """A frame of the next height means the block landed: m0 looks at the tip at once, sees
+    its completed block there, reports it accepted and moves on without submitting."""
+    mb, b, _ = _completed(0)
+    ahead = wire.encode(coincurve.PrivateKey(mb.transport[2]), CHAIN, 2, 2, 0, "prevote", {"hash": None})
+    assert mb.receive(ahead) == [("QueryTip",)]
+    actions = mb.machine.handle(E.NodeTip(1, b.block_hash), mb.now)
+    assert [a for a in actions if isinstance(a, A.Submit)] == []
+    assert [(a.height, a.result) for a in actions if isinstance(a, A.BlockSubmitted)] == [(1, "accepted")]
+    assert mb.machine.h is not None and mb.machine.h.height == 2
+    assert mb.machine.counters[Tally(Kind.BLOCKS_SUBMITTED)] == 1
+    mb.now += 1.0
+    assert [a for a in mb.machine.handle(E.Tick(), mb.now) if isinstance(a, A.Submit)] == []

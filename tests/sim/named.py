@@ -253,3 +253,27 @@ def lock_rule(seed: int) -> dict[str, Any]:
     if sim.node.chain[1] != decided:
         sim._fail("height 1 completed another block than m0 decided")
     return {"height": out.height, "proposed_at_1": len(sim.proposals[1])}
+
+
+def submitters_crash_after_combining(seed: int, back: float | None) -> dict[str, Any]:
+    """3-of-5: the two members that submit height 1's block at once (its round-0 proposer m1
+    and height 2's first proposer m2) crash right after combining M SIGs, before submitting
+    (``back``: restart after this many seconds, None: stay down). The three others hold M
+    SIGs too: they submit it after the grace, and the chain goes on."""
+    f = Faults(crash_points={1: ("combined", back, 1), 2: ("combined", back, 1)}, settle_at=0.0)
+    sim = Simulation(seed, 5, 3, f)
+    out = sim.run(2 * LIVENESS_BOUND, liveness_bound=LIVENESS_BOUND)
+    _points_reached(sim, {1: "combined", 2: "combined"})
+    if out.height < 3:
+        sim._fail(f"the chain stopped at height {out.height}")
+    if not set(sim.submitters[1]) <= {0, 3, 4}:
+        sim._fail(f"height 1 was submitted by {sim.submitters[1]}, not only by those that waited")
+    return {"height": out.height, "first_submitters": sorted(set(sim.submitters[1]))}
+
+
+def submits_per_height(seed: int, n: int, m: int) -> dict[str, Any]:
+    """A fault-free run with block_time = 0: how many submits each height took."""
+    sim = Simulation(seed, n, m, Faults(settle_at=0.0), block_time=0.0)
+    out = sim.run(3.0, liveness_bound=LIVENESS_BOUND)
+    heights = range(1, out.height + 1)
+    return {"height": out.height, "submits": [len(sim.submitters[h]) for h in heights]}

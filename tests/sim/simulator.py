@@ -244,8 +244,11 @@ class Faults:
 
 
 #: where a member can be made to crash (Faults.crash_points): after its proposal, prevote,
-#: precommit or SIG left, after its decision was persisted, or just before it signs
-CRASH_POINTS = ("proposed", "prevoted", "precommitted", "decided", "before-sign", "signed")
+#: precommit or SIG left, after its decision was persisted, just before it signs, or right
+#: after it combined M SIGs into a block (before it submits it)
+CRASH_POINTS = ("proposed", "prevoted", "precommitted", "decided", "before-sign", "signed", "combined")
+#: the crash points met just before an action (not after one)
+BEFORE_ACTION = {"before-sign": A.Sign, "combined": A.Submit}
 
 
 class InvariantViolation(AssertionError):
@@ -341,6 +344,8 @@ class Simulation:
             self.partition_until = self.f.settle_at
         self.skew = [self.rng.uniform(-self.f.skew, self.f.skew) for _ in range(n)]
         self.completed: dict[int, set[str]] = defaultdict(set)
+        #: height -> the members that submitted a block there, in order (repeats included)
+        self.submitters: dict[int, list[int]] = defaultdict(list)
         self.sig_store: dict[int, dict[str, set[int]]] = defaultdict(lambda: defaultdict(set))
         self.block_digest: dict[str, bytes] = {}
         self.proposals: dict[int, dict[str, bytes]] = defaultdict(dict)  # height -> hash -> frame
@@ -447,8 +452,8 @@ class Simulation:
             if target is not None and target == (ms.index, ms.actions_done):
                 self._crash_point_used = True
                 crash_at = i
-            if point is not None and point[0] == "before-sign" and isinstance(action, A.Sign) \
-                    and action.height >= point[2]:
+            if point is not None and point[0] in BEFORE_ACTION \
+                    and isinstance(action, BEFORE_ACTION[point[0]]) and action.height >= point[2]:
                 self.points_hit[ms.index] = (point[0], action.height)
                 self._crash(ms, point[1])
                 return
@@ -512,6 +517,7 @@ class Simulation:
                      ("event", ms.epoch, E.Signed(action.height, action.block_hash, der)))
         elif isinstance(action, A.Submit):
             self._check_submission(action)
+            self.submitters[action.height].append(me)
             ms.lag.clear()  # a node that takes a block is at the tip (it imported the rest)
             self._node_reply(ms, lambda: E.Submitted(action.height, action.block_hash,
                                                      node.submit(action.block_hex)),

@@ -121,6 +121,24 @@ def test_proposer_restarting_after_its_proposal_completes_its_block(
     assert all(r["height"] >= 2 for r in results)
 
 
+@pytest.mark.parametrize("back", [None, 1.0], ids=["down-for-good", "restarting"])
+def test_submitters_crashing_after_combining_do_not_stop_the_block(
+        sim_pool: ProcessPoolExecutor, back: float | None) -> None:
+    """The members that submit at once crash right after combining: the block still lands,
+    submitted by the others after the grace."""
+    results = _all(sim_pool, named.submitters_crash_after_combining, back, seeds=10)
+    assert all(r["height"] >= 3 and r["first_submitters"] for r in results)
+
+
+def test_most_members_never_submit_a_block_that_landed(sim_pool: ProcessPoolExecutor) -> None:
+    """With no faults and block_time = 0, a height's block is submitted by at most its two
+    submitters (the others see it at their node's tip first), not by all five members."""
+    results = _all(sim_pool, named.submits_per_height, 5, 3, seeds=5)
+    submits = [k for r in results for k in r["submits"]]
+    assert len(submits) > 50 and max(submits) <= 2, submits
+    print(f"\nsubmits per height: {sum(submits) / len(submits):.2f} over {len(submits)} heights")
+
+
 def test_node_warming_up_is_retried_not_a_verdict(sim_pool: ProcessPoolExecutor) -> None:
     """Issue K defect 2: one member's first testproposedblock answers -28; B completes."""
     results = _all(sim_pool, named.validate_warmup, seeds=10)

@@ -108,6 +108,7 @@ class Timer(IntEnum):
     PRECOMMIT = 6  # timeoutPrecommit
     ROUND = 7  # last resort: a round that makes no progress at all ends
     GOSSIP = 8  # re-send what peers may have missed
+    SUBMIT = 9  # a completed block has not landed: a member that is not its submitter submits
 
 
 #: the timers that belong to one height (the others run across heights)
@@ -184,6 +185,9 @@ TIP_POLL_SOON = 0.05
 #: a submitted block whose height the tip has not reached is submitted again after
 #: max(this, 4 × tip_poll_interval)
 RESUBMIT_AFTER = 2.0
+#: a completed block is submitted at once by its submitters (:meth:`Machine._submits_at_once`),
+#: by every other member only if it has not landed this long after that member combined it
+SUBMIT_GRACE = 0.1
 
 
 @dataclass
@@ -273,6 +277,8 @@ class Signatures:
     requested: bool = False
     #: block -> when it was submitted (submitted again if the tip has not moved)
     submitted: dict[str, float] = field(default_factory=dict)
+    #: when this member may submit the block it combined (None: none combined yet)
+    submit_at: float | None = None
 
 
 @dataclass
@@ -593,7 +599,10 @@ class Machine:
             return
         self.tip = (ev.height, ev.block_hash)
         h = self.h
-        if h is None or ev.height >= h.height:
+        if (h is not None and ev.height == h.height and ev.block_hash in h.blocks
+                and len(h.signatures.verified.get(ev.block_hash, {})) >= self.cfg.threshold):
+            self._landed(h, ev.height, ev.block_hash)  # completed here, submitted by another
+        elif h is None or ev.height >= h.height:
             self._start_height(ev.height + 1, ev.block_hash)
         elif ev.height == h.height - 1 and ev.block_hash != h.parent:
             self._log("warning", f"node tip changed under height {h.height}; restarting it")
@@ -895,33 +904,39 @@ class Machine:
 
     def _on_submitted(self, h: HeightState, ev: E.Submitted) -> None:
         result = "accepted" if ev.result in (None, "duplicate") else ev.result
-        self._emit(A.BlockSubmitted(ev.height, ev.block_hash, result))
         if result == "accepted":
-            info = h.blocks.get(ev.block_hash)
-            seen = h.timing.first_seen.get(ev.block_hash, h.timing.started_at)
-            self.last_block = {
-                "height": ev.height,
-                "hash": ev.block_hash,
-                "round": h.round,
-                "proposer": self.cfg.names[self.proposer(h.height, h.round)],
-                "signers": sorted(self.cfg.names[i] for i in h.signatures.verified.get(ev.block_hash, {})),
-                "latency": self._now - seen,
-                "interval": h.timing.interval,
-                "phases_ms": {
-                    k: round((t - seen) * 1000, 2)
-                    for k, t in sorted(h.timing.marks.items(), key=lambda kv: kv[1])
-                },
-            }
-            self.recent_blocks.append(self.last_block)
-            self._tally(Kind.BLOCKS_SUBMITTED)
-            self.tip = (ev.height, ev.block_hash)
-            if info is not None:
-                self._start_height(ev.height + 1, ev.block_hash)
+            self._landed(h, ev.height, ev.block_hash)
         else:
+            self._emit(A.BlockSubmitted(ev.height, ev.block_hash, result))
             self._tally(Kind.SUBMIT_REJECTED, result)
             self._log("warning", f"height {h.height}: node refused block {ev.block_hash}: {result}",
                       block=ev.block_hash)
             self._query_tip()
+
+    def _landed(self, h: HeightState, height: int, block_hash: str) -> None:
+        """The node accepted a block of this height (ours, or one we completed and saw at its
+        tip): report it, then start the next height."""
+        self._emit(A.BlockSubmitted(height, block_hash, "accepted"))
+        info = h.blocks.get(block_hash)
+        seen = h.timing.first_seen.get(block_hash, h.timing.started_at)
+        self.last_block = {
+            "height": height,
+            "hash": block_hash,
+            "round": h.round,
+            "proposer": self.cfg.names[self.proposer(h.height, h.round)],
+            "signers": sorted(self.cfg.names[i] for i in h.signatures.verified.get(block_hash, {})),
+            "latency": self._now - seen,
+            "interval": h.timing.interval,
+            "phases_ms": {
+                k: round((t - seen) * 1000, 2)
+                for k, t in sorted(h.timing.marks.items(), key=lambda kv: kv[1])
+            },
+        }
+        self.recent_blocks.append(self.last_block)
+        self._tally(Kind.BLOCKS_SUBMITTED)
+        self.tip = (height, block_hash)
+        if info is not None:
+            self._start_height(height + 1, block_hash)
 
     # ------------------------------------------------------------------ peer messages
 
@@ -951,7 +966,9 @@ class Machine:
         if h is None or env.height > h.height:
             if not self._buffer_future(env):
                 self._seen_frames.discard(key)  # not kept: let a repeat in
-            if h is not None and self._now + TIP_POLL_SOON < self.timers[Timer.TIP_POLL]:
+            if h is not None and h.signatures.submit_at is not None:
+                self._query_tip()  # a peer is past the block we completed: see it landed now
+            elif h is not None and self._now + TIP_POLL_SOON < self.timers[Timer.TIP_POLL]:
                 # someone is ahead of us: look at our node's tip soon
                 self.timers[Timer.TIP_POLL] = self._now + TIP_POLL_SOON
             return True
@@ -1530,10 +1547,13 @@ class Machine:
         return True
 
     def _rule_submit(self, h: HeightState) -> bool:
-        """ROUNDS.md step 5: M valid block signatures: combine them in key order and submit."""
+        """ROUNDS.md step 5: M valid block signatures: combine them in key order and submit
+        (at once if this member is a submitter, else only after SUBMIT_GRACE)."""
         m = self.cfg.threshold
         for block_hash, sigs in h.signatures.verified.items():
             if len(sigs) >= m and block_hash not in h.signatures.submitted and block_hash in h.blocks:
+                if not self._submit_due(h):
+                    return False
                 order = sorted(sigs)[:m]
                 block_hex = complete(h.blocks[block_hash].block_hex, [sigs[i] for i in order])
                 h.signatures.submitted[block_hash] = self._now
@@ -1544,6 +1564,22 @@ class Machine:
                 self._emit(A.Submit(h.height, block_hash, block_hex,
                                     h.extras.get(block_hash, {}), extra_sigs))
                 return True
+        return False
+
+    def _submits_at_once(self, h: HeightState) -> bool:
+        """Whether this member submits a block it completed as soon as it has M SIGs: the
+        current round's proposer, and the next height's first proposer (which needs the new
+        tip first, to build on it). The others wait SUBMIT_GRACE for the block to land."""
+        me = self.cfg.me
+        return me in (self.proposer(h.height, h.round), self.proposer(h.height + 1, 0))
+
+    def _submit_due(self, h: HeightState) -> bool:
+        """Whether a completed block may be submitted now (arms the SUBMIT timer if not)."""
+        if h.signatures.submit_at is None:
+            h.signatures.submit_at = self._now if self._submits_at_once(h) else self._now + SUBMIT_GRACE
+        if self._now >= h.signatures.submit_at:
+            return True
+        self.timers[Timer.SUBMIT] = h.signatures.submit_at
         return False
 
     def _rule_verify_waiting_sigs(self, h: HeightState) -> bool:
@@ -1605,7 +1641,7 @@ class Machine:
                 # left the round before it, the only peer still there would wait for in vain
                 return (undecided and Timer.PRECOMMIT not in self.timers
                         and not (h.step == PREVOTE and Timer.PREVOTE in self.timers))
-        return True  # VALIDATE_RETRY, GOSSIP
+        return True  # VALIDATE_RETRY, GOSSIP, SUBMIT
 
     def _on_tick(self) -> None:
         """Fire the timers that are due, in :class:`Timer` order, each judged as it comes."""
