@@ -98,6 +98,8 @@ def sustained(members: int = 5, threshold: int = 3, seconds: float = 10.0) -> li
         fed.wait_height(5, 60)
         pids = {n: fed.procs[n].pid for n in fed.members}
         cpu0 = {n: cpu_seconds(p) for n, p in pids.items()}
+        node_pid = fed.procs["devnet"].pid
+        node_cpu0 = cpu_seconds(node_pid)
         parts0 = {n: _cpu_parts(fed, n) for n in fed.members}
         h0, t0 = fed.height(), time.monotonic()
         rates = []
@@ -109,6 +111,7 @@ def sustained(members: int = 5, threshold: int = 3, seconds: float = 10.0) -> li
             last_h, last_t = h, t
         blocks = max(1, last_h - h0)
         cpu = [(cpu_seconds(p) - cpu0[n]) / blocks * 1000 for n, p in pids.items()]
+        node_cpu = (cpu_seconds(node_pid) - node_cpu0) / blocks * 1000
         parts: dict[str, list[float]] = {}
         for n in fed.members:
             before, after = parts0[n], _cpu_parts(fed, n)
@@ -122,6 +125,10 @@ def sustained(members: int = 5, threshold: int = 3, seconds: float = 10.0) -> li
         *(figure(f"cpu_per_block_per_member/zmq/soft/{component}", "ms", values)
           for component, values in parts.items()),
         figure("peak_memory_per_member/zmq/soft", "MiB", rss, p99=False),
+        figure("cpu_per_block/devnet", "ms", [node_cpu], p99=False,
+               note="the devnet node process (one for the whole federation)"),
+        figure("cpu_per_block/total", "ms", [sum(cpu) + node_cpu], p99=False,
+               note="members + devnet: what two cores share"),
     ]
 
 
