@@ -22,10 +22,11 @@ re-checked on the next start, as the node's ``mempool.dat``. Chain updates are s
 
 from __future__ import annotations
 
-import functools
 import threading
 import time as _time
+from collections import OrderedDict
 from dataclasses import dataclass, replace
+from typing import Any
 
 from oceanfed.errors import DecodeError, OceanfedError
 from oceanfed.ocean.block import Block
@@ -37,7 +38,7 @@ from oceanfed.ocean.coinbase import (
     policy_asset_of,
     push_int,
 )
-from oceanfed.ocean.encoding import Reader, dsha256
+from oceanfed.ocean.encoding import Reader, dsha256, hex_bytes
 from oceanfed.ocean.header import BlockHeader
 from oceanfed.ocean.interpreter import MANDATORY_FLAGS
 from oceanfed.ocean.proof import check_header_proof
@@ -80,34 +81,104 @@ class Entry:
 
 #: blocks up to this many hex characters are kept decoded (:func:`decode_block`)
 DECODED_MAX_HEX = 2 * 1024 * 1024
+#: how many decoded blocks, block bodies and body verdicts are kept
+DECODED_KEPT = 8
 
 
-@functools.lru_cache(maxsize=8)
-def _decoded(block_hex: str) -> Block:
-    return Block.from_hex(block_hex)
+def _keep(table: OrderedDict[Any, Any], key: Any, value: Any) -> None:
+    """Put ``key`` in ``table`` as its newest entry; the oldest beyond DECODED_KEPT go."""
+    table[key] = value
+    table.move_to_end(key)
+    while len(table) > DECODED_KEPT:
+        table.popitem(last=False)
+
+
+class _Decoded:
+    """Blocks decoded lately, by hex, and their transactions by the body bytes they were
+    read from. Every member sends the same proposal to ``testproposedblock`` and the same
+    block with its own set of signatures (another solution in the header) to
+    ``submitblock``, and ``getnewblockhex`` built it here: each body is parsed once.
+    Blocks are immutable; a block that does not decode is not kept."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._blocks: OrderedDict[str, Block] = OrderedDict()
+        self._bodies: OrderedDict[bytes, tuple[Transaction, ...]] = OrderedDict()
+
+    def decode(self, block_hex: str) -> Block:
+        with self._lock:
+            block = self._blocks.get(block_hex)
+        if block is not None:
+            return block
+        data = hex_bytes(block_hex, "block")
+        r = Reader(data)
+        header = BlockHeader.read(r)
+        body = data[r.pos:]
+        with self._lock:
+            txs = self._bodies.get(body)
+        block = Block(header, txs) if txs is not None else Block.from_bytes(data)
+        self.remember(block_hex, block, body)
+        return block
+
+    def remember(self, block_hex: str, block: Block, body: bytes | None = None) -> None:
+        """Keep ``block`` (whose hex is ``block_hex``) for the next decodes."""
+        if body is None:
+            body = bytes.fromhex(block_hex)[len(block.header.serialize()):]
+        with self._lock:
+            _keep(self._blocks, block_hex, block)
+            _keep(self._bodies, body, block.txs)
+
+
+_DECODED = _Decoded()
 
 
 def decode_block(block_hex: object) -> Block:
-    """Parse a block from hex, or raise the node's -22 "Block decode failed".
-
-    Every member sends the same proposal to ``testproposedblock`` and the same signed block
-    to ``submitblock``: the last few blocks (of up to 1 MB) are kept decoded, so each is
-    parsed once. Blocks are immutable; a block that does not decode is not kept.
-    """
+    """Parse a block from hex, or raise the node's -22 "Block decode failed" (the last few
+    blocks of up to 1 MB are kept decoded, see :class:`_Decoded`)."""
     if not isinstance(block_hex, str):
         raise ChainError(RPC_DESERIALIZATION_ERROR, "Block decode failed")
     try:
         if len(block_hex) <= DECODED_MAX_HEX:
-            return _decoded(block_hex)
+            return _DECODED.decode(block_hex)
         return Block.from_hex(block_hex)
     except (DecodeError, ValueError):
         raise ChainError(RPC_DESERIALIZATION_ERROR, "Block decode failed") from None
+
+
+def remember_block(block_hex: str, block: Block) -> None:
+    """A block this node built (``getnewblockhex``): its first decode is free."""
+    if len(block_hex) <= DECODED_MAX_HEX:
+        _DECODED.remember(block_hex, block)
+
+
+#: (transactions, merkle root) -> the body's verdict (None: valid), for the last few bodies;
+#: the transactions are kept in the value so that their id is not reused
+_BODY_VERDICTS: OrderedDict[tuple[int, bytes], tuple[tuple[Transaction, ...], str | None]] = OrderedDict()
+_BODY_LOCK = threading.Lock()
 
 
 def check_block(block: Block, *, check_proof: bool) -> None:
     """Context-free validity (``CheckBlock``); raises Reject with the reason."""
     if check_proof and not check_header_proof(block.header):
         raise Reject("block-proof-invalid")
+    key = (id(block.txs), block.header.merkle_root)
+    with _BODY_LOCK:
+        known = _BODY_VERDICTS.get(key)
+    if known is None or known[0] is not block.txs:
+        try:
+            _check_body(block)
+            verdict = None
+        except Reject as exc:
+            verdict = str(exc)
+        known = (block.txs, verdict)
+        with _BODY_LOCK:
+            _keep(_BODY_VERDICTS, key, known)
+    if known[1] is not None:
+        raise Reject(known[1])
+
+
+def _check_body(block: Block) -> None:
+    """The transactions' part of ``CheckBlock`` (all but the proof)."""
     txids = [tx.txid() for tx in block.txs]
     if merkle_root(txids) != block.header.merkle_root:
         raise Reject("bad-txnmrklroot")
@@ -159,6 +230,8 @@ class Chain:
         self._children: dict[bytes, int] = {}
         self._main: list[bytes] = []
         self.mempool = Mempool()
+        #: the last ``testproposedblock`` verdict: (block, tip, blocks known, verdict)
+        self._tested: tuple[Block, bytes, int, str | None] | None = None
         genesis_hash = genesis.header.digest()
         if store.is_empty():
             store.add_block(
@@ -329,18 +402,29 @@ class Chain:
         The proof is not checked, as on the node.
         """
         with self.lock:
-            block_hash = block.header.digest()
-            if block_hash in self._index:
-                raise ChainError(RPC_VERIFY_ERROR, "already have block")
             tip = self.tip()
-            if block.header.prev_hash != tip.hash:
-                raise ChainError(RPC_VERIFY_ERROR, "proposal was not based on our best chain")
-            try:
-                check_block(block, check_proof=False)
-                self._contextual(block, tip)
-                self._connect(block, tip.height + 1)
-            except Reject as exc:
-                raise ChainError(RPC_VERIFY_ERROR, str(exc)) from None
+            last = self._tested
+            if last is not None and last[0] is block and last[1:3] == (tip.hash, len(self._index)):
+                verdict = last[3]  # every member asks about the same proposal on the same tip
+            else:
+                verdict = self._test_proposed(block, tip)
+                self._tested = (block, tip.hash, len(self._index), verdict)
+        if verdict is not None:
+            raise ChainError(RPC_VERIFY_ERROR, verdict)
+
+    def _test_proposed(self, block: Block, tip: Entry) -> str | None:
+        """Why ``block`` may not extend ``tip`` (None: it may); under the lock."""
+        if block.header.digest() in self._index:
+            return "already have block"
+        if block.header.prev_hash != tip.hash:
+            return "proposal was not based on our best chain"
+        try:
+            check_block(block, check_proof=False)
+            self._contextual(block, tip)
+            self._connect(block, tip.height + 1)
+        except Reject as exc:
+            return str(exc)
+        return None
 
     def submit(self, block: Block) -> str | None:
         """``submitblock``: None when the block is now the tip, else the node's result string."""

@@ -17,6 +17,7 @@ from oceanfed_devnet.chain import (
     ChainError,
     Entry,
     decode_block,
+    remember_block,
 )
 from oceanfed_devnet.rpc_registry import RPC_TYPE_ERROR, Endpoint, expect, method, type_name
 
@@ -215,7 +216,10 @@ def getnewblockhex(ep: Endpoint, params: list[Any]) -> str:
         age = expect(params[0], int, "required_age")
         if age < 0:
             raise ChainError(RPC_INVALID_PARAMETER, "min_tx_age must be non-negative.")
-    return ep.chain.new_block().block_hex()
+    block = ep.chain.new_block()
+    block_hex = block.block_hex()
+    remember_block(block_hex, block)
+    return block_hex
 
 
 @method(
