@@ -1,4 +1,5 @@
-"""Durable storage of the devnet chain in SQLite (WAL, ``synchronous=NORMAL``).
+"""Storage of the devnet chain in SQLite (WAL, ``synchronous=OFF``: a clean restart or a
+killed process keeps every block; a power loss may not).
 
 Every block, main chain or side branch, is kept in ``blocks``; ``main_chain`` maps heights
 to the hashes of the active chain. A block (and any reorganisation it causes) is applied in
@@ -90,10 +91,11 @@ class ChainStore:
         try:
             self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
-            # NORMAL: a commit survives the devnet process dying, not the machine losing
-            # power; FULL would flush the WAL inside the chain lock on every block, and
-            # every member's submitblock would wait for it (a member's own state stays FULL)
-            self._db.execute("PRAGMA synchronous=NORMAL")
+            # OFF: a commit survives the devnet process dying (it is in the OS's cache), not
+            # the machine losing power; a test node needs no more. FULL would flush the WAL
+            # inside the chain lock on every block, and every member's submitblock would
+            # wait for it (a member's own state stays FULL)
+            self._db.execute("PRAGMA synchronous=OFF")
             self._db.executescript(SCHEMA)
         except sqlite3.Error as exc:
             raise OceanfedError(
