@@ -1346,10 +1346,11 @@ class Machine:
 
     def _rules_at_rest(self) -> bool:
         """Whether the rules would fire nothing now if nothing but time changed since they
-        last ran: they then ran until none fired, and the one rule that reads the clock
-        (a signature retry, :meth:`_rule_sign`) is not due."""
-        retry_at = self.timers.get(Timer.RETRY)
-        return self._at_rest and (retry_at is None or self._now < retry_at)
+        last ran: they then ran until none fired, and the rules that read the clock (a
+        signature retry, :meth:`_rule_sign`; a submission after its grace, :meth:`_rule_submit`)
+        are not due."""
+        due = (self.timers.get(Timer.RETRY), self.timers.get(Timer.SUBMIT))
+        return self._at_rest and all(at is None or self._now < at for at in due)
 
     def _rule_skip_round(self, h: HeightState) -> bool:
         """Algorithm 1, line 55: f+1 messages of a later round r' make us start r'.
