@@ -1,8 +1,10 @@
 """The I/O driver: feeds a :class:`~oceanfed.consensus.machine.Machine` and performs its actions.
 
 One loop thread owns the machine. Messengers deliver frames from their own threads into an
-inbox; node calls and signatures run on small thread pools and post their results back.
-The loop sleeps until the next event or the machine's next deadline: no polling sleeps.
+inbox, or, when they can (:meth:`Messenger.start_polled`), on the loop thread itself, which
+then waits on their file descriptors; node calls and signatures run on small thread pools and
+post their results back. The loop sleeps until the next event or the machine's next
+deadline: no polling sleeps.
 
 Nothing a peer sends can stop the loop or grow the process without bound: received frames
 wait in the inbox within a byte budget (per sending peer where the messenger knows it, and
@@ -13,11 +15,13 @@ peer and reason in :attr:`Driver.drops` and logged at most once a minute per pee
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import queue
 import random
 import re
+import selectors
 import threading
 import time
 from collections import Counter
@@ -57,6 +61,40 @@ RPC_IN_WARMUP = -28
 #: pause after the first failed node call of an outage, and the longest pause (seconds);
 #: each pause doubles, and is drawn between half and all of its value (jitter)
 NODE_BACKOFF = (0.25, 4.0)
+
+
+class _Inbox(queue.SimpleQueue[Any]):
+    """The loop's queue of events; wakes the loop where it waits on file descriptors."""
+
+    def __init__(self) -> None:
+        #: the loop waits on a selector that watches ``wake_fd``'s pipe (set by the loop)
+        self.sleeping = False
+        self._wake_rx, self._wake_tx = os.pipe()
+        os.set_blocking(self._wake_rx, False)
+        os.set_blocking(self._wake_tx, False)
+
+    @property
+    def wake_fd(self) -> int:
+        """Readable once another thread put something while the loop was sleeping."""
+        return self._wake_rx
+
+    def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
+        super().put(item)
+        if self.sleeping:  # read after the put: a loop about to sleep looks at the queue after
+            with contextlib.suppress(OSError):  # a full pipe wakes the loop anyway
+                os.write(self._wake_tx, b"\0")
+
+    def put_nowait(self, item: Any) -> None:
+        self.put(item)
+
+    def clear_wake(self) -> None:
+        with contextlib.suppress(BlockingIOError, OSError):
+            os.read(self._wake_rx, 4096)
+
+    def close(self) -> None:
+        for fd in (self._wake_rx, self._wake_tx):
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
 
 class _Frame(NamedTuple):
@@ -236,7 +274,10 @@ class Driver:
         self.on_block = on_block
         #: called on every turn of the loop (the systemd watchdog)
         self.heartbeat: Callable[[], None] | None = None
-        self.inbox: queue.SimpleQueue[E.Event | _Frame | None] = queue.SimpleQueue()
+        self.inbox: queue.SimpleQueue[E.Event | _Frame | None] = _Inbox()
+        #: waits on the messenger's fds and the inbox's wake pipe (a polled messenger only)
+        self._selector: selectors.BaseSelector | None = None
+        self._fds: tuple[int, ...] = ()
         self.inbox_bytes = inbox_bytes
         self.inbox_peer_bytes = inbox_peer_bytes
         self._queued: dict[str, int] = {}
@@ -267,16 +308,17 @@ class Driver:
         """Run the loop in this thread until :meth:`stop`."""
         self.cpu.mark_loop()
         before = thread_ids()
-        self.messenger.start(self._deliver)
+        if self.messenger.start_polled(self._deliver):
+            self._selector = selectors.DefaultSelector()
+            self._selector.register(self._wake_fd, selectors.EVENT_READ)
+        else:
+            self.messenger.start(self._deliver)
         self.cpu.watch_threads(thread_ids() - before, "messenger")
         try:
             self._execute(self.machine.start(self.clock()))
             while not self._stop.is_set():
                 timeout = max(0.0, self.machine.next_deadline() - self.clock())
-                try:
-                    event = self.inbox.get(timeout=timeout)
-                except queue.Empty:
-                    event = E.Tick()
+                event = self._next_event(timeout)
                 if isinstance(event, _Frame):
                     self._on_frame(event)
                 elif event is not None:
@@ -291,6 +333,60 @@ class Driver:
             self._write_status(stopped=True)
             self.close()
 
+    def _next_event(self, timeout: float) -> E.Event | _Frame | None:
+        """The next event in the inbox, waiting at most ``timeout`` seconds (then a Tick)."""
+        if self._selector is None:
+            try:
+                return self.inbox.get(timeout=timeout)
+            except queue.Empty:
+                return E.Tick()
+        if not self.inbox.empty():
+            return self.inbox.get_nowait()
+        return self.cpu.call("messenger", self._receive, timeout)
+
+    @property
+    def _wake_fd(self) -> int:
+        assert isinstance(self.inbox, _Inbox)
+        return self.inbox.wake_fd
+
+    def _receive(self, timeout: float) -> E.Event | _Frame | None:
+        """Receive on the loop thread (a polled messenger): pump the messenger, and wait on
+        its fds and the inbox's wake pipe until something is in the inbox or ``timeout``
+        seconds have passed (then a Tick)."""
+        selector, inbox, messenger = self._selector, self.inbox, self.messenger
+        assert selector is not None and isinstance(inbox, _Inbox)
+        end = time.monotonic() + timeout
+        ready: list[int] = []
+        while True:
+            pause = messenger.pump(ready)
+            fds = messenger.poll_fds()
+            if fds is not self._fds:
+                self._watch(selector, fds)
+            if not inbox.empty():
+                return inbox.get_nowait()
+            left = end - time.monotonic()
+            if left <= 0:
+                return E.Tick()
+            inbox.sleeping = True
+            try:
+                if not inbox.empty():
+                    continue
+                ready = [key.fd for key, _ in selector.select(min(left, pause))]
+            finally:
+                inbox.sleeping = False
+            if inbox.wake_fd in ready:
+                inbox.clear_wake()
+
+    def _watch(self, selector: selectors.BaseSelector, fds: tuple[int, ...]) -> None:
+        """Wait on ``fds`` instead of the messenger's previous ones (a closed fd's number
+        may come back for a new socket: every old one is dropped first)."""
+        for fd in self._fds:
+            with contextlib.suppress(KeyError, ValueError, OSError):
+                selector.unregister(fd)
+        for fd in fds:
+            selector.register(fd, selectors.EVENT_READ)
+        self._fds = fds
+
     def close(self) -> None:
         self._rpc_pool.shutdown(wait=False, cancel_futures=True)
         self._sign_pool.shutdown(wait=False, cancel_futures=True)
@@ -299,6 +395,10 @@ class Driver:
                 part.close()
             except Exception as exc:  # closing must not hide the reason we stopped
                 log.warning("closing %s failed: %s", type(part).__name__, exc)
+        if self._selector is not None:
+            self._selector.close()
+        if isinstance(self.inbox, _Inbox):
+            self.inbox.close()
 
     def status(self) -> dict[str, Any]:
         """What ``oceanfed status`` shows: the machine's view plus the driver's health."""

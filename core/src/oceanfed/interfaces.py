@@ -16,7 +16,7 @@ from __future__ import annotations
 import abc
 import argparse
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
@@ -157,6 +157,31 @@ class Messenger(abc.ABC):
     @abc.abstractmethod
     def broadcast(self, data: bytes) -> None:
         """Send ``data`` to every other member. Must not block for long."""
+
+    def start_polled(self, deliver: Deliver) -> bool:
+        """Optional: open without a receiving thread, for the caller's thread to receive on.
+
+        The default returns False: the caller then calls :meth:`start`. A messenger that
+        returns True is open, and the thread that called this (the driver's loop) waits until
+        one of :meth:`poll_fds` is readable or the pause :meth:`pump` returned has passed,
+        then calls :meth:`pump`, which hands what arrived to ``deliver`` (the same contract as
+        for :meth:`start`): one thread hand-off less per frame.
+        """
+        return False
+
+    def poll_fds(self) -> tuple[int, ...]:
+        """File descriptors that turn readable when :meth:`pump` has work (a messenger
+        started with :meth:`start_polled`); after a :meth:`pump` that changed them, a new
+        tuple (the same object while they stay the same)."""
+        return ()
+
+    def pump(self, ready: Collection[int] = ()) -> float:
+        """Do without blocking what is ready (receive, handle connection events, timers), on
+        the thread that called :meth:`start_polled`; ``ready`` are the fds of
+        :meth:`poll_fds` found readable since the last call (it is called with none before
+        the caller waits: work may be ready without a readable fd). Returns the seconds
+        until it must be called again even if no fd turns readable."""
+        return 3600.0
 
     def check(self) -> str:
         """A one-line description for ``oceanfed check``; raise MessengerError if unusable."""

@@ -1,11 +1,14 @@
 """A full-mesh ZeroMQ messenger: each member binds one PUB and subscribes to every peer.
 
 ``broadcast`` sends on the PUB socket under a lock (it may be called from any thread and
-never blocks: a slow peer's queue drops at the high-water mark). A receiver thread blocks in
-``zmq.Poller`` on one SUB socket per peer, the socket monitors and a control pipe, and hands
-every frame to ``deliver`` with the name of the peer whose socket carried it. ZeroMQ
-reconnects by itself when a peer restarts; the monitors count reconnects for
-:meth:`ZmqMessenger.stats`.
+never blocks: a slow peer's queue drops at the high-water mark). Started with ``start``, a
+receiver thread blocks in ``zmq.Poller`` on one SUB socket per peer, the socket monitors and a
+control pipe, and hands every frame to ``deliver`` with the name of the peer whose socket
+carried it. Started with ``start_polled`` (the driver does), there is no receiver thread: the
+driver's loop waits on the sockets' ``zmq.FD`` and calls ``pump``, which does the same work on
+the loop thread (every socket is then used by that thread alone), saving a thread hand-off
+per frame. ZeroMQ reconnects by itself when a peer restarts; the monitors count reconnects
+for :meth:`ZmqMessenger.stats`.
 
 What a peer's address (or whoever holds it) can send is bounded:
 
@@ -29,7 +32,8 @@ import contextlib
 import itertools
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping
+from functools import partial
 from typing import Any, cast
 
 from zmq.auth.thread import ThreadAuthenticator
@@ -86,6 +90,11 @@ class _Link:
         self.backoff = 0
         self.resets = 0
         self.warned_at = float("-inf")
+        #: the sockets' zmq.FD (polled mode), and whether frames may wait without the
+        #: socket's FD being readable (a batch left some; the link was reset)
+        self.fd = -1
+        self.mon_fd = -1
+        self.pending = True
 
 
 class _AllowedKeys:
@@ -142,6 +151,13 @@ class ZmqMessenger(Messenger):
         }
         self._sub_bytes = 0
         self._pub_warned_at = float("-inf")
+        #: polled mode (see start_polled): deliver, the fds to wait on, the next housekeeping
+        self._deliver: Deliver | None = None
+        self._fds: tuple[int, ...] = ()
+        self._pub_fds = (-1, -1)
+        self._next_tick = 0.0
+        #: a send may take the PUB's FD signal of subscriptions waiting: look before waiting
+        self._sent_since_served = False
 
     @staticmethod
     def _check_names(
@@ -189,13 +205,23 @@ class ZmqMessenger(Messenger):
     # -- life cycle -----------------------------------------------------------------------
 
     def start(self, deliver: Deliver) -> None:
+        self._start(deliver, polled=False)
+
+    def start_polled(self, deliver: Deliver) -> bool:
+        """Open without a receiver thread: the calling thread waits on :meth:`poll_fds` and
+        calls :meth:`pump`, and must be the only one to (ZeroMQ sockets are not thread-safe;
+        :meth:`broadcast` stays safe from any thread)."""
+        self._start(deliver, polled=True)
+        return True
+
+    def _start(self, deliver: Deliver, polled: bool) -> None:
         if self._ctx is not None:
             raise MessengerError("messenger: already started")
         ctx: zmq.Context[Any] = zmq.Context(io_threads=1)
         self._ctx = ctx
         self._alone_since = time.monotonic() if self._peers else None
         try:
-            self._open(ctx, deliver)
+            self._open(ctx, deliver, polled)
         except BaseException:
             self._teardown()
             raise
@@ -213,7 +239,7 @@ class ZmqMessenger(Messenger):
             sock.setsockopt(zmq.CURVE_SECRETKEY, secret)
             sock.setsockopt(zmq.CURVE_PUBLICKEY, public)
 
-    def _open(self, ctx: zmq.Context[Any], deliver: Deliver) -> None:
+    def _open(self, ctx: zmq.Context[Any], deliver: Deliver, polled: bool) -> None:
         o = self.opts
         me = self.context.me.name
         if self._curve is not None:
@@ -226,12 +252,15 @@ class ZmqMessenger(Messenger):
 
         self._pub, pub_mon = self._open_pub(ctx)
 
-        ctrl_addr = f"inproc://oceanfed-zmq-ctrl-{next(_instances)}"
-        ctrl_rx = ctx.socket(zmq.PAIR)
-        ctrl_rx.bind(ctrl_addr)
-        self._ctrl = ctx.socket(zmq.PAIR)
-        self._ctrl.connect(ctrl_addr)
-        self._receiver = (pub_mon, ctrl_rx)
+        if polled:
+            self._receiver = (pub_mon,)
+        else:
+            ctrl_addr = f"inproc://oceanfed-zmq-ctrl-{next(_instances)}"
+            ctrl_rx = ctx.socket(zmq.PAIR)
+            ctrl_rx.bind(ctrl_addr)
+            self._ctrl = ctx.socket(zmq.PAIR)
+            self._ctrl.connect(ctrl_addr)
+            self._receiver = (pub_mon, ctrl_rx)
         for name, address in self._peers.items():
             sub = ctx.socket(zmq.SUB)
             self._configure(sub)
@@ -248,10 +277,17 @@ class ZmqMessenger(Messenger):
                 raise MessengerError(
                     f"messenger.peers.{name}: cannot connect to {address} ({exc.strerror})"
                 ) from None
-        self._thread = threading.Thread(
-            target=self._run, args=(deliver,), name=f"zmq-recv-{me}", daemon=True
-        )
-        self._thread.start()
+        if polled:
+            self._deliver = deliver
+            for link in self._links:
+                link.fd = cast(int, link.sock.get(zmq.FD))
+                link.mon_fd = cast(int, link.mon.get(zmq.FD))
+            self._note_fds()
+        else:
+            self._thread = threading.Thread(
+                target=self._run, args=(deliver,), name=f"zmq-recv-{me}", daemon=True
+            )
+            self._thread.start()
         self.log.info(
             "zmq messenger bound to %s, subscribed to %d peer(s)%s",
             o.bind,
@@ -297,6 +333,7 @@ class ZmqMessenger(Messenger):
                 self._counts["sent"] += 1
             except zmq.Again:
                 self._counts["dropped"] += 1
+            self._sent_since_served = True
 
     def _serve_subscriptions(self) -> zmq.Socket[Any] | None:
         """Give each subscriber that asked the one subscription it can have (all frames).
@@ -313,6 +350,7 @@ class ZmqMessenger(Messenger):
             pub = self._pub
             if pub is None:
                 return None
+            self._sent_since_served = False
             while self._sub_bytes <= _SUBSCRIPTION_BUDGET:
                 # asking is cheaper than the exception an empty recv raises (every wakeup)
                 if not cast(int, pub.get(zmq.EVENTS)) & zmq.POLLIN:
@@ -343,6 +381,7 @@ class ZmqMessenger(Messenger):
             return mon
 
     def close(self) -> None:
+        self._deliver = None
         if self._ctrl is not None and self._thread is not None:
             self._ctrl.send(b"stop")
             self._thread.join(timeout=10)
@@ -416,15 +455,16 @@ class ZmqMessenger(Messenger):
                 self.log.exception("zmq receiver: unexpected error (continuing)")
                 time.sleep(0.1)
 
-    def _drain(self, link: _Link, deliver: Deliver) -> None:
+    def _drain(self, link: _Link, deliver: Deliver) -> bool:
         """Deliver up to :data:`_BATCH` frames waiting on ``link``; asks the socket whether
-        more wait (cheaper than the exception an empty ``recv`` raises)."""
+        more wait (cheaper than the exception an empty ``recv`` raises, and it takes the
+        socket's FD signal). True if the batch ended with frames perhaps left."""
         sock = link.sock
         for _ in range(_BATCH):
             try:
                 data = sock.recv(zmq.NOBLOCK)
             except zmq.Again:
-                return
+                return False
             if sock.get(zmq.RCVMORE):  # frames are one part: drop the whole message
                 while sock.get(zmq.RCVMORE):
                     sock.recv()
@@ -437,7 +477,68 @@ class ZmqMessenger(Messenger):
                 except Exception:
                     self.log.exception("deliver failed on a %d-byte message", len(data))
             if not cast(int, sock.get(zmq.EVENTS)) & zmq.POLLIN:
-                return
+                return False
+        return True
+
+    # -- polled mode: the same work on the caller's thread -----------------------------------
+
+    def _note_fds(self) -> None:
+        pub, (pub_mon,) = self._pub, self._receiver
+        pub_fds = (
+            cast(int, pub.get(zmq.FD)) if pub is not None else -1,
+            cast(int, pub_mon.get(zmq.FD)),
+        )
+        self._pub_fds = pub_fds
+        self._fds = (*pub_fds, *(fd for link in self._links for fd in (link.fd, link.mon_fd)))
+
+    def poll_fds(self) -> tuple[int, ...]:
+        return self._fds
+
+    def pump(self, ready: Collection[int] = ()) -> float:
+        """Deliver the frames waiting, read the monitors, serve subscriptions and reset dead
+        links, on the thread that called :meth:`start_polled`; never blocks.
+
+        A zmq.FD only signals that the socket's state may have changed, and any operation on
+        the socket may take that signal: a socket is read whenever its FD was ready, while
+        a batch left frames on it, after a send (the PUB), and all of them every
+        :data:`_TICK_MS`. Returns the seconds until it must be called again.
+        """
+        deliver = self._deliver
+        if deliver is None:
+            raise MessengerError("messenger: not started with start_polled, or closed")
+        now = time.monotonic()
+        tick = now >= self._next_tick
+        more = False
+        try:
+            if tick:
+                self._next_tick = now + _TICK_MS / 1000
+                self._check_links()
+            for link in self._links:
+                if tick or link.pending or link.fd in ready:
+                    link.pending = self._drain(link, deliver)
+                    more = more or link.pending
+                if tick or link.mon_fd in ready:
+                    self._read_monitor(link.mon, partial(self._on_sub_event, link))
+            pub_fd, pub_mon_fd = self._pub_fds
+            if tick or pub_mon_fd in ready:
+                self._read_monitor(self._receiver[0], self._on_pub_event)
+            if tick or self._sent_since_served or pub_fd in ready:
+                fresh = self._serve_subscriptions()
+                if fresh is not None:
+                    self._receiver[0].close(linger=0)
+                    self._receiver = (fresh,)
+                    self._note_fds()
+                    self._read_monitor(fresh, self._on_pub_event)
+        except zmq.ContextTerminated:
+            return _TICK_MS / 1000
+        except Exception:  # nothing a peer sends may stop the member
+            self.log.exception("zmq receiver: unexpected error (continuing)")
+        return 0.0 if more else max(0.0, self._next_tick - now)
+
+    @staticmethod
+    def _read_monitor(mon: zmq.Socket[Any], handle: Callable[[Mapping[str, Any]], None]) -> None:
+        while cast(int, mon.get(zmq.EVENTS)) & zmq.POLLIN:
+            handle(recv_monitor_message(mon, zmq.NOBLOCK))
 
     def _on_sub_event(self, link: _Link, event: Mapping[str, Any]) -> None:
         endpoint = event["endpoint"].decode(errors="replace")
@@ -483,6 +584,7 @@ class ZmqMessenger(Messenger):
             if now - link.dead_since < max(delay, _TICK_MS) / 1000:
                 continue
             link.dead_since = None
+            link.pending = True  # connecting takes the socket's FD signal
             link.backoff += 1
             link.resets += 1
             self._counts["link_resets"] += 1
