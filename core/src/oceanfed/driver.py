@@ -342,7 +342,7 @@ class Driver:
                 return E.Tick()
         if not self.inbox.empty():
             return self.inbox.get_nowait()
-        return self.cpu.call("messenger", self._receive, timeout)
+        return self._receive(timeout)
 
     @property
     def _wake_fd(self) -> int:
@@ -352,16 +352,13 @@ class Driver:
     def _receive(self, timeout: float) -> E.Event | _Frame | None:
         """Receive on the loop thread (a polled messenger): pump the messenger, and wait on
         its fds and the inbox's wake pipe until something is in the inbox or ``timeout``
-        seconds have passed (then a Tick)."""
-        selector, inbox, messenger = self._selector, self.inbox, self.messenger
+        seconds have passed (then a Tick). The wait is the loop's, as on the inbox."""
+        selector, inbox = self._selector, self.inbox
         assert selector is not None and isinstance(inbox, _Inbox)
         end = time.monotonic() + timeout
         ready: list[int] = []
         while True:
-            pause = messenger.pump(ready)
-            fds = messenger.poll_fds()
-            if fds is not self._fds:
-                self._watch(selector, fds)
+            pause = self.cpu.call("messenger", self._pump, selector, ready)
             if not inbox.empty():
                 return inbox.get_nowait()
             left = end - time.monotonic()
@@ -376,6 +373,13 @@ class Driver:
                 inbox.sleeping = False
             if inbox.wake_fd in ready:
                 inbox.clear_wake()
+
+    def _pump(self, selector: selectors.BaseSelector, ready: list[int]) -> float:
+        pause = self.messenger.pump(ready)
+        fds = self.messenger.poll_fds()
+        if fds is not self._fds:
+            self._watch(selector, fds)
+        return pause
 
     def _watch(self, selector: selectors.BaseSelector, fds: tuple[int, ...]) -> None:
         """Wait on ``fds`` instead of the messenger's previous ones (a closed fd's number

@@ -60,6 +60,8 @@ _HANDSHAKE_FAILED = (
     zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL,
 )
 _ZAP_DOMAIN = b"oceanfed"
+#: plain ints: pyzmq's enum members cost an enum operation (about 1 us) per ``&``
+_EVENTS, _POLLIN, _RCVMORE = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.RCVMORE)
 _instances = itertools.count()
 #: the receiver wakes at least this often (ms) to serve subscriptions and check links
 _TICK_MS = 100
@@ -90,11 +92,9 @@ class _Link:
         self.backoff = 0
         self.resets = 0
         self.warned_at = float("-inf")
-        #: the sockets' zmq.FD (polled mode), and whether frames may wait without the
-        #: socket's FD being readable (a batch left some; the link was reset)
+        #: the sockets' zmq.FD (polled mode)
         self.fd = -1
         self.mon_fd = -1
-        self.pending = True
 
 
 class _AllowedKeys:
@@ -154,6 +154,11 @@ class ZmqMessenger(Messenger):
         #: polled mode (see start_polled): deliver, the fds to wait on, the next housekeeping
         self._deliver: Deliver | None = None
         self._fds: tuple[int, ...] = ()
+        self._fd_links: dict[int, _Link] = {}
+        self._mon_links: dict[int, _Link] = {}
+        #: links whose frames may wait without their FD being readable (a batch left some;
+        #: the link was reset)
+        self._pending: set[_Link] = set()
         self._pub_fds = (-1, -1)
         self._next_tick = 0.0
         #: a send may take the PUB's FD signal of subscriptions waiting: look before waiting
@@ -353,7 +358,7 @@ class ZmqMessenger(Messenger):
             self._sent_since_served = False
             while self._sub_bytes <= _SUBSCRIPTION_BUDGET:
                 # asking is cheaper than the exception an empty recv raises (every wakeup)
-                if not cast(int, pub.get(zmq.EVENTS)) & zmq.POLLIN:
+                if not cast(int, pub.get(_EVENTS)) & _POLLIN:
                     return None
                 try:
                     msg = pub.recv(zmq.NOBLOCK)
@@ -465,8 +470,8 @@ class ZmqMessenger(Messenger):
                 data = sock.recv(zmq.NOBLOCK)
             except zmq.Again:
                 return False
-            if sock.get(zmq.RCVMORE):  # frames are one part: drop the whole message
-                while sock.get(zmq.RCVMORE):
+            if sock.get(_RCVMORE):  # frames are one part: drop the whole message
+                while sock.get(_RCVMORE):
                     sock.recv()
                 self._counts["dropped"] += 1
             else:
@@ -476,7 +481,7 @@ class ZmqMessenger(Messenger):
                     deliver(data, link.name)
                 except Exception:
                     self.log.exception("deliver failed on a %d-byte message", len(data))
-            if not cast(int, sock.get(zmq.EVENTS)) & zmq.POLLIN:
+            if not cast(int, sock.get(_EVENTS)) & _POLLIN:
                 return False
         return True
 
@@ -489,7 +494,9 @@ class ZmqMessenger(Messenger):
             cast(int, pub_mon.get(zmq.FD)),
         )
         self._pub_fds = pub_fds
-        self._fds = (*pub_fds, *(fd for link in self._links for fd in (link.fd, link.mon_fd)))
+        self._fd_links = {link.fd: link for link in self._links}
+        self._mon_links = {link.mon_fd: link for link in self._links}
+        self._fds = (*pub_fds, *self._fd_links, *self._mon_links)
 
     def poll_fds(self) -> tuple[int, ...]:
         return self._fds
@@ -500,29 +507,35 @@ class ZmqMessenger(Messenger):
 
         A zmq.FD only signals that the socket's state may have changed, and any operation on
         the socket may take that signal: a socket is read whenever its FD was ready, while
-        a batch left frames on it, after a send (the PUB), and all of them every
-        :data:`_TICK_MS`. Returns the seconds until it must be called again.
+        a batch left frames on it or after its link was reset, the PUB after a send, and
+        every socket every :data:`_TICK_MS`. Returns the seconds until it must be called
+        again.
         """
         deliver = self._deliver
         if deliver is None:
             raise MessengerError("messenger: not started with start_polled, or closed")
         now = time.monotonic()
-        tick = now >= self._next_tick
-        more = False
+        pending = self._pending
         try:
-            if tick:
+            if now >= self._next_tick:
                 self._next_tick = now + _TICK_MS / 1000
                 self._check_links()
-            for link in self._links:
-                if tick or link.pending or link.fd in ready:
-                    link.pending = self._drain(link, deliver)
-                    more = more or link.pending
-                if tick or link.mon_fd in ready:
-                    self._read_monitor(link.mon, partial(self._on_sub_event, link))
+                ready = self._fds  # every socket
+                pending.update(self._links)
+            elif not (ready or pending or self._sent_since_served):
+                return self._next_tick - now
+            for link in list(pending):
+                self._drain_link(link, deliver)
             pub_fd, pub_mon_fd = self._pub_fds
-            if tick or pub_mon_fd in ready:
-                self._read_monitor(self._receiver[0], self._on_pub_event)
-            if tick or self._sent_since_served or pub_fd in ready:
+            for fd in ready:
+                carrier = self._fd_links.get(fd)
+                if carrier is not None:
+                    self._drain_link(carrier, deliver)
+                elif (watched := self._mon_links.get(fd)) is not None:
+                    self._read_monitor(watched.mon, partial(self._on_sub_event, watched))
+                elif fd == pub_mon_fd:
+                    self._read_monitor(self._receiver[0], self._on_pub_event)
+            if self._sent_since_served or pub_fd in ready:
                 fresh = self._serve_subscriptions()
                 if fresh is not None:
                     self._receiver[0].close(linger=0)
@@ -533,11 +546,17 @@ class ZmqMessenger(Messenger):
             return _TICK_MS / 1000
         except Exception:  # nothing a peer sends may stop the member
             self.log.exception("zmq receiver: unexpected error (continuing)")
-        return 0.0 if more else max(0.0, self._next_tick - now)
+        return 0.0 if pending else max(0.0, self._next_tick - now)
+
+    def _drain_link(self, link: _Link, deliver: Deliver) -> None:
+        if self._drain(link, deliver):
+            self._pending.add(link)  # the batch left frames: no FD signal will say so
+        else:
+            self._pending.discard(link)
 
     @staticmethod
     def _read_monitor(mon: zmq.Socket[Any], handle: Callable[[Mapping[str, Any]], None]) -> None:
-        while cast(int, mon.get(zmq.EVENTS)) & zmq.POLLIN:
+        while cast(int, mon.get(_EVENTS)) & _POLLIN:
             handle(recv_monitor_message(mon, zmq.NOBLOCK))
 
     def _on_sub_event(self, link: _Link, event: Mapping[str, Any]) -> None:
@@ -584,7 +603,7 @@ class ZmqMessenger(Messenger):
             if now - link.dead_since < max(delay, _TICK_MS) / 1000:
                 continue
             link.dead_since = None
-            link.pending = True  # connecting takes the socket's FD signal
+            self._pending.add(link)  # connecting takes the socket's FD signal
             link.backoff += 1
             link.resets += 1
             self._counts["link_resets"] += 1
