@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import selectors
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,11 +34,66 @@ def context(names: list[str], me: str, base_dir: Path | str = ".") -> PluginCont
     )
 
 
-class Mesh:
-    """N messengers on loopback, each with an Inbox; closes everything at the end."""
+class Pumped:
+    """A messenger started with ``start_polled`` and pumped by one thread of its own, as the
+    driver's loop does: it waits on the messenger's fds, then pumps what was ready."""
 
-    def __init__(self, names: list[str], tmp_path: Path, curve: bool = False) -> None:
+    def __init__(self, messenger: ZmqMessenger, deliver: Inbox) -> None:
+        self.messenger = messenger
+        self._stop_rx, self._stop_tx = os.pipe()
+        self._error: BaseException | None = None
+        started = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(deliver, started), daemon=True)
+        self.thread.start()
+        started.wait(30)
+        if self._error is not None:
+            self.stop()
+            raise self._error
+
+    def _run(self, deliver: Inbox, started: threading.Event) -> None:
+        try:
+            assert self.messenger.start_polled(deliver)
+        except BaseException as exc:
+            self._error = exc
+            return
+        finally:
+            started.set()
+        selector = selectors.DefaultSelector()
+        selector.register(self._stop_rx, selectors.EVENT_READ)
+        fds: tuple[int, ...] = ()
+        ready: list[int] = []
+        while self._stop_rx not in ready:
+            pause = self.messenger.pump(ready)
+            if self.messenger.poll_fds() is not fds:
+                for fd in fds:
+                    with contextlib.suppress(KeyError, ValueError, OSError):
+                        selector.unregister(fd)
+                fds = self.messenger.poll_fds()
+                for fd in fds:
+                    selector.register(fd, selectors.EVENT_READ)
+            ready = [key.fd for key, _ in selector.select(pause)]
+        selector.close()
+
+    def stop(self) -> None:
+        """Stop pumping (then the messenger may be closed from any thread)."""
+        if self._stop_tx >= 0:
+            os.write(self._stop_tx, b"x")
+            self.thread.join(10)
+            os.close(self._stop_rx)
+            os.close(self._stop_tx)
+            self._stop_tx = -1
+
+
+class Mesh:
+    """N messengers on loopback, each with an Inbox; closes everything at the end.
+
+    ``polled``: the messengers are started with ``start_polled`` and pumped as the driver's
+    loop does, instead of running their own receiver threads."""
+
+    def __init__(self, names: list[str], tmp_path: Path, curve: bool = False, polled: bool = False) -> None:
         self.names = names
+        self.polled = polled
+        self.pumps: dict[str, Pumped] = {}
         self.tmp_path = tmp_path
         self.addresses = {n: f"tcp://127.0.0.1:{free_port()}" for n in names}
         self.curve_public: dict[str, str] = {}
@@ -60,7 +119,10 @@ class Mesh:
     def start(self, me: str, **extra: object) -> ZmqMessenger:
         m = ZmqMessenger(self.options(me, **extra), context(self.names, me, self.tmp_path))
         inbox = Inbox()
-        m.start(inbox)
+        if self.polled:
+            self.pumps[me] = Pumped(m, inbox)
+        else:
+            m.start(inbox)
         self.messengers[me] = m
         self.inboxes[me] = inbox
         return m
@@ -70,6 +132,9 @@ class Mesh:
             self.start(n)
 
     def stop(self, me: str) -> None:
+        pump = self.pumps.pop(me, None)
+        if pump is not None:
+            pump.stop()
         self.messengers.pop(me).close()
 
     def sync(self, timeout: float = 10.0) -> None:
@@ -89,17 +154,22 @@ class Mesh:
         wait_until(all_heard, timeout, "the mesh to connect")
 
     def close(self) -> None:
+        for pump in self.pumps.values():
+            pump.stop()
+        self.pumps.clear()
         for m in self.messengers.values():
             m.close()
         self.messengers.clear()
 
 
-@pytest.fixture
-def mesh(tmp_path: Path) -> Iterator[Callable[..., Mesh]]:
+@pytest.fixture(params=["thread", "polled"])
+def mesh(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Callable[..., Mesh]]:
+    """Meshes whose messengers receive on their own threads, or (``polled``) on a thread
+    that pumps them as the driver's loop does: every mesh test runs both ways."""
     made: list[Mesh] = []
 
     def make(names: list[str], curve: bool = False) -> Mesh:
-        m = Mesh(names, tmp_path, curve)
+        m = Mesh(names, tmp_path, curve, polled=request.param == "polled")
         made.append(m)
         return m
 

@@ -308,11 +308,7 @@ class Driver:
         """Run the loop in this thread until :meth:`stop`."""
         self.cpu.mark_loop()
         before = thread_ids()
-        if self.messenger.start_polled(self._deliver):
-            self._selector = selectors.DefaultSelector()
-            self._selector.register(self._wake_fd, selectors.EVENT_READ)
-        else:
-            self.messenger.start(self._deliver)
+        self._start_messenger()
         self.cpu.watch_threads(thread_ids() - before, "messenger")
         try:
             self._execute(self.machine.start(self.clock()))
@@ -332,6 +328,14 @@ class Driver:
         finally:
             self._write_status(stopped=True)
             self.close()
+
+    def _start_messenger(self) -> None:
+        """Start the messenger: polled on this thread where it can be, else threaded."""
+        if self.messenger.start_polled(self._deliver):
+            self._selector = selectors.DefaultSelector()
+            self._selector.register(self._wake_fd, selectors.EVENT_READ)
+        else:
+            self.messenger.start(self._deliver)
 
     def _next_event(self, timeout: float) -> E.Event | _Frame | None:
         """The next event in the inbox, waiting at most ``timeout`` seconds (then a Tick)."""
