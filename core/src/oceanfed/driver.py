@@ -377,6 +377,8 @@ class Driver:
                 inbox.sleeping = False
             if inbox.wake_fd in ready:
                 inbox.clear_wake()
+            elif not ready and time.monotonic() >= end:
+                return E.Tick()  # what came meanwhile waits for the next call
 
     def _pump(self, selector: selectors.BaseSelector, ready: list[int]) -> float:
         pause = self.messenger.pump(ready)
