@@ -67,15 +67,18 @@ class _Inbox(queue.SimpleQueue[Any]):
     """The loop's queue of events; wakes the loop where it waits on file descriptors."""
 
     def __init__(self) -> None:
-        #: the loop waits on a selector that watches ``wake_fd``'s pipe (set by the loop)
+        #: the loop waits on a selector that watches :attr:`wake_fd` (set by the loop)
         self.sleeping = False
-        self._wake_rx, self._wake_tx = os.pipe()
-        os.set_blocking(self._wake_rx, False)
-        os.set_blocking(self._wake_tx, False)
+        self._wake_rx = self._wake_tx = -1
 
     @property
     def wake_fd(self) -> int:
-        """Readable once another thread put something while the loop was sleeping."""
+        """Readable once another thread put something while the loop was sleeping (a pipe
+        opened on first use: only a loop that waits on file descriptors needs it)."""
+        if self._wake_rx < 0:
+            self._wake_rx, self._wake_tx = os.pipe()
+            os.set_blocking(self._wake_rx, False)
+            os.set_blocking(self._wake_tx, False)
         return self._wake_rx
 
     def put(self, item: Any, block: bool = True, timeout: float | None = None) -> None:
@@ -93,8 +96,10 @@ class _Inbox(queue.SimpleQueue[Any]):
 
     def close(self) -> None:
         for fd in (self._wake_rx, self._wake_tx):
-            with contextlib.suppress(OSError):
-                os.close(fd)
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._wake_rx = self._wake_tx = -1
 
 
 class _Frame(NamedTuple):
