@@ -216,7 +216,7 @@ class VoteSet:
 
     def support(self, value: str | None) -> int:
         """How many members signed a vote for ``value`` here (equivocators included)."""
-        return len(self.frames.get(value, {}))
+        return len(self.frames.get(value, ()))
 
     def values_of(self, sender: int) -> int:
         """How many distinct values ``sender`` voted for here."""
@@ -1526,7 +1526,7 @@ class Machine:
         """ROUNDS.md step 4: sign the decided block, once the sign-state naming it is on disk;
         refuse (the last line of defence) if the sign-state names another block here."""
         retry_at = self.timers.get(Timer.RETRY)
-        if (h.decided is None or h.signatures.requested or self.cfg.me in h.signatures.verified.get(h.decided, {})
+        if (h.decided is None or h.signatures.requested or self.cfg.me in h.signatures.verified.get(h.decided, ())
                 or (retry_at is not None and self._now < retry_at)):
             return False
         info = h.blocks[h.decided]
@@ -1585,6 +1585,8 @@ class Machine:
 
     def _rule_verify_waiting_sigs(self, h: HeightState) -> bool:
         """Block signatures that arrived before their block: verify them now it is here."""
+        if not h.signatures.unverified:
+            return False
         for block_hash in list(h.signatures.unverified):
             if h.signatures.unverified[block_hash] and block_hash in h.blocks:
                 self._verify_sigs(block_hash)
