@@ -449,6 +449,21 @@ class Snapshot:
         }
 
 
+Rule = Callable[["Machine", HeightState], bool]
+
+
+def _rules_by_state(rules: tuple[Rule, ...], undecided_only: set[Rule], decided_only: set[Rule],
+                    at_steps: dict[Rule, set[Step]]) -> dict[tuple[bool, str], tuple[Rule, ...]]:
+    """``rules`` by (decided, step), each where it can fire (see :attr:`Machine.RULES_BY_STATE`)."""
+    return {
+        (decided, step): tuple(
+            r for r in rules
+            if r not in (undecided_only if decided else decided_only) and step in at_steps.get(r, Step)
+        )
+        for decided in (False, True) for step in Step
+    }
+
+
 class Machine:
     """One member's consensus state machine."""
 
@@ -1328,14 +1343,15 @@ class Machine:
     # ------------------------------------------------------------------ the rules
 
     def _progress(self) -> None:
-        """Apply the protocol's rules (:attr:`RULES`) until none fires (each pass fires at
-        most one)."""
+        """Apply the protocol's rules (:attr:`RULES`, those that can fire in the state a pass
+        finds: :attr:`RULES_BY_STATE`) until none fires (each pass fires at most one)."""
         h = self.h
         self._at_rest = True
         if h is None or self._waiting():
             return
+        by_state = self.RULES_BY_STATE
         for _ in range(MAX_RULE_PASSES):
-            for rule in self.RULES:
+            for rule in by_state[(h.decided is not None, h.step)]:
                 if rule(self, h):
                     break
             else:
@@ -1611,6 +1627,19 @@ class Machine:
         _rule_sign,
         _rule_submit,
         _rule_verify_waiting_sigs,
+    )
+    #: The rules a pass tries, by (decided, step): :attr:`RULES` without those whose own
+    #: first test rules them out there (only undecided, only decided, only at some steps). A
+    #: rule that says False changes neither, so a pass reads them once.
+    RULES_BY_STATE: ClassVar[dict[tuple[bool, str], tuple[Callable[[Machine, HeightState], bool], ...]]] = (
+        _rules_by_state(
+            RULES,
+            undecided_only={_rule_skip_round, _rule_nil_precommits, _rule_decide},
+            decided_only={_rule_sign},
+            at_steps={_rule_prevote_fresh_proposal: {PROPOSE}, _rule_prevote_reproposal: {PROPOSE},
+                      _rule_arm_prevote_timeout: {PREVOTE}, _rule_polka: {PREVOTE, PRECOMMIT},
+                      _rule_nil_polka: {PREVOTE}},
+        )
     )
 
     # ------------------------------------------------------------------ time
