@@ -104,6 +104,8 @@ class _Decoded:
         self._lock = threading.Lock()
         self._blocks: OrderedDict[str, Block] = OrderedDict()
         self._bodies: OrderedDict[bytes, tuple[Transaction, ...]] = OrderedDict()
+        #: id of kept transactions -> (those transactions, their body bytes)
+        self._raw: OrderedDict[int, tuple[tuple[Transaction, ...], bytes]] = OrderedDict()
 
     def decode(self, block_hex: str) -> Block:
         with self._lock:
@@ -127,6 +129,15 @@ class _Decoded:
         with self._lock:
             _keep(self._blocks, block_hex, block)
             _keep(self._bodies, body, block.txs)
+            _keep(self._raw, id(block.txs), (block.txs, body))
+
+    def serialize(self, block: Block) -> bytes:
+        """``block.serialize()``, from the bytes its body was read from if they are kept."""
+        with self._lock:
+            known = self._raw.get(id(block.txs))
+        if known is None or known[0] is not block.txs:
+            return block.serialize()
+        return block.header.serialize() + known[1]
 
 
 _DECODED = _Decoded()
@@ -232,6 +243,8 @@ class Chain:
         self.mempool = Mempool()
         #: the last ``testproposedblock`` verdict: (block, tip, blocks known, verdict)
         self._tested: tuple[Block, bytes, int, str | None] | None = None
+        #: the last valid proposal's state diff: (transactions, tip, block time, diff)
+        self._proposal_diff: tuple[tuple[Transaction, ...], bytes, int, BlockDiff] | None = None
         genesis_hash = genesis.header.digest()
         if store.is_empty():
             store.add_block(
@@ -421,10 +434,19 @@ class Chain:
         try:
             check_block(block, check_proof=False)
             self._contextual(block, tip)
-            self._connect(block, tip.height + 1)
+            diff = self._connect(block, tip.height + 1)
         except Reject as exc:
             return str(exc)
+        self._proposal_diff = (block.txs, tip.hash, block.header.time, diff)
         return None
+
+    def _diff_on_tip(self, block: Block, height: int) -> BlockDiff:
+        """``block``'s state diff on the tip: the one its proposal's ``testproposedblock``
+        found, when that had this body and time on this tip (the state is the tip's)."""
+        known = self._proposal_diff
+        if known is not None and known[0] is block.txs and known[1:3] == (self._main[-1], block.header.time):
+            return known[3]
+        return self._connect(block, height)
 
     def submit(self, block: Block) -> str | None:
         """``submitblock``: None when the block is now the tip, else the node's result string."""
@@ -446,11 +468,11 @@ class Chain:
             except Reject as exc:
                 return str(exc)
             entry = Entry(block.header, parent.height + 1, block_hash)
-            raw = block.serialize()
+            raw = _DECODED.serialize(block)
             tip = self.tip()
             if parent.hash == tip.hash:
                 try:
-                    diff = self._connect(block, entry.height)
+                    diff = self._diff_on_tip(block, entry.height)
                 except Reject as exc:
                     return str(exc)
                 self.store.add_block(
