@@ -190,3 +190,90 @@ def test_a_request_leaves_in_one_send() -> None:
         head, _, body = data.partition(b"\r\n\r\n")
         assert head.startswith(b"POST / HTTP/1.1") and body.startswith(b'{"jsonrpc"')
         assert body.endswith(b"}")
+
+
+class RawNode:
+    """Answers each request on a connection with the next of ``answers``, byte for byte,
+    then closes the connection after the last one (or keeps reading when ``keep``)."""
+
+    def __init__(self, answers: list[bytes]) -> None:
+        self.answers = answers
+        self.connections = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/"
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            with conn:
+                while self.answers:
+                    data = conn.recv(65536)
+                    if not data:
+                        break
+                    conn.sendall(self.answers.pop(0))
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def _ok(result: bytes, extra: bytes = b"") -> bytes:
+    body = b'{"result": %s, "error": null, "id": 1}' % result
+    return b"HTTP/1.1 200 OK\r\n%sContent-Length: %d\r\n\r\n%s" % (extra, len(body), body)
+
+
+@pytest.mark.parametrize(("answer", "expected"), [
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+     "Transfer-Encoding 'chunked': expected a body with Content-Length"),
+    (b"SSH-2.0-OpenSSH_9.6\r\n\r\n", "not an HTTP/1.x answer: 'SSH-2.0-OpenSSH_9.6'"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 12x\r\n\r\n", "bad Content-Length '12x'"),
+    (b"HTTP/1.1 200 OK\r\nX-Pad: " + b"a" * 70_000 + b"\r\n\r\n", "answer headers over 65536 bytes"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"result\": 1", "the node closed the connection after 12 of 100 body bytes"),
+    (b"", "the node closed the connection without answering"),
+])
+def test_an_answer_the_reader_cannot_read_is_one_line(answer: bytes, expected: str) -> None:
+    node = RawNode([answer])
+    client = NodeClient(node.url, "u", "p", retries=0, timeout=5)
+    try:
+        with pytest.raises(RPCError) as info:
+            client.call("getblockcount")
+        msg = str(info.value)
+        assert msg == f"lost connection to node at {node.url} during getblockcount ({expected})"
+        assert info.value.code is None
+    finally:
+        client.close()
+        node.close()
+
+
+def test_the_reader_keeps_the_connection_only_when_it_may() -> None:
+    """Content-Length answers keep the connection; ``Connection: close``, an HTTP/1.0
+    answer or a body that runs to the end of the connection end it. Header names are
+    matched whatever their case; a large body comes whole."""
+    big = b'"' + b"ab" * 600_000 + b'"'
+    big_body = b'{"result": %s, "error": null, "id": 2}' % big
+    body = b'{"result": 4, "error": null, "id": 1}'
+    node = RawNode([
+        _ok(b"1"),
+        b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n%s" % (len(big_body), big_body),
+        _ok(b"3", b"Connection: close\r\n"),
+        b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body),
+        b"HTTP/1.1 200 OK\r\n\r\n" + body,
+    ])  # the server keeps each connection open while answers remain
+    client = NodeClient(node.url, "u", "p", retries=0, timeout=5)
+    try:
+        assert client.call("getblockcount") == 1
+        assert client.call("getblockcount") == big.decode().strip('"')
+        assert client.call("getblockcount") == 3
+        assert node.connections == 1
+        assert client.call("getblockcount") == 4  # on a new connection
+        assert node.connections == 2
+        assert client.call("getblockcount") == 4  # HTTP/1.0 closes: a new connection again
+        assert node.connections == 3
+    finally:
+        client.close()
+        node.close()

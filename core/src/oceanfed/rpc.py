@@ -8,13 +8,16 @@ or could not be set up), or when it may have reached the node but the method is 
 (:data:`READ_ONLY`): a ``submitblock`` is never sent twice. Errors are
 :class:`~oceanfed.errors.RPCError` with one line that names the node's URL or the method;
 the password never appears in them.
+
+Answers are read by a small exact reader of what a JSON-RPC server sends over HTTP/1.1
+(status line, ``Content-Length``, body), not by http.client, whose header parsing through
+the email package cost several times the rest of a call. Anything else it cannot read
+(a chunked body, headers over :data:`MAX_HEAD`) is a failed call with one line saying so.
 """
 
 from __future__ import annotations
 
 import base64
-import http.client
-import io
 import itertools
 import json
 import logging
@@ -22,6 +25,7 @@ import os
 import random
 import select
 import socket
+import ssl
 import threading
 import time
 import urllib.parse
@@ -47,89 +51,137 @@ READ_ONLY = frozenset(
 
 #: Seconds to wait before each retry (each drawn between half and all of it: jitter).
 BACKOFF = (0.05, 0.2, 0.5, 1.0)
+#: Most bytes of an answer's status line and headers together (bitcoind sends about 150).
+MAX_HEAD = 64 * 1024
+#: Most bytes asked of the socket at once while reading an answer's body.
+_RECV = 256 * 1024
 
 
 class _NotSent(Exception):
     """The request never left this process (connect failed)."""
 
 
-class _DeadlineSocket:
-    """A connected socket whose every send and receive ends by ``deadline`` (monotonic).
+class _BadAnswer(Exception):
+    """The node's answer is not an HTTP/1.x answer this client reads."""
 
-    http.client reads an answer through many ``recv`` calls, each with the socket's own
-    timeout; here each one gets only what is left of the call's deadline instead.
+
+class _DeadlineSocket:
+    """A kept-alive connection to the node whose every send and receive ends by
+    ``deadline`` (monotonic), with an exact reader of one HTTP/1.x answer.
+
+    It reads the status line, ``Content-Length`` (or a body closed by the end of the
+    connection) and the body, and nothing more: what a JSON-RPC server sends. A chunked
+    body, headers over :data:`MAX_HEAD` or anything that is not HTTP/1.x is
+    :class:`_BadAnswer`, with one line saying what came.
     """
 
+    __slots__ = ("sock", "deadline")
+
     def __init__(self, sock: socket.socket):
-        self._sock = sock
+        self.sock = sock
         self.deadline = float("inf")
-        self._readers = 0  # open makefile() readers: the socket closes after the last one
-        self._closed = False
-        self._held: list[bytes] | None = None  # sends kept back by hold(), until flush()
 
     def _arm(self) -> None:
         left = self.deadline - time.monotonic()
         if left <= 0:
             raise TimeoutError("deadline passed")
-        self._sock.settimeout(left)
+        self.sock.settimeout(left)
 
     def sendall(self, data: bytes) -> None:
-        if self._held is not None:
-            self._held.append(bytes(data))
-            return
         self._arm()
-        self._sock.sendall(data)
+        self.sock.sendall(data)
 
-    def hold(self) -> None:
-        """Keep what is sent from now on, to go out in one send at :meth:`flush`
-        (http.client sends a request's headers and its body apart: two packets)."""
-        self._held = []
-
-    def flush(self) -> None:
-        held, self._held = self._held, None
-        if held:
-            self.sendall(b"".join(held))
-
-    def recv_into(self, buffer: Any, nbytes: int = 0) -> int:
+    def recv(self, size: int) -> bytes:
         self._arm()
-        return self._sock.recv_into(buffer, nbytes)  # 0: the whole buffer (TLS too)
+        return self.sock.recv(size)
 
-    def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> io.BufferedReader:
-        self._readers += 1
-        return io.BufferedReader(_DeadlineReader(self))
+    def stale(self) -> bool:
+        """Whether the idle connection is unusable: the node closed it (EOF reads as ready)
+        or sent something unasked."""
+        try:
+            readable, _, _ = select.select([self.sock], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(readable)
 
-    def release(self) -> None:
-        self._readers -= 1
-        if self._closed and self._readers <= 0:
-            self._sock.close()
-
-    def fileno(self) -> int:
-        return self._sock.fileno()
-
-    def setsockopt(self, *args: Any) -> None:
-        self._sock.setsockopt(*args)
+    def read_answer(self) -> tuple[int, bytes, bool]:
+        """The next answer: its HTTP status, its body, and whether the connection must be
+        closed after it (the node said so, or the body ran to the end of the connection)."""
+        buf = b""
+        while True:
+            end = buf.find(b"\r\n\r\n")
+            if end >= 0:
+                break
+            if len(buf) > MAX_HEAD:
+                raise _BadAnswer(f"answer headers over {MAX_HEAD} bytes")
+            chunk = self.recv(65536)
+            if not chunk:
+                raise ConnectionResetError(
+                    "the node closed the connection " + ("mid-answer" if buf else "without answering")
+                )
+            buf += chunk
+        if end > MAX_HEAD:
+            raise _BadAnswer(f"answer headers over {MAX_HEAD} bytes")
+        lines = buf[:end].decode("latin-1").split("\r\n")
+        status, close = _status_line(lines[0])
+        length = None
+        for line in lines[1:]:
+            name, sep, value = line.partition(":")
+            if not sep:
+                raise _BadAnswer(f"bad header line {line[:40]!r}")
+            name = name.strip().lower()
+            if name == "content-length":
+                value = value.strip()
+                if not (value.isascii() and value.isdigit()) or (
+                    length is not None and int(value) != length
+                ):
+                    raise _BadAnswer(f"bad Content-Length {value[:40]!r}")
+                length = int(value)
+            elif name == "transfer-encoding" and value.strip().lower() != "identity":
+                raise _BadAnswer(
+                    f"Transfer-Encoding {value.strip()[:40]!r}: expected a body with Content-Length"
+                )
+            elif name == "connection":
+                tokens = {t.strip().lower() for t in value.split(",")}
+                if "close" in tokens:
+                    close = True
+                elif "keep-alive" in tokens:
+                    close = False
+        body = buf[end + 4 :]
+        if length is None:  # the body runs to the end of the connection
+            parts = [body]
+            while chunk := self.recv(_RECV):
+                parts.append(chunk)
+            return status, b"".join(parts), True
+        if len(body) < length:
+            parts, got = [body], len(body)
+            while got < length:
+                chunk = self.recv(min(length - got, _RECV))
+                if not chunk:
+                    raise ConnectionResetError(
+                        f"the node closed the connection after {got} of {length} body bytes"
+                    )
+                parts.append(chunk)
+                got += len(chunk)
+            body = b"".join(parts)
+        elif len(body) > length:  # more than the answer: the connection is not reused
+            body, close = body[:length], True
+        return status, body, close
 
     def close(self) -> None:
-        # as socket.close() does: an answer still being read keeps the connection open
-        self._closed = True
-        if self._readers <= 0:
-            self._sock.close()
+        self.sock.close()
 
 
-class _DeadlineReader(io.RawIOBase):
-    def __init__(self, sock: _DeadlineSocket):
-        self._dsock = sock
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        return self._dsock.recv_into(buffer)
-
-    def close(self) -> None:
-        if not self.closed:
-            self._dsock.release()
-        super().close()
+def _status_line(line: str) -> tuple[int, bool]:
+    """The status of ``HTTP/1.x NNN reason``, and whether HTTP/1.0 closes by default."""
+    parts = line.split(" ", 2)
+    if (
+        len(parts) < 2 or parts[0] not in ("HTTP/1.1", "HTTP/1.0")
+        or len(parts[1]) != 3 or not (parts[1].isascii() and parts[1].isdigit())
+        or parts[1][0] == "1"
+    ):
+        raise _BadAnswer(f"not an HTTP/1.x answer: {line[:40]!r}")
+    return int(parts[1]), parts[0] == "HTTP/1.0"
 
 
 class NodeClient:
@@ -171,7 +223,16 @@ class NodeClient:
         self.retries = retries
         self._ids = itertools.count(1)
         self._local = threading.local()
-        self._static_auth: dict[str, str] | None = None
+        self._static_auth: bytes | None = None
+        self._tls_context: ssl.SSLContext | None = None
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        if parts.port and parts.port != (443 if self._https else 80):
+            host += f":{parts.port}"
+        #: the request line and the headers every call sends (Authorization apart)
+        self._head = (
+            f"POST {self._path} HTTP/1.1\r\nHost: {host}\r\nAccept-Encoding: identity\r\n"
+            "Content-Type: application/json\r\n"
+        ).encode("latin-1")
 
     def __repr__(self) -> str:
         return f"NodeClient(url={self.url!r}, user={self.user!r})"
@@ -208,52 +269,53 @@ class NodeClient:
         self.user = user
         return user, password
 
-    def _auth_header(self) -> dict[str, str]:
+    def _auth_header(self) -> bytes:
+        """The ``Authorization`` header line of a request (empty without a user)."""
         if self.cookie_file is None and self._static_auth is not None:
             return self._static_auth  # user and password never change; a cookie may
         user, password = self._credentials()
         if user is None:
-            header = {}
+            header = b""
         else:
-            token = base64.b64encode(f"{user}:{password or ''}".encode()).decode()
-            header = {"Authorization": f"Basic {token}"}
+            token = base64.b64encode(f"{user}:{password or ''}".encode())
+            header = b"Authorization: Basic " + token + b"\r\n"
         if self.cookie_file is None:
             self._static_auth = header
         return header
 
     # -- connection -------------------------------------------------------------------
-    def _connection(self, deadline: float) -> http.client.HTTPConnection:
-        conn: http.client.HTTPConnection | None = getattr(self._local, "conn", None)
-        if conn is not None and conn.sock is not None:
-            # An idle keep-alive socket the server has closed reads as ready (EOF).
-            try:
-                readable, _, _ = select.select([conn.sock], [], [], 0)
-            except (OSError, ValueError):
-                readable = [conn.sock]
-            if readable:
-                conn.close()
-                conn = None
-        if conn is None or conn.sock is None:
+    def _connection(self, deadline: float) -> _DeadlineSocket:
+        conn: _DeadlineSocket | None = getattr(self._local, "conn", None)
+        if conn is not None and conn.stale():
+            self._drop()
+            conn = None
+        if conn is None:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise _NotSent(self._late())
-            cls = http.client.HTTPSConnection if self._https else http.client.HTTPConnection
-            conn = cls(self._host, self._port, timeout=left)
-            conn.auto_open = 0  # never reconnect behind our back, without the deadline
             try:
-                conn.connect()
+                sock = socket.create_connection((self._host, self._port), timeout=left)
             except OSError as exc:
-                conn.close()
-                self._local.conn = None
                 raise _NotSent(_reason(exc)) from None
-            sock = conn.sock
-            if sock is not None:
+            try:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                conn.sock = _DeadlineSocket(sock)
-            self._local.conn = conn
-        if isinstance(conn.sock, _DeadlineSocket):
-            conn.sock.deadline = deadline
+                if self._https:
+                    sock = self._tls().wrap_socket(sock, server_hostname=self._host)
+            except OSError as exc:  # ssl.SSLError too: nothing of the request left yet
+                sock.close()
+                raise _NotSent(_reason(exc)) from None
+            conn = self._local.conn = _DeadlineSocket(sock)
+        conn.deadline = deadline
         return conn
+
+    def _tls(self) -> ssl.SSLContext:
+        """The TLS context of ``https`` URLs (as http.client's: the system's trusted CAs,
+        ``SSL_CERT_FILE``/``SSL_CERT_DIR``, host name checked), made once."""
+        if self._tls_context is None:
+            context = ssl.create_default_context()
+            context.set_alpn_protocols(["http/1.1"])
+            self._tls_context = context
+        return self._tls_context
 
     def _late(self) -> str:
         return f"no complete answer within node.timeout = {self.timeout:g}s"
@@ -281,7 +343,7 @@ class NodeClient:
                 return self._once(method, body, deadline)
             except _NotSent as exc:
                 reason, sent = str(exc), False
-            except (OSError, http.client.HTTPException) as exc:
+            except (OSError, _BadAnswer) as exc:
                 self._drop()
                 late = isinstance(exc, TimeoutError) and time.monotonic() >= deadline
                 reason, sent = (self._late() if late else _reason(exc)), True
@@ -300,22 +362,14 @@ class NodeClient:
             attempt += 1
 
     def _once(self, method: str, body: bytes, deadline: float) -> Any:
-        headers = {"Content-Type": "application/json", **self._auth_header()}
+        auth = self._auth_header()
         conn = self._connection(deadline)
-        sock = conn.sock
-        if isinstance(sock, _DeadlineSocket):
-            sock.hold()
-            try:
-                conn.request("POST", self._path, body=body, headers=headers)
-            finally:
-                sock.flush()
-        else:
-            conn.request("POST", self._path, body=body, headers=headers)
-        resp = conn.getresponse()
-        data = resp.read()
-        if resp.getheader("Connection", "").lower() == "close":
+        # the request line, headers and body in one send (one packet for the node to wake to)
+        conn.sendall(b"%s%sContent-Length: %d\r\n\r\n%s" % (self._head, auth, len(body), body))
+        status, data, close = conn.read_answer()
+        if close:
             self._drop()
-        if resp.status == 401:
+        if status == 401:
             raise RPCError(
                 f"wrong RPC credentials for node at {self.url} (user {self.user})", 401, method
             )
@@ -323,7 +377,7 @@ class NodeClient:
             reply = json.loads(data)
         except ValueError:
             raise RPCError(
-                f"node at {self.url} answered {method} with HTTP {resp.status} and no JSON",
+                f"node at {self.url} answered {method} with HTTP {status} and no JSON",
                 None,
                 method,
             ) from None
