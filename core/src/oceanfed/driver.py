@@ -16,6 +16,7 @@ peer and reason in :attr:`Driver.drops` and logged at most once a minute per pee
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import queue
@@ -40,7 +41,7 @@ from oceanfed.droplog import UNKNOWN, DropLog
 from oceanfed.errors import BlockComplete, FatalError, OceanfedError, RPCError
 from oceanfed.interfaces import Messenger, Signer, SignRequest
 from oceanfed.ocean.proof import is_hex
-from oceanfed.statestore import StateStore, write_json_atomic
+from oceanfed.statestore import StateStore
 
 log = logging.getLogger("oceanfed.driver")
 
@@ -270,6 +271,8 @@ class Driver:
         #: what other threads read of the machine: a copy the loop replaces (see _publish_view)
         self.view: Snapshot = machine.snapshot() if machine is not None else Snapshot.blank()
         self._next_view = 0.0
+        #: whether the machine may have changed since :attr:`view` was taken
+        self._view_owed = False
         self.node = node
         self.signer = signer
         self.messenger = messenger
@@ -292,6 +295,8 @@ class Driver:
         self.drops = DropLog(log)
         self._rpc_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="rpc")
         self._sign_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sign")
+        #: the signer never blocks: the loop signs itself (see Signer.blocking)
+        self._sign_inline = getattr(signer, "blocking", True) is False
         self._stop = threading.Event()
         self.last_node_ok = clock()
         #: why a plugin stopped the member, if one did
@@ -301,6 +306,8 @@ class Driver:
         self.messages_received = 0
         self.status_path = Path(status_path) if status_path is not None else None
         self._next_status = 0.0
+        self._status_due = threading.Event()
+        self._status_thread: threading.Thread | None = None
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -310,27 +317,37 @@ class Driver:
         self.inbox.put(None)
 
     def run(self) -> None:
-        """Run the loop in this thread until :meth:`stop`."""
+        """Run the loop in this thread until :meth:`stop`.
+
+        Each turn waits for the next event or timer, then takes whatever else is already
+        waiting (for at most VIEW_INTERVAL), and only then does the once-a-turn work: the
+        next deadline, the view, status.json and the heartbeat. Due timers go first at the
+        start of a turn, so a busy inbox delays them by at most one turn.
+        """
         self.cpu.mark_loop()
         before = thread_ids()
         self._start_messenger()
         self.cpu.watch_threads(thread_ids() - before, "messenger")
+        clock = self.clock
         try:
-            self._execute(self.machine.start(self.clock()))
+            self._execute(self.machine.start(clock()))
             while not self._stop.is_set():
-                timeout = max(0.0, self.machine.next_deadline() - self.clock())
-                event = self._next_event(timeout)
-                if isinstance(event, _Frame):
-                    self._on_frame(event)
-                elif event is not None:
-                    now = self.clock()
-                    self._execute(self.cpu.call("machine", self.machine.handle, event, now))
-                    self._dropped.raised.clear()  # not a peer's frame: counted by the machine only
-                self._publish_view()
-                self._maybe_write_status()
-                if self.heartbeat is not None:
-                    self.heartbeat()
+                now = clock()
+                deadline = self.machine.next_deadline()
+                event: E.Event | _Frame | None
+                if deadline <= now:
+                    event = E.Tick()
+                else:
+                    # an owed view is handed out by its due time even while nothing happens
+                    wake = min(deadline, self._next_view) if self._view_owed else deadline
+                    event = self._next_event(max(0.0, wake - now))
+                    if isinstance(event, E.Tick) and clock() < deadline:
+                        self.cpu.turn(self._end_turn, True)  # woken for the owed view
+                        continue
+                self.cpu.turn(self._turn, event)
         finally:
+            self._end_status_writer()
+            self._publish_view()
             self._write_status(stopped=True)
             self.close()
 
@@ -402,6 +419,36 @@ class Driver:
             selector.register(fd, selectors.EVENT_READ)
         self._fds = fds
 
+    def _turn(self, event: E.Event | _Frame | None) -> None:
+        """One turn of the loop: ``event``, then whatever else already waits in the inbox
+        (for at most VIEW_INTERVAL), then the once-a-turn work."""
+        self._handle(event)
+        inbox, clock = self.inbox, self.clock
+        busy_until = clock() + VIEW_INTERVAL
+        while not inbox.empty() and not self._stop.is_set():
+            self._handle(inbox.get_nowait())
+            if clock() >= busy_until:
+                break
+        self._end_turn()
+
+    def _handle(self, event: E.Event | _Frame | None) -> None:
+        """One event from the inbox (or a tick): into the machine, its actions performed."""
+        if isinstance(event, _Frame):
+            self._on_frame(event)
+        elif event is not None:
+            self._execute(self.cpu.timed("machine", self.machine.handle, event, self.clock()))
+            self._dropped.raised.clear()  # not a peer's frame: counted by the machine only
+        self._view_owed = True
+
+    def _end_turn(self, waited: bool = False) -> None:
+        """What the loop does once a turn: the view when due (or after a wait for it),
+        status.json, the heartbeat."""
+        if self._view_owed and (waited or self.clock() >= self._next_view):
+            self._publish_view()
+        self._maybe_write_status()
+        if self.heartbeat is not None:
+            self.heartbeat()
+
     def close(self) -> None:
         self._rpc_pool.shutdown(wait=False, cancel_futures=True)
         self._sign_pool.shutdown(wait=False, cancel_futures=True)
@@ -431,26 +478,53 @@ class Driver:
         }
 
     def _publish_view(self) -> None:
-        """Hand other threads (metrics, ``/status``) a fresh copy of the machine's state: when
-        the loop is about to wait, and at least every VIEW_INTERVAL while it is busy."""
-        now = self.clock()
-        if self.inbox.empty() or now >= self._next_view:
-            self.view = self.cpu.call("status", self.machine.snapshot)
-            self._next_view = now + VIEW_INTERVAL
+        """Hand other threads (metrics, ``/status``) a fresh copy of the machine's state.
+
+        The loop does so at most every VIEW_INTERVAL and at least that often while the
+        state may have changed (a copy per event cost more than the event's own checks)."""
+        self.view = self.cpu.timed("status", self.machine.snapshot)
+        self._view_owed = False
+        self._next_view = self.clock() + VIEW_INTERVAL
 
     def _maybe_write_status(self) -> None:
+        """Every STATUS_INTERVAL, have status.json rewritten from a fresh view, on the
+        status thread: a file write stalls its thread for milliseconds on a busy disk."""
         if self.status_path is not None and self.clock() >= self._next_status:
             self._next_status = self.clock() + STATUS_INTERVAL
+            if self._view_owed:
+                self._publish_view()
+            if self._status_thread is None:
+                self._status_thread = threading.Thread(
+                    target=self._status_writer, name="status", daemon=True
+                )
+                self._status_thread.start()
+            self._status_due.set()
+
+    def _status_writer(self) -> None:
+        """The status thread: writes status.json each time the loop asks, until it stops."""
+        while True:
+            self._status_due.wait()
+            self._status_due.clear()
+            if self._status_thread is None:  # the loop has ended: it writes the last one
+                return
             self._write_status()
+
+    def _end_status_writer(self) -> None:
+        thread, self._status_thread = self._status_thread, None
+        if thread is not None:
+            self._status_due.set()
+            thread.join(timeout=5)
 
     def _write_status(self, stopped: bool = False) -> None:
         if self.status_path is None:
             return
-        data = {**self.status(), "running": not stopped}
         try:
-            self.cpu.call("status", write_json_atomic, self.status_path, data)
+            self.cpu.call("status", self._status_file, self.status_path, stopped)
         except OSError as exc:
             log.warning("cannot write %s: %s", self.status_path, exc.strerror)
+
+    def _status_file(self, path: Path, stopped: bool) -> None:
+        write_status_file(path, {**self.status(), "running": not stopped})
 
     def _deliver(self, data: bytes, peer: str | None = None) -> None:
         """The messengers' ``deliver``: queue a frame within the inbox's byte budget.
@@ -501,7 +575,7 @@ class Driver:
         dropped = self._dropped.raised
         dropped.clear()
         try:
-            actions = self.cpu.call("machine", self.machine.handle, frame.event, self.clock())
+            actions = self.cpu.timed("machine", self.machine.handle, frame.event, self.clock())
         except Exception as exc:  # one frame must never stop the member
             self.drops.note(frame.peer, f"error:{type(exc).__name__}")
             return
@@ -543,7 +617,10 @@ class Driver:
             elif isinstance(action, A.Validate):
                 self._rpc_pool.submit(self._validate, action)
             elif isinstance(action, A.Sign):
-                self._sign_pool.submit(self._sign, action)
+                if self._sign_inline and not action.extras:
+                    self._sign(action, inline=True)  # no hand-off for a few microseconds
+                else:
+                    self._sign_pool.submit(self._sign, action)
             elif isinstance(action, A.Submit):
                 self._rpc_pool.submit(self._submit, action)
         if pending is not None:
@@ -561,6 +638,8 @@ class Driver:
                            "proposer": block["proposer"], "signers": ",".join(block["signers"])},
                 )
                 if self.on_block is not None:
+                    # what on_block records (metrics) and the view agree: the view shows it
+                    self._publish_view()
                     self.on_block(block)
         if self.hooks is None:
             return
@@ -696,7 +775,9 @@ class Driver:
                 return
         self.inbox.put(E.Validated(action.height, action.block_hash, reason))
 
-    def _sign(self, action: A.Sign) -> None:
+    def _sign(self, action: A.Sign, inline: bool = False) -> None:
+        """Sign the decided block; on the loop itself (``inline``) for a signer that does
+        not block (:attr:`Signer.blocking`), else on the signing thread."""
         request = SignRequest(action.height, action.digest, action.preimage, action.block_hex)
         try:
             der = crypto.to_low_s_der(self.cpu.call("signer", self.signer.sign, request))
@@ -705,7 +786,10 @@ class Driver:
             # slower signer. The node's tip moves the machine on; only if it has not moved
             # does the failure below reach the machine (which retries).
             log.info("height %d: %s; moving on", action.height, exc)
-            self._query_tip()
+            if inline:  # the node call must not hold the loop: the tip comes from an RPC thread
+                self._rpc_pool.submit(self._query_tip)
+            else:
+                self._query_tip()
             self.inbox.put(E.Signed(action.height, action.block_hash, None, str(exc)))
             return
         except Exception as exc:  # any signer failure is reported, never raised into the loop
@@ -736,6 +820,29 @@ class Driver:
                           extra={"hook": "block_complete", "height": action.height,
                                  "block": action.block_hash})
         self.inbox.put(E.Submitted(action.height, action.block_hash, result))
+
+
+def write_status_file(path: Path, data: dict[str, Any]) -> None:
+    """Replace ``path`` (status.json) with ``data`` as JSON: readers see the old file or
+    the new one, never a part.
+
+    Neither the file nor its directory is flushed to disk: status.json is not state, it is
+    rewritten four times a second, and a flush cost more CPU than the rest of the write
+    (after a power loss the member writes it anew within a quarter of a second). One
+    writer at a time: the driver's status thread, then its loop as it stops.
+    """
+    payload = json.dumps(data, separators=(",", ":")).encode("utf-8")
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fd, 0o644)  # whatever the umask: other users' tools may read it
+            fh.write(payload)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def warmup_message(exc: RPCError) -> str:

@@ -93,6 +93,10 @@ class Signer(abc.ABC):
     """
 
     Options: ClassVar[type[PluginOptions]] = PluginOptions
+    #: Whether :meth:`sign` may block (an HSM, a node, a remote service). A signer whose
+    #: key is in this process and that signs in microseconds sets it to False: the driver
+    #: then signs on its loop, without handing each signature to its signing thread.
+    blocking: ClassVar[bool] = True
 
     def __init__(self, options: PluginOptions, context: PluginContext):
         self.options = options

@@ -88,6 +88,8 @@ class SoftSigner(Signer):
     """Signs block header digests with a private key read from ``key_file``."""
 
     Options = SoftOptions
+    #: the key is in this process: a signature takes microseconds, the loop signs itself
+    blocking = False
 
     def __init__(self, options: PluginOptions, context: PluginContext):
         super().__init__(options, context)
