@@ -44,6 +44,9 @@ class _Recorder:
     def start(self, deliver: Any) -> None:
         pass
 
+    def start_polled(self, deliver: Any) -> bool:
+        return False  # frames come through the inbox, as from a receiver thread
+
     def broadcast(self, data: bytes) -> None:
         assert self.driver is not None
         self.sent.append((wire.peek(data).kind, self.driver.inbox.qsize()))
