@@ -524,7 +524,8 @@ class Driver:
             log.warning("cannot write %s: %s", self.status_path, exc.strerror)
 
     def _status_file(self, path: Path, stopped: bool) -> None:
-        write_status_file(path, {**self.status(), "running": not stopped})
+        write_status_file(path, {**self.status(), "running": not stopped},
+                          ".last" if stopped else "")
 
     def _deliver(self, data: bytes, peer: str | None = None) -> None:
         """The messengers' ``deliver``: queue a frame within the inbox's byte budget.
@@ -822,17 +823,18 @@ class Driver:
         self.inbox.put(E.Submitted(action.height, action.block_hash, result))
 
 
-def write_status_file(path: Path, data: dict[str, Any]) -> None:
+def write_status_file(path: Path, data: dict[str, Any], writer: str = "") -> None:
     """Replace ``path`` (status.json) with ``data`` as JSON: readers see the old file or
     the new one, never a part.
 
     Neither the file nor its directory is flushed to disk: status.json is not state, it is
     rewritten four times a second, and a flush cost more CPU than the rest of the write
-    (after a power loss the member writes it anew within a quarter of a second). One
-    writer at a time: the driver's status thread, then its loop as it stops.
+    (after a power loss the member writes it anew within a quarter of a second). Each
+    ``writer`` has its own temporary file (the status thread, and the loop's last write as
+    it stops, which does not wait long for a status thread stuck on a stalled disk).
     """
     payload = json.dumps(data, separators=(",", ":")).encode("utf-8")
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}{writer}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
     try:
         with os.fdopen(fd, "wb") as fh:
