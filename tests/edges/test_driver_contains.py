@@ -86,3 +86,20 @@ def test_drops_are_logged_once_a_minute_per_peer_and_reason(caplog: pytest.LogCa
     assert caplog.records[-1].levelno == logging.WARNING
     assert drops.counts()[("m1", "bad-signature")] == 501
     assert drops.total("inbox-full") == 500
+
+
+@pytest.mark.parametrize("reason", ["duplicate", "stale", "settled-vote", "settled-sig"])
+def test_routine_drops_are_counted_and_logged_at_debug_only(
+    caplog: pytest.LogCaptureFixture, reason: str
+) -> None:
+    """Repeats, frames of a past height and votes or SIGs that can change nothing are part of
+    every healthy round: an operator's log at INFO stays quiet about them."""
+    drops = DropLog(logging.getLogger("test.routine"))
+    with caplog.at_level(logging.DEBUG, logger="test.routine"):
+        drops.note("m1", reason)
+        drops.note("m1", "bad-signature")
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.DEBUG, f"dropped 1 frame(s) from m1: {reason}"),
+        (logging.WARNING, "dropped 1 frame(s) from m1: bad-signature"),
+    ]
+    assert drops.total(reason) == 1

@@ -14,10 +14,13 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
+from oceanfed.consensus.machine import SETTLED
+
 #: at most one log line per (peer, reason) in this many seconds
 LOG_INTERVAL = 60.0
-#: reasons that are a normal part of gossip: counted, logged at debug level only
-ROUTINE = frozenset({"duplicate", "stale"})
+#: reasons that are a normal part of gossip (a repeat, a frame of a past height, a vote or
+#: SIG that can change nothing any more): counted, logged at debug level only
+ROUTINE = frozenset({"duplicate", "stale"}) | SETTLED
 #: the peer of a frame whose transport cannot tell who sent it
 UNKNOWN = "unknown"
 
