@@ -28,6 +28,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -101,6 +102,20 @@ class _Inbox(queue.SimpleQueue[Any]):
                 with contextlib.suppress(OSError):
                     os.close(fd)
         self._wake_rx = self._wake_tx = -1
+
+
+class _InFlight(NamedTuple):
+    """The node call the loop carries (see Driver._on_loop), and what follows it."""
+
+    call: Any  # oceanfed.rpc.LoopCall
+    sent_at: float
+    expect: Callable[[Any], bool] | None
+    then: Callable[[Any], None]
+    failed: Callable[[RPCError], None]
+
+
+def _events(call: Any) -> int:
+    return selectors.EVENT_READ | (selectors.EVENT_WRITE if call.writing else 0)
 
 
 class _Frame(NamedTuple):
@@ -286,6 +301,8 @@ class Driver:
         #: waits on the messenger's fds and the inbox's wake pipe (a polled messenger only)
         self._selector: selectors.BaseSelector | None = None
         self._fds: tuple[int, ...] = ()
+        #: the node call in flight on the loop's own connection (see _on_loop), if any
+        self._inflight: _InFlight | None = None
         self.inbox_bytes = inbox_bytes
         self.inbox_peer_bytes = inbox_peer_bytes
         self._queued: dict[str, int] = {}
@@ -385,6 +402,12 @@ class Driver:
         ready: list[int] = []
         while True:
             pause = self.cpu.call("messenger", self._pump, selector, ready)
+            inflight = self._inflight
+            if inflight is not None:
+                if inflight.call.fd in ready or time.monotonic() >= inflight.call.deadline:
+                    self.cpu.timed("rpc", self._advance, inflight)
+                if self._inflight is not None:
+                    pause = min(pause, self._inflight.call.deadline - time.monotonic())
             if not inbox.empty():
                 return inbox.get_nowait()
             left = end - time.monotonic()
@@ -394,7 +417,7 @@ class Driver:
             try:
                 if not inbox.empty():
                     continue
-                ready = [key.fd for key, _ in selector.select(min(left, pause))]
+                ready = [key.fd for key, _ in selector.select(max(0.0, min(left, pause)))]
             finally:
                 inbox.sleeping = False
             if inbox.wake_fd in ready:
@@ -450,6 +473,9 @@ class Driver:
             self.heartbeat()
 
     def close(self) -> None:
+        if self._inflight is not None:
+            self._inflight.call.cancel()
+            self._inflight = None
         self._rpc_pool.shutdown(wait=False, cancel_futures=True)
         self._sign_pool.shutdown(wait=False, cancel_futures=True)
         for part in (self.messenger, self.signer):
@@ -612,17 +638,31 @@ class Driver:
                 except OceanfedError as exc:
                     log.warning("messenger: %s", exc)
             elif isinstance(action, A.QueryTip):
-                self._rpc_pool.submit(self._query_tip)
+                if not (self.machine.anchor_time is not None and self._on_loop(
+                    "getblockchaininfo", (), _is_chain_info, self._tip_from,
+                    partial(self._post_failure, "tip", -1),
+                )):
+                    self._rpc_pool.submit(self._query_tip)
             elif isinstance(action, A.BuildProposal):
                 self._rpc_pool.submit(self._build, action)
             elif isinstance(action, A.Validate):
-                self._rpc_pool.submit(self._validate, action)
+                if self._has_hook("oceanfed_validate_proposal") or not self._on_loop(
+                    "testproposedblock", (action.block_hex,), None,
+                    partial(self._node_passed, action), partial(self._verdict, action),
+                ):
+                    self._rpc_pool.submit(self._validate, action)
             elif isinstance(action, A.Sign):
                 if self._sign_inline and not action.extras:
                     self._sign(action, inline=True)  # no hand-off for a few microseconds
                 else:
                     self._sign_pool.submit(self._sign, action)
-            elif isinstance(action, A.Submit):
+            elif isinstance(action, A.Submit) and (
+                self._has_hook("oceanfed_block_complete") or not self._on_loop(
+                    "submitblock", (action.block_hex,), _is_submit_answer,
+                    partial(self._submitted, action),
+                    partial(self._post_failure, "submit", action.height),
+                )
+            ):
                 self._rpc_pool.submit(self._submit, action)
         if pending is not None:
             self.cpu.call("persistence", self.store.save, pending)
@@ -663,15 +703,25 @@ class Driver:
         try:
             result = self.cpu.call("rpc", self.node.call, method, *params)
         except RPCError as exc:
-            self.rpc_errors += 1
-            if exc.code == RPC_IN_WARMUP:  # reachable, but not usable yet: not "ok"
-                self.node_outage.failed(warmup_message(exc), starting=True)
-            elif exc.code is None:
-                self.node_outage.failed(str(exc))
-            else:  # the node answered, with an error: it is reachable
-                self.node_outage.ok(sent_at)
-                self.last_node_ok = self.clock()
+            self._failed(exc, sent_at)
             raise
+        return self._answered(method, result, sent_at, expect)
+
+    def _failed(self, exc: RPCError, sent_at: float) -> None:
+        """A node call raised ``exc``: count it, and tell the outage what it says."""
+        self.rpc_errors += 1
+        if exc.code == RPC_IN_WARMUP:  # reachable, but not usable yet: not "ok"
+            self.node_outage.failed(warmup_message(exc), starting=True)
+        elif exc.code is None:
+            self.node_outage.failed(str(exc))
+        else:  # the node answered, with an error: it is reachable
+            self.node_outage.ok(sent_at)
+            self.last_node_ok = self.clock()
+
+    def _answered(
+        self, method: str, result: Any, sent_at: float, expect: Callable[[Any], bool] | None
+    ) -> Any:
+        """A node call's ``result``, checked by ``expect`` (an RPCError if it fails)."""
         if expect is not None and not expect(result):
             self.rpc_errors += 1
             bad = RPCError(
@@ -683,6 +733,75 @@ class Driver:
         self.node_outage.ok(sent_at)
         self.last_node_ok = self.clock()
         return result
+
+    def _has_hook(self, name: str) -> bool:
+        """Whether a plugin implements hook ``name`` (which may block: not on the loop)."""
+        return self.hooks is not None and bool(getattr(self.hooks.hook, name).get_hookimpls())
+
+    def _on_loop(
+        self, method: str, params: tuple[Any, ...], expect: Callable[[Any], bool] | None,
+        then: Callable[[Any], None], failed: Callable[[RPCError], None],
+    ) -> bool:
+        """Start a node call that the loop itself carries, without a thread: the request
+        is written on the loop's kept-alive connection and the answer read as the
+        connection becomes ready, in the loop's own wait (see :class:`oceanfed.rpc.LoopCall`).
+        ``then(result)`` or ``failed(error)`` follow on the loop, exactly as on a thread.
+
+        False, with nothing sent, where it cannot: the loop does not wait on fds (a threaded
+        messenger), a call is already in flight, the node is in an outage (its backoff is
+        the threads'), or the client has no connection for the loop yet.
+        """
+        begin = getattr(self.node, "begin", None)
+        if (
+            begin is None or self._selector is None or self._inflight is not None
+            or self.node_outage.since is not None
+        ):
+            return False
+        sent_at = self.node_outage.clock()
+        call = self.cpu.timed("rpc", begin, method, *params)
+        if call is None:
+            return False
+        inflight = _InFlight(call, sent_at, expect, then, failed)
+        self._inflight = inflight
+        self._selector.register(call.fd, _events(call))
+        self._advance(inflight)  # a node on this host may have answered already
+        return True
+
+    def _advance(self, inflight: _InFlight) -> None:
+        """Move the loop's call on; once it has ended, settle it."""
+        call = inflight.call
+        assert self._selector is not None
+        if not call.progress():
+            if self._selector.get_key(call.fd).events != _events(call):
+                self._selector.modify(call.fd, _events(call))
+            return
+        with contextlib.suppress(KeyError, ValueError, OSError):
+            self._selector.unregister(call.fd)
+        self._inflight = None
+        if call.failure is not None:  # the retry rules, with their pauses, on a thread
+            self._rpc_pool.submit(self._settle, inflight, True)
+        else:
+            self._settle(inflight, False)
+
+    def _settle(self, inflight: _InFlight, resume: bool) -> None:
+        """What follows a loop call's end, as :meth:`_call` does (``resume``: on a
+        thread, the retries of a call whose attempt on the loop failed)."""
+        call = inflight.call
+        try:
+            if resume:
+                result = self.cpu.call("rpc", self.node.resume, call)
+            else:
+                result = self.cpu.timed("rpc", call.result)
+        except RPCError as exc:
+            self._failed(exc, inflight.sent_at)
+            inflight.failed(exc)
+            return
+        try:
+            result = self._answered(call.method, result, inflight.sent_at, inflight.expect)
+        except RPCError as exc:
+            inflight.failed(exc)
+            return
+        inflight.then(result)
 
     def _post_failure(self, what: str, height: int, exc: Exception) -> None:
         if isinstance(exc, RPCError) and exc.code in (None, RPC_IN_WARMUP):
@@ -696,18 +815,22 @@ class Driver:
     def _query_tip(self) -> None:
         try:
             # one call: the node reads its tip's height and hash under one lock
-            info = self._call("getblockchaininfo", expect=_is_chain_info)
-            height, best = info["blocks"], info["bestblockhash"]
-            anchor = self.machine.anchor_time
-            if anchor is None and height >= 1:
-                h1 = self._call(
-                    "getblockheader", self._call("getblockhash", 1, expect=_is_hash),
-                    expect=_is_header,
-                )
-                anchor = int(h1["time"])
-            self.inbox.put(E.NodeTip(height, best, anchor))
+            self._tip_from(self._call("getblockchaininfo", expect=_is_chain_info))
         except (RPCError, KeyError, TypeError, ValueError) as exc:
             self._post_failure("tip", -1, exc)
+
+    def _tip_from(self, info: dict[str, Any]) -> None:
+        """The tip ``getblockchaininfo`` names to the machine (with the anchor time, which
+        takes two more calls the first time: never on the loop, which knows it then)."""
+        height, best = info["blocks"], info["bestblockhash"]
+        anchor = self.machine.anchor_time
+        if anchor is None and height >= 1:
+            h1 = self._call(
+                "getblockheader", self._call("getblockhash", 1, expect=_is_hash),
+                expect=_is_header,
+            )
+            anchor = int(h1["time"])
+        self.inbox.put(E.NodeTip(height, best, anchor))
 
     def _build(self, action: A.BuildProposal) -> None:
         try:
@@ -756,10 +879,7 @@ class Driver:
         try:
             self._call("testproposedblock", action.block_hex)
         except RPCError as exc:
-            if exc.code in BLOCK_VERDICT_CODES:
-                self.inbox.put(E.Validated(action.height, action.block_hash, _slug(str(exc))))
-            else:
-                self._post_failure("validate", action.height, exc)
+            self._verdict(action, exc)
             return
         reason = None
         if self.hooks is not None:
@@ -775,6 +895,18 @@ class Driver:
                                    OceanfedError(f"hook validate_proposal failed: {exc}"))
                 return
         self.inbox.put(E.Validated(action.height, action.block_hash, reason))
+
+    def _node_passed(self, action: A.Validate, _: Any) -> None:
+        """The node found nothing wrong with the block (and no hook may veto it)."""
+        self.inbox.put(E.Validated(action.height, action.block_hash, None))
+
+    def _verdict(self, action: A.Validate, exc: RPCError) -> None:
+        """``testproposedblock`` failed with ``exc``: a verdict on the block (-25, -22),
+        or a failure the machine retries (anything else)."""
+        if exc.code in BLOCK_VERDICT_CODES:
+            self.inbox.put(E.Validated(action.height, action.block_hash, _slug(str(exc))))
+        else:
+            self._post_failure("validate", action.height, exc)
 
     def _sign(self, action: A.Sign, inline: bool = False) -> None:
         """Sign the decided block; on the loop itself (``inline``) for a signer that does
@@ -808,6 +940,9 @@ class Driver:
         except RPCError as exc:
             self._post_failure("submit", action.height, exc)
             return
+        self._submitted(action, result)
+
+    def _submitted(self, action: A.Submit, result: Any) -> None:
         if result in (None, "duplicate") and self.hooks is not None:
             try:
                 self.hooks.hook.oceanfed_block_complete(

@@ -75,11 +75,13 @@ class _DeadlineSocket:
     :class:`_BadAnswer`, with one line saying what came.
     """
 
-    __slots__ = ("sock", "deadline")
+    __slots__ = ("sock", "deadline", "head")
 
     def __init__(self, sock: socket.socket):
         self.sock = sock
         self.deadline = float("inf")
+        #: bytes of the answer already received (by a loop call), read before the socket
+        self.head = b""
 
     def _arm(self) -> None:
         left = self.deadline - time.monotonic()
@@ -92,6 +94,9 @@ class _DeadlineSocket:
         self.sock.sendall(data)
 
     def recv(self, size: int) -> bytes:
+        if self.head:
+            data, self.head = self.head[:size], self.head[size:]
+            return data
         self._arm()
         return self.sock.recv(size)
 
@@ -225,6 +230,10 @@ class NodeClient:
         self._local = threading.local()
         self._static_auth: bytes | None = None
         self._tls_context: ssl.SSLContext | None = None
+        #: the loop thread's kept-alive connection (see :meth:`begin`), lent by a thread
+        self._loop_conn: _DeadlineSocket | None = None
+        self._loop_wants = False
+        self._loop_lock = threading.Lock()
         host = f"[{self._host}]" if ":" in self._host else self._host
         if parts.port and parts.port != (443 if self._https else 80):
             host += f":{parts.port}"
@@ -326,27 +335,34 @@ class NodeClient:
             conn.close()
         self._local.conn = None
 
-    def close(self) -> None:
-        """Close this thread's connection."""
-        self._drop()
-
     # -- calls ------------------------------------------------------------------------
     def call(self, method: str, *params: Any) -> Any:
         """Call ``method`` and return its ``result``; raise RPCError on any failure."""
-        body = json.dumps(
+        body = self._body(method, params)
+        return self._attempts(method, body, time.monotonic() + self.timeout, 0, None)
+
+    def _body(self, method: str, params: tuple[Any, ...] | list[Any]) -> bytes:
+        return json.dumps(
             {"jsonrpc": "1.0", "id": next(self._ids), "method": method, "params": list(params)}
         ).encode()
-        deadline = time.monotonic() + self.timeout
-        attempt = 0
+
+    def _attempts(
+        self, method: str, body: bytes, deadline: float, attempt: int,
+        failed: tuple[str, bool] | None,
+    ) -> Any:
+        """Attempts from ``attempt`` on, until one answers or the retry rules give up;
+        ``failed`` (reason, sent) is how the attempt before ``attempt`` failed, if it did."""
         while True:
-            try:
-                return self._once(method, body, deadline)
-            except _NotSent as exc:
-                reason, sent = str(exc), False
-            except (OSError, _BadAnswer) as exc:
-                self._drop()
-                late = isinstance(exc, TimeoutError) and time.monotonic() >= deadline
-                reason, sent = (self._late() if late else _reason(exc)), True
+            if failed is None:
+                try:
+                    return self._once(method, body, deadline)
+                except _NotSent as exc:
+                    failed = (str(exc), False)
+                except (OSError, _BadAnswer) as exc:
+                    self._drop()
+                    late = isinstance(exc, TimeoutError) and time.monotonic() >= deadline
+                    failed = ((self._late() if late else _reason(exc)), True)
+            reason, sent = failed
             pause = BACKOFF[min(attempt, len(BACKOFF) - 1)] * random.uniform(0.5, 1.0)
             if (
                 attempt >= self.retries
@@ -360,15 +376,24 @@ class NodeClient:
             log.debug("rpc %s to %s failed (%s); retrying", method, self.url, reason)
             time.sleep(pause)
             attempt += 1
+            failed = None
 
     def _once(self, method: str, body: bytes, deadline: float) -> Any:
         auth = self._auth_header()
         conn = self._connection(deadline)
         # the request line, headers and body in one send (one packet for the node to wake to)
-        conn.sendall(b"%s%sContent-Length: %d\r\n\r\n%s" % (self._head, auth, len(body), body))
+        conn.sendall(self._request(auth, body))
         status, data, close = conn.read_answer()
         if close:
             self._drop()
+        self._lend()
+        return self._result(method, status, data)
+
+    def _request(self, auth: bytes, body: bytes) -> bytes:
+        return b"%s%sContent-Length: %d\r\n\r\n%s" % (self._head, auth, len(body), body)
+
+    def _result(self, method: str, status: int, data: bytes) -> Any:
+        """The ``result`` of an answer, or RPCError (HTTP 401, no JSON, a node error)."""
         if status == 401:
             raise RPCError(
                 f"wrong RPC credentials for node at {self.url} (user {self.user})", 401, method
@@ -392,6 +417,183 @@ class NodeClient:
             first = str(message).splitlines()[0] if message else "error"
             raise RPCError(f"{method}: {first} (code {code})", code, method)
         return reply.get("result")
+
+    # -- calls without a thread (see LoopCall) ----------------------------------------
+    def _lend(self) -> None:
+        """After a call on a thread: give its kept-alive connection to the loop, if the
+        loop asked for one (the loop never connects itself: connecting may block)."""
+        if self._loop_wants and self._loop_conn is None:
+            conn = getattr(self._local, "conn", None)
+            if conn is not None:
+                with self._loop_lock:
+                    if self._loop_conn is None:
+                        self._loop_conn, self._local.conn = conn, None
+                        self._loop_wants = False
+
+    def begin(self, method: str, *params: Any) -> LoopCall | None:
+        """Start ``method`` without blocking, on the loop's kept-alive connection, and
+        return it as a :class:`LoopCall`; None, with nothing sent, when there is no such
+        connection (plain HTTP only; a connection is lent by a threaded call) or it is
+        stale. The caller then makes the call with :meth:`call` on a thread."""
+        conn = self._loop_conn
+        if conn is None or self._https:
+            self._loop_wants = not self._https
+            return None
+        self._loop_conn = None  # the call owns it; given back when it ends cleanly
+        if conn.stale():
+            conn.close()
+            self._loop_wants = True
+            return None
+        body = self._body(method, params)
+        try:
+            request = self._request(self._auth_header(), body)
+        except RPCError:  # a cookie that cannot be read: the threaded call says so
+            self._loop_conn = conn
+            return None
+        deadline = time.monotonic() + self.timeout
+        conn.sock.setblocking(False)
+        try:
+            sent = conn.sock.send(request)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            conn.close()  # nothing left: the threaded call sends it on a new connection
+            self._loop_wants = True
+            return None
+        return LoopCall(self, method, body, deadline, conn, request[sent:])
+
+    def resume(self, call: LoopCall) -> Any:
+        """Finish a :class:`LoopCall` that failed, on a thread: its retries as
+        :meth:`call` makes them, within the same deadline."""
+        assert call.failure is not None
+        return self._attempts(call.method, call.body, call.deadline, 0, call.failure)
+
+    def give_back(self, conn: _DeadlineSocket) -> None:
+        conn.sock.setblocking(True)
+        if self._loop_conn is None:
+            self._loop_conn = conn
+        else:
+            conn.close()
+
+    def close(self) -> None:
+        """Close this thread's connection (and the loop's)."""
+        self._drop()
+        conn, self._loop_conn = self._loop_conn, None
+        if conn is not None:
+            conn.close()
+
+
+class _NeedMore(Exception):
+    """The answer is not complete yet."""
+
+
+class _Received:
+    """What a loop call has received, read by :meth:`_DeadlineSocket.read_answer` as if
+    it were the socket: the same exact reader, which asks for more than there is
+    (:class:`_NeedMore`) until the answer is whole."""
+
+    __slots__ = ("data", "eof")
+
+    def __init__(self) -> None:
+        self.data = b""
+        self.eof = False
+
+    def recv(self, size: int) -> bytes:
+        if self.data:
+            data, self.data = self.data[:size], self.data[size:]
+            return data
+        if self.eof:
+            return b""
+        raise _NeedMore
+
+
+class LoopCall:
+    """A node call in flight on the loop's thread: the request is written and the answer
+    read without blocking, each time :attr:`fd` is ready (the loop waits on it with its
+    other fds) or :attr:`deadline` passes. :meth:`progress` returns True once it has
+    ended: then :attr:`failure` is None and :meth:`result` gives the answer, or the call
+    failed and :meth:`NodeClient.resume` applies the retry rules on a thread."""
+
+    def __init__(
+        self, client: NodeClient, method: str, body: bytes, deadline: float,
+        conn: _DeadlineSocket, out: bytes,
+    ):
+        self.client = client
+        self.method = method
+        self.body = body
+        self.deadline = deadline
+        self.conn: _DeadlineSocket | None = conn
+        self.fd = conn.sock.fileno()
+        self._out = out
+        self._got = b""
+        self._eof = False
+        #: (reason, sent) once the call failed
+        self.failure: tuple[str, bool] | None = None
+        self._answer: tuple[int, bytes] | None = None
+
+    @property
+    def writing(self) -> bool:
+        """Whether part of the request still waits to be written (wait to write)."""
+        return bool(self._out)
+
+    def progress(self) -> bool:
+        """Write and read what the socket takes and has; True once the call has ended."""
+        conn = self.conn
+        if conn is None:
+            return True
+        try:
+            if self._out:
+                try:
+                    sent = conn.sock.send(self._out)
+                except BlockingIOError:
+                    sent = 0
+                self._out = self._out[sent:]
+            while not self._out and not self._eof:
+                try:
+                    chunk = conn.sock.recv(_RECV)
+                except BlockingIOError:
+                    break
+                if not chunk:
+                    self._eof = True
+                self._got += chunk
+            if not self._out and self._got or self._eof:
+                source = _Received()
+                source.data, source.eof = self._got, self._eof
+                try:
+                    status, data, close = _DeadlineSocket.read_answer(source)  # type: ignore[arg-type]
+                except _NeedMore:
+                    pass
+                else:
+                    self._answer = (status, data)
+                    self.conn = None
+                    if close or source.data:  # more than the answer: not reused
+                        conn.close()
+                    else:
+                        self.client.give_back(conn)
+                    return True
+        except (OSError, _BadAnswer) as exc:
+            return self._fail(_reason(exc))
+        if time.monotonic() >= self.deadline:
+            return self._fail(self.client._late())
+        return False
+
+    def _fail(self, reason: str) -> bool:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.close()
+        self.failure = (reason, True)
+        return True
+
+    def result(self) -> Any:
+        """The call's ``result`` (RPCError as :meth:`NodeClient.call` raises it)."""
+        assert self._answer is not None
+        return self.client._result(self.method, *self._answer)
+
+    def cancel(self) -> None:
+        """Close the call's connection (the loop stops)."""
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.close()
 
 
 def _reason(exc: BaseException) -> str:
