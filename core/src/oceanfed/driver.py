@@ -58,6 +58,8 @@ INBOX_BYTES = 64 * 1024 * 1024
 #: bytes of received frames waiting for the loop from one peer (three of the largest frames)
 INBOX_PEER_BYTES = 3 * wire.MAX_FRAME
 
+#: most node calls the loop carries itself at once (see Driver._on_loop); more go to threads
+LOOP_CALLS = 4
 #: RPC error code of a node still loading its chain (bitcoind's RPC_IN_WARMUP)
 RPC_IN_WARMUP = -28
 #: pause after the first failed node call of an outage, and the longest pause (seconds);
@@ -301,8 +303,8 @@ class Driver:
         #: waits on the messenger's fds and the inbox's wake pipe (a polled messenger only)
         self._selector: selectors.BaseSelector | None = None
         self._fds: tuple[int, ...] = ()
-        #: the node call in flight on the loop's own connection (see _on_loop), if any
-        self._inflight: _InFlight | None = None
+        #: the node calls in flight on the loop's own connections (see _on_loop), by fd
+        self._inflight: dict[int, _InFlight] = {}
         self.inbox_bytes = inbox_bytes
         self.inbox_peer_bytes = inbox_peer_bytes
         self._queued: dict[str, int] = {}
@@ -402,12 +404,8 @@ class Driver:
         ready: list[int] = []
         while True:
             pause = self.cpu.call("messenger", self._pump, selector, ready)
-            inflight = self._inflight
-            if inflight is not None:
-                if inflight.call.fd in ready or time.monotonic() >= inflight.call.deadline:
-                    self.cpu.timed("rpc", self._advance, inflight)
-                if self._inflight is not None:
-                    pause = min(pause, self._inflight.call.deadline - time.monotonic())
+            if self._inflight:
+                pause = min(pause, self.cpu.timed("rpc", self._advance_all, ready))
             if not inbox.empty():
                 return inbox.get_nowait()
             left = end - time.monotonic()
@@ -473,9 +471,9 @@ class Driver:
             self.heartbeat()
 
     def close(self) -> None:
-        if self._inflight is not None:
-            self._inflight.call.cancel()
-            self._inflight = None
+        for inflight in self._inflight.values():
+            inflight.call.cancel()
+        self._inflight.clear()
         self._rpc_pool.shutdown(wait=False, cancel_futures=True)
         self._sign_pool.shutdown(wait=False, cancel_futures=True)
         for part in (self.messenger, self.signer):
@@ -753,7 +751,7 @@ class Driver:
         """
         begin = getattr(self.node, "begin", None)
         if (
-            begin is None or self._selector is None or self._inflight is not None
+            begin is None or self._selector is None or len(self._inflight) >= LOOP_CALLS
             or self.node_outage.since is not None
         ):
             return False
@@ -762,10 +760,21 @@ class Driver:
         if call is None:
             return False
         inflight = _InFlight(call, sent_at, expect, then, failed)
-        self._inflight = inflight
+        self._inflight[call.fd] = inflight
         self._selector.register(call.fd, _events(call))
         self._advance(inflight)  # a node on this host may have answered already
         return True
+
+    def _advance_all(self, ready: list[int]) -> float:
+        """Move on the loop's calls whose fd is ready or whose deadline passed; the
+        seconds until the next deadline of those still in flight."""
+        now = time.monotonic()
+        for fd, inflight in list(self._inflight.items()):
+            if fd in ready or now >= inflight.call.deadline:
+                self._advance(inflight)
+        if not self._inflight:
+            return float("inf")
+        return max(0.0, min(i.call.deadline for i in self._inflight.values()) - now)
 
     def _advance(self, inflight: _InFlight) -> None:
         """Move the loop's call on; once it has ended, settle it."""
@@ -777,7 +786,7 @@ class Driver:
             return
         with contextlib.suppress(KeyError, ValueError, OSError):
             self._selector.unregister(call.fd)
-        self._inflight = None
+        del self._inflight[call.fd]
         if call.failure is not None:  # the retry rules, with their pauses, on a thread
             self._rpc_pool.submit(self._settle, inflight, True)
         else:

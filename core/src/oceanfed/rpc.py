@@ -53,6 +53,8 @@ READ_ONLY = frozenset(
 BACKOFF = (0.05, 0.2, 0.5, 1.0)
 #: Most bytes of an answer's status line and headers together (bitcoind sends about 150).
 MAX_HEAD = 64 * 1024
+#: Most idle kept-alive connections the loop keeps for its own calls (see NodeClient.begin).
+LOOP_CONNECTIONS = 4
 #: Most bytes asked of the socket at once while reading an answer's body.
 _RECV = 256 * 1024
 
@@ -230,8 +232,8 @@ class NodeClient:
         self._local = threading.local()
         self._static_auth: bytes | None = None
         self._tls_context: ssl.SSLContext | None = None
-        #: the loop thread's kept-alive connection (see :meth:`begin`), lent by a thread
-        self._loop_conn: _DeadlineSocket | None = None
+        #: the loop thread's idle kept-alive connections (see :meth:`begin`), lent by threads
+        self._loop_conns: list[_DeadlineSocket] = []
         self._loop_wants = False
         self._loop_lock = threading.Lock()
         host = f"[{self._host}]" if ":" in self._host else self._host
@@ -422,12 +424,13 @@ class NodeClient:
     def _lend(self) -> None:
         """After a call on a thread: give its kept-alive connection to the loop, if the
         loop asked for one (the loop never connects itself: connecting may block)."""
-        if self._loop_wants and self._loop_conn is None:
+        if self._loop_wants:
             conn = getattr(self._local, "conn", None)
             if conn is not None:
                 with self._loop_lock:
-                    if self._loop_conn is None:
-                        self._loop_conn, self._local.conn = conn, None
+                    if self._loop_wants:
+                        self._loop_conns.append(conn)
+                        self._local.conn = None
                         self._loop_wants = False
 
     def begin(self, method: str, *params: Any) -> LoopCall | None:
@@ -435,11 +438,11 @@ class NodeClient:
         return it as a :class:`LoopCall`; None, with nothing sent, when there is no such
         connection (plain HTTP only; a connection is lent by a threaded call) or it is
         stale. The caller then makes the call with :meth:`call` on a thread."""
-        conn = self._loop_conn
-        if conn is None or self._https:
+        if not self._loop_conns or self._https:
             self._loop_wants = not self._https
             return None
-        self._loop_conn = None  # the call owns it; given back when it ends cleanly
+        with self._loop_lock:
+            conn = self._loop_conns.pop()  # the call owns it; given back when it ends cleanly
         if conn.stale():
             conn.close()
             self._loop_wants = True
@@ -448,7 +451,7 @@ class NodeClient:
         try:
             request = self._request(self._auth_header(), body)
         except RPCError:  # a cookie that cannot be read: the threaded call says so
-            self._loop_conn = conn
+            self.give_back(conn)
             return None
         deadline = time.monotonic() + self.timeout
         conn.sock.setblocking(False)
@@ -469,17 +472,20 @@ class NodeClient:
         return self._attempts(call.method, call.body, call.deadline, 0, call.failure)
 
     def give_back(self, conn: _DeadlineSocket) -> None:
+        """A loop call's connection, idle again: kept for the loop's next call."""
         conn.sock.setblocking(True)
-        if self._loop_conn is None:
-            self._loop_conn = conn
-        else:
-            conn.close()
+        with self._loop_lock:
+            if len(self._loop_conns) < LOOP_CONNECTIONS:
+                self._loop_conns.append(conn)
+                return
+        conn.close()
 
     def close(self) -> None:
         """Close this thread's connection (and the loop's)."""
         self._drop()
-        conn, self._loop_conn = self._loop_conn, None
-        if conn is not None:
+        with self._loop_lock:
+            conns, self._loop_conns = self._loop_conns, []
+        for conn in conns:
             conn.close()
 
 

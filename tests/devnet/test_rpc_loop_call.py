@@ -1,0 +1,253 @@
+"""Node calls the driver's loop carries itself (:meth:`NodeClient.begin`, :class:`LoopCall`):
+written and read without blocking, by the same exact reader, within the same deadline, and
+a failed attempt goes on by the same retry rules (a submitblock is never sent twice).
+
+The node is a raw loopback HTTP/1.1 server that keeps its connections, answers each request
+with the next scripted answer (cut into pieces when asked), or not at all.
+"""
+
+from __future__ import annotations
+
+import selectors
+import socket
+import threading
+import time
+from typing import Any
+
+import pytest
+
+from oceanfed.errors import RPCError
+from oceanfed.rpc import LoopCall, NodeClient
+
+
+class KeptNode:
+    """Answers request i with ``answers[i]`` (None: reads it and never answers; b"":
+    closes the connection), sent ``piece`` bytes at a time with a pause between pieces."""
+
+    def __init__(self, answers: list[bytes | None], piece: int = 0) -> None:
+        self.answers = answers
+        self.piece = piece
+        self.methods: list[bytes] = []
+        self.connections = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/"
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            buf = b""
+            while True:
+                while b"\r\n\r\n" not in buf:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    buf += data
+                head, _, buf = buf.partition(b"\r\n\r\n")
+                length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                                  if line.lower().startswith(b"content-length")))
+                while len(buf) < length:
+                    buf += conn.recv(65536)
+                body, buf = buf[:length], buf[length:]
+                self.methods.append(body.split(b'"method": "')[1].split(b'"')[0])
+                answer = self.answers.pop(0) if self.answers else None
+                if answer is None:
+                    continue  # never answers this one
+                if not answer:
+                    return
+                step = self.piece or len(answer)
+                for i in range(0, len(answer), step):
+                    conn.sendall(answer[i : i + step])
+                    if self.piece:
+                        time.sleep(0.002)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def _ok(result: bytes) -> bytes:
+    body = b'{"result": %s, "error": null, "id": 1}' % result
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
+def _loop_client(node: KeptNode, timeout: float = 5.0, retries: int = 2) -> NodeClient:
+    """A client whose loop connection is ready: lent by a first call made on a thread."""
+    client = NodeClient(node.url, "u", "p", retries=retries, timeout=timeout)
+    assert client.begin("getblockcount") is None  # no connection yet: nothing sent
+    assert node.methods == []
+    assert client.call("getblockcount") == 0
+    return client
+
+
+def _run(call: LoopCall) -> int:
+    """Drive ``call`` as the loop does (its fd in a wait, its deadline the wait's end);
+    the number of times it was moved on before it ended."""
+    turns = 0
+    with selectors.DefaultSelector() as selector:
+        selector.register(call.fd, selectors.EVENT_READ)
+        while True:
+            turns += 1
+            if call.progress():
+                return turns
+            selector.select(max(0.0, call.deadline - time.monotonic()))
+
+
+def test_a_loop_call_reads_a_trickled_answer_and_keeps_the_connection() -> None:
+    big = b'"' + b"ab" * 3000 + b'"'
+    node = KeptNode([_ok(b"0"), _ok(b"7"), _ok(big), _ok(b"null")], piece=500)
+    client = _loop_client(node)
+    try:
+        call = client.begin("getblockchaininfo")
+        assert call is not None
+        assert call.progress() is False  # nothing there yet: it returns, it does not wait
+        assert _run(call) > 1  # the answer came in pieces, each read as it came
+        assert call.failure is None and call.result() == 7
+        for expected in (big.decode().strip('"'), None):
+            call = client.begin("submitblock", "00")
+            assert call is not None
+            _run(call)
+            assert call.result() == expected
+        assert node.connections == 1  # the kept connection, lent once, went back each time
+        assert node.methods == [b"getblockcount", b"getblockchaininfo", b"submitblock", b"submitblock"]
+    finally:
+        client.close()
+        node.close()
+
+
+def test_a_node_error_on_the_loop_is_the_same_rpcerror() -> None:
+    body = b'{"result": null, "error": {"code": -25, "message": "bad-txnmrklroot"}, "id": 1}'
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    node = KeptNode([_ok(b"0"), answer, answer])
+    client = _loop_client(node)
+    try:
+        call = client.begin("testproposedblock", "00")
+        assert call is not None
+        _run(call)
+        with pytest.raises(RPCError) as on_loop:
+            call.result()
+        with pytest.raises(RPCError) as on_thread:
+            client.call("testproposedblock", "00")
+        assert (str(on_loop.value), on_loop.value.code) == (str(on_thread.value), -25)
+    finally:
+        client.close()
+        node.close()
+
+
+def test_a_silent_node_ends_a_loop_call_by_its_deadline_and_a_submit_is_not_resent() -> None:
+    node = KeptNode([_ok(b"0"), None])
+    client = _loop_client(node, timeout=0.5)
+    try:
+        call = client.begin("submitblock", "00")
+        assert call is not None
+        _run(call)
+        assert call.failure is not None
+        with pytest.raises(RPCError) as info:
+            client.resume(call)
+        assert str(info.value) == (
+            f"lost connection to node at {node.url} during submitblock "
+            "(no complete answer within node.timeout = 0.5s)"
+        )
+        assert info.value.code is None
+        assert node.methods == [b"getblockcount", b"submitblock"]  # sent once
+    finally:
+        client.close()
+        node.close()
+
+
+def test_a_read_only_loop_call_that_lost_its_connection_is_retried_on_a_thread() -> None:
+    node = KeptNode([_ok(b"0"), b"", _ok(b"5")])
+    client = _loop_client(node)
+    try:
+        call = client.begin("getblockchaininfo")
+        assert call is not None
+        _run(call)
+        assert call.failure == ("the node closed the connection without answering", True)
+        assert client.resume(call) == 5  # on a new connection
+        assert node.methods == [b"getblockcount", b"getblockchaininfo", b"getblockchaininfo"]
+        assert node.connections == 2
+    finally:
+        client.close()
+        node.close()
+
+
+def test_https_calls_stay_on_threads() -> None:
+    client = NodeClient("https://127.0.0.1:1/", "u", "p")
+    assert client.begin("getblockcount") is None
+    assert client._loop_wants is False and client._loop_conns == []
+
+
+def _driver_with(node: Any) -> Any:
+    from oceanfed.driver import Driver
+
+    class Polled:
+        def start_polled(self, deliver: Any) -> bool:
+            return True
+
+        def poll_fds(self) -> tuple[int, ...]:
+            return ()
+
+        def pump(self, ready: Any = ()) -> float:
+            return 60.0
+
+        def close(self) -> None:
+            pass
+
+    polled = Polled()
+    driver = Driver(None, node=node, signer=polled, messenger=polled, store=None)  # type: ignore[arg-type]
+    driver._start_messenger()
+    return driver
+
+
+def test_the_driver_carries_submit_and_validate_on_the_loop_without_a_thread() -> None:
+    from oceanfed.consensus import actions as A
+    from oceanfed.consensus import events as E
+
+    verdict = b'{"result": null, "error": {"code": -25, "message": "bad-txnmrklroot"}, "id": 1}'
+    node = KeptNode([_ok(b"0"), _ok(b"null"), _ok(b"null"),
+                     b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(verdict), verdict)])
+    client = _loop_client(node)
+    driver = _driver_with(client)
+    handed: list[Any] = []
+    submit = driver._rpc_pool.submit
+    driver._rpc_pool.submit = lambda *a: handed.append(a) or submit(*a)
+    try:
+        driver._execute([A.Submit(3, "cd" * 32, "00")])
+        assert driver._next_event(5) == E.Submitted(3, "cd" * 32, None)
+        driver._execute([A.Validate(4, "ef" * 32, "00")])
+        assert driver._next_event(5) == E.Validated(4, "ef" * 32, None)
+        driver._execute([A.Validate(5, "ab" * 32, "00")])
+        assert driver._next_event(5) == E.Validated(5, "ab" * 32, "bad-txnmrklroot")
+        assert handed == []  # no thread took part
+        assert driver.rpc_errors == 1 and driver.node_outage.since is None
+    finally:
+        driver.close()
+        client.close()
+        node.close()
+
+
+def test_a_loop_call_that_fails_goes_on_to_a_thread_with_the_same_failure() -> None:
+    from oceanfed.consensus import actions as A
+    from oceanfed.consensus import events as E
+
+    node = KeptNode([_ok(b"0"), b""])
+    client = _loop_client(node, retries=0)
+    driver = _driver_with(client)
+    try:
+        driver._execute([A.Submit(3, "cd" * 32, "00")])
+        event = driver._next_event(5)
+        assert isinstance(event, E.NodeFailed) and event.what == "submit"
+        assert "lost connection to node" in event.message and "during submitblock" in event.message
+        assert node.methods == [b"getblockcount", b"submitblock"]
+        assert driver.node_outage.since is not None  # no answer: the outage's backoff begins
+    finally:
+        driver.close()
+        client.close()
+        node.close()
