@@ -733,8 +733,12 @@ class Driver:
         return result
 
     def _has_hook(self, name: str) -> bool:
-        """Whether a plugin implements hook ``name`` (which may block: not on the loop)."""
-        return self.hooks is not None and bool(getattr(self.hooks.hook, name).get_hookimpls())
+        """Whether a plugin implements hook ``name`` (which may block: not on the loop),
+        leaving out plugins that say each of their hooks does nothing now (``idle``)."""
+        return self.hooks is not None and any(
+            not getattr(impl.plugin, "idle", False)
+            for impl in getattr(self.hooks.hook, name).get_hookimpls()
+        )
 
     def _on_loop(
         self, method: str, params: tuple[Any, ...], expect: Callable[[Any], bool] | None,

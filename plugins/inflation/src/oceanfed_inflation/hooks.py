@@ -53,6 +53,12 @@ class InflationHooks:
             reason = reason or veto(height=height, reissuances=list(reissuances))
         return reason or None
 
+    @property
+    def idle(self) -> bool:
+        """Whether every hook of this plugin does nothing (no ``[inflation]`` table): the
+        driver then need not run them on a thread (see ``Driver._has_hook``)."""
+        return self.engine is None
+
     @hookimpl
     def oceanfed_check_config(
         self, config: FedConfig, context: PluginContext
