@@ -405,7 +405,7 @@ class Driver:
         while True:
             pause = self.cpu.call("messenger", self._pump, selector, ready)
             if self._inflight:
-                pause = min(pause, self.cpu.timed("rpc", self._advance_all, ready))
+                pause = min(pause, self._advance_all(ready))
             if not inbox.empty():
                 return inbox.get_nowait()
             left = end - time.monotonic()
@@ -775,7 +775,7 @@ class Driver:
         now = time.monotonic()
         for fd, inflight in list(self._inflight.items()):
             if fd in ready or now >= inflight.call.deadline:
-                self._advance(inflight)
+                self.cpu.timed("rpc", self._advance, inflight)
         if not self._inflight:
             return float("inf")
         return max(0.0, min(i.call.deadline for i in self._inflight.values()) - now)
