@@ -251,3 +251,67 @@ def test_a_loop_call_that_fails_goes_on_to_a_thread_with_the_same_failure() -> N
         driver.close()
         client.close()
         node.close()
+
+
+@pytest.mark.parametrize("idle", [True, False])
+def test_a_veto_hook_keeps_validation_off_the_loop_unless_its_plugin_is_idle(idle: bool) -> None:
+    """A plugin's veto hook may block: it runs on a thread, and with it the node call,
+    unless the plugin says its hooks do nothing now (the inflation plugin without its
+    table); then the node's answer alone is the verdict, on the loop."""
+    import pluggy
+
+    from oceanfed import hookspecs
+    from oceanfed.consensus import actions as A
+    from oceanfed.consensus import events as E
+
+    class Veto:
+        def __init__(self) -> None:
+            self.idle = idle
+            self.asked = 0
+
+        @hookspecs.hookimpl
+        def oceanfed_validate_proposal(self, height: int, block_hex: str, extras: Any) -> str | None:
+            self.asked += 1
+            return None
+
+    veto = Veto()
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    pm.register(veto)
+    node = KeptNode([_ok(b"0"), _ok(b"null")])
+    client = _loop_client(node)
+    driver = _driver_with(client)
+    driver.hooks = pm
+    handed: list[Any] = []
+    submit = driver._rpc_pool.submit
+    driver._rpc_pool.submit = lambda *a: handed.append(a) or submit(*a)
+    try:
+        driver._execute([A.Validate(4, "ef" * 32, "00")])
+        assert driver._next_event(5) == E.Validated(4, "ef" * 32, None)
+        assert (len(handed), veto.asked) == ((0, 0) if idle else (1, 1))
+    finally:
+        driver.close()
+        client.close()
+        node.close()
+
+
+def test_the_loops_wait_ends_at_a_loop_calls_deadline() -> None:
+    """A node that never answers a submitblock the loop carries: the loop's wait ends at
+    the call's deadline (not at its own, much later), and the failure reaches the machine."""
+    from oceanfed.consensus import actions as A
+    from oceanfed.consensus import events as E
+
+    node = KeptNode([_ok(b"0"), None])
+    client = _loop_client(node, timeout=0.5, retries=0)
+    driver = _driver_with(client)
+    try:
+        driver._execute([A.Submit(3, "cd" * 32, "00")])
+        assert driver._inflight  # carried by the loop
+        event = driver._next_event(30)
+        assert isinstance(event, E.NodeFailed), event
+        assert "no complete answer within node.timeout = 0.5s" in event.message
+        assert node.methods == [b"getblockcount", b"submitblock"]
+    finally:
+        driver.close()
+        client.close()
+        node.close()

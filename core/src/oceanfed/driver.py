@@ -2,9 +2,10 @@
 
 One loop thread owns the machine. Messengers deliver frames from their own threads into an
 inbox, or, when they can (:meth:`Messenger.start_polled`), on the loop thread itself, which
-then waits on their file descriptors; node calls and signatures run on small thread pools and
-post their results back. The loop sleeps until the next event or the machine's next
-deadline: no polling sleeps.
+then waits on their file descriptors, and on those of the node calls it carries itself (the
+tip query, testproposedblock and submitblock over plain HTTP: no thread hand-off); other node
+calls and signatures run on small thread pools and post their results back. The loop sleeps
+until the next event, the machine's next deadline or a node call's: no polling sleeps.
 
 Nothing a peer sends can stop the loop or grow the process without bound: received frames
 wait in the inbox within a byte budget (per sending peer where the messenger knows it, and

@@ -16,7 +16,8 @@ Threads: the observers (``oceanfed_proposal_received``, ``_accepted``, ``_reject
 ``oceanfed_signature_received``, ``oceanfed_block_submitted``, ``oceanfed_round_timed_out``)
 run on the driver's loop thread and must return at once; ``oceanfed_proposal_extras``,
 ``oceanfed_validate_proposal`` and ``oceanfed_block_complete`` on the driver's node-call
-threads (``rpc-*``, up to four at a time); ``oceanfed_sign_extras`` on its signing thread
+threads (``rpc-*``, up to four at a time; on the loop when the plugin's ``idle`` is true:
+its hooks then do nothing); ``oceanfed_sign_extras`` on its signing thread
 (``sign-0``); ``oceanfed_add_hookspecs``, ``oceanfed_config_tables``, ``oceanfed_member_started`` and
 ``oceanfed_check_config`` on the main thread before the loop starts (or in ``oceanfed check``);
 ``oceanfed_upstream_hsm_key`` and ``oceanfed_init_messenger`` on the main thread of
