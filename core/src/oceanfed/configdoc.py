@@ -60,7 +60,7 @@ CORE = {
     "node.password_file": "File holding the RPC password (mode 0600, or as docs/security.md allows). Give at most one of password_file, password_env, cookie_file.",
     "node.password_env": "Environment variable holding the RPC password.",
     "node.cookie_file": "The node's .cookie file (user:password), re-read on every new connection; or the node's datadir, where <datadir>/<chain>/.cookie, else <datadir>/.cookie, is used.",
-    "node.timeout": "Seconds one RPC call may take in all (a deadline on connecting, sending, the whole answer and any retries).",
+    "node.timeout": "Seconds one RPC call may take in all (a deadline on connecting, sending, the whole answer and any retries). Over plain HTTP the member's loop carries the tip query, `testproposedblock` and `submitblock` itself, without waiting on them, on up to four kept-alive connections of its own (the same deadline, retries and errors; a failed attempt's retries run on a thread); HTTPS, `getnewblockhex`, a fifth call at once and calls during a node outage run on four RPC threads.",
     "node.retries": "Retries of a call that cannot have reached the node, or of a read-only call; submitblock is never re-sent.",
     "rounds.propose_timeout": "Seconds to wait for the round's proposal before prevoting nil.",
     "rounds.prevote_timeout": "Seconds to wait for a prevote quorum before precommitting nil.",
