@@ -373,7 +373,7 @@ class Driver:
 
     def _start_messenger(self) -> None:
         """Start the messenger: polled on this thread where it can be, else threaded."""
-        if self.messenger.start_polled(self._deliver):
+        if self.messenger.start_polled(self._deliver_on_loop):
             self._selector = selectors.DefaultSelector()
             self._selector.register(self._wake_fd, selectors.EVENT_READ)
         else:
@@ -403,8 +403,12 @@ class Driver:
         assert selector is not None and isinstance(inbox, _Inbox)
         end = time.monotonic() + timeout
         ready: list[int] = []
+        messenger = self.messenger
         while True:
-            pause = self.cpu.call("messenger", self._pump, selector, ready)
+            # the pump is timed only when it has work: a wakeup for one frame pumps twice
+            pause = messenger.pump_due() if not ready else 0.0
+            if pause <= 0.0:
+                pause = self.cpu.call("messenger", self._pump, selector, ready)
             if self._inflight:
                 pause = min(pause, self._advance_all(ready))
             if not inbox.empty():
@@ -558,6 +562,14 @@ class Driver:
         ``peer`` names the member whose connection carried the frame, when the transport
         knows it (it is not authenticated: the signature inside the frame is).
         """
+        with self._inbox_lock:
+            self._deliver_on_loop(data, peer)
+
+    def _deliver_on_loop(self, data: bytes, peer: str | None = None) -> None:
+        """:meth:`_deliver` without the inbox lock, for a messenger pumped on the loop
+        thread (:meth:`Messenger.start_polled`): the loop is then the only thread that
+        queues frames and gives their bytes back (:meth:`_on_frame`), so the budgets are
+        kept exactly as under the lock, without taking it per frame."""
         self.messages_received += 1
         who = peer or UNKNOWN
         size = len(data)
@@ -570,34 +582,40 @@ class Driver:
                 self.drops.note(who, "wrong-version", detail=(
                     f"it speaks oceanfed wire version {theirs}, this member version {wire.VERSION}"))
                 return
-        with self._inbox_lock:
-            mine = self._queued.get(who, 0)
-            over_peer = peer is not None and mine + size > self.inbox_peer_bytes
-            if over_peer or self._queued_total + size > self.inbox_bytes:
-                full = True
-            else:
-                full = False
-                self._queued[who] = mine + size
-                self._queued_total += size
-        if full:
+        queued = self._queued
+        mine = queued.get(who, 0)
+        if (peer is not None and mine + size > self.inbox_peer_bytes
+                or self._queued_total + size > self.inbox_bytes):
             self.drops.note(who, "inbox-full")
             return
+        queued[who] = mine + size
+        self._queued_total += size
         self.inbox.put(_Frame(E.Received(data), who, size))
 
     def inbox_usage(self) -> dict[str, int]:
-        """Bytes of received frames waiting for the loop, by peer."""
+        """Bytes of received frames waiting for the loop, by peer (copying a dict of str
+        keys holds the GIL throughout, so this is whole also while the loop updates it
+        without the lock)."""
         with self._inbox_lock:
             return dict(self._queued)
 
+    def _release(self, frame: _Frame) -> None:
+        """Give ``frame``'s bytes back to the inbox budgets (under the inbox lock unless
+        frames are queued on the loop thread)."""
+        left = self._queued.get(frame.peer, 0) - frame.size
+        if left > 0:
+            self._queued[frame.peer] = left
+        else:
+            self._queued.pop(frame.peer, None)
+        self._queued_total -= frame.size
+
     def _on_frame(self, frame: _Frame) -> None:
         """Handle one received frame; whatever it makes the machine raise drops it alone."""
-        with self._inbox_lock:
-            left = self._queued.get(frame.peer, 0) - frame.size
-            if left > 0:
-                self._queued[frame.peer] = left
-            else:
-                self._queued.pop(frame.peer, None)
-            self._queued_total -= frame.size
+        if self._selector is None:  # queued by a receiver thread
+            with self._inbox_lock:
+                self._release(frame)
+        else:  # queued on this thread (_deliver_on_loop)
+            self._release(frame)
         dropped = self._dropped.raised
         dropped.clear()
         try:

@@ -187,6 +187,12 @@ class Messenger(abc.ABC):
         until it must be called again even if no fd turns readable."""
         return 3600.0
 
+    def pump_due(self) -> float:
+        """Seconds until :meth:`pump` must be called even with no fd ready (0.0: now); a
+        cheap look that lets the caller skip a pump with nothing to do before it waits.
+        The default says now, always."""
+        return 0.0
+
     def check(self) -> str:
         """A one-line description for ``oceanfed check``; raise MessengerError if unusable."""
         return type(self).__name__

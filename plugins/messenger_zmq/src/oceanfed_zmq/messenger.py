@@ -61,7 +61,7 @@ _HANDSHAKE_FAILED = (
 )
 _ZAP_DOMAIN = b"oceanfed"
 #: plain ints: pyzmq's enum members cost an enum operation (about 1 us) per ``&``
-_EVENTS, _POLLIN, _RCVMORE = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.RCVMORE)
+_EVENTS, _POLLIN, _RCVMORE, _NOBLOCK = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.RCVMORE), int(zmq.NOBLOCK)
 _instances = itertools.count()
 #: the receiver wakes at least this often (ms) to serve subscriptions and check links
 _TICK_MS = 100
@@ -463,27 +463,40 @@ class ZmqMessenger(Messenger):
     def _drain(self, link: _Link, deliver: Deliver) -> bool:
         """Deliver up to :data:`_BATCH` frames waiting on ``link``; asks the socket whether
         more wait (cheaper than the exception an empty ``recv`` raises, and it takes the
-        socket's FD signal). True if the batch ended with frames perhaps left."""
+        socket's FD signal). True if the batch ended with frames perhaps left. The counts
+        are added once per batch."""
         sock = link.sock
-        for _ in range(_BATCH):
-            try:
-                data = sock.recv(zmq.NOBLOCK)
-            except zmq.Again:
-                return False
-            if sock.get(_RCVMORE):  # frames are one part: drop the whole message
-                while sock.get(_RCVMORE):
-                    sock.recv()
-                self._counts["dropped"] += 1
-            else:
-                self._counts["received"] += 1
-                link.backoff = 0
+        recv, getsockopt, name = sock.recv, sock.getsockopt, link.name
+        received = dropped = 0
+        more = True
+        try:
+            for _ in range(_BATCH):
                 try:
-                    deliver(data, link.name)
-                except Exception:
-                    self.log.exception("deliver failed on a %d-byte message", len(data))
-            if not cast(int, sock.get(_EVENTS)) & _POLLIN:
-                return False
-        return True
+                    data = recv(_NOBLOCK)
+                except zmq.Again:
+                    more = False
+                    break
+                if getsockopt(_RCVMORE):  # frames are one part: drop the whole message
+                    while getsockopt(_RCVMORE):
+                        recv()
+                    dropped += 1
+                else:
+                    received += 1
+                    try:
+                        deliver(data, name)
+                    except Exception:
+                        self.log.exception("deliver failed on a %d-byte message", len(data))
+                if not cast(int, getsockopt(_EVENTS)) & _POLLIN:
+                    more = False
+                    break
+        finally:
+            counts = self._counts
+            if received:
+                counts["received"] += received
+                link.backoff = 0
+            if dropped:
+                counts["dropped"] += dropped
+        return more
 
     # -- polled mode: the same work on the caller's thread -----------------------------------
 
@@ -524,8 +537,9 @@ class ZmqMessenger(Messenger):
                 pending.update(self._links)
             elif not (ready or pending or self._sent_since_served):
                 return self._next_tick - now
-            for link in list(pending):
-                self._drain_link(link, deliver)
+            if pending:
+                for link in list(pending):
+                    self._drain_link(link, deliver)
             pub_fd, pub_mon_fd = self._pub_fds
             for fd in ready:
                 carrier = self._fd_links.get(fd)
@@ -547,6 +561,13 @@ class ZmqMessenger(Messenger):
         except Exception:  # nothing a peer sends may stop the member
             self.log.exception("zmq receiver: unexpected error (continuing)")
         return 0.0 if pending else max(0.0, self._next_tick - now)
+
+    def pump_due(self) -> float:
+        """Seconds until :meth:`pump` has work without an fd turning readable (0.0: now):
+        frames a batch left or a reset link may hold, the PUB after a send, the tick."""
+        if self._pending or self._sent_since_served:
+            return 0.0
+        return self._next_tick - time.monotonic()
 
     def _drain_link(self, link: _Link, deliver: Deliver) -> None:
         if self._drain(link, deliver):
