@@ -36,7 +36,8 @@ def context(names: list[str], me: str, base_dir: Path | str = ".") -> PluginCont
 
 class Pumped:
     """A messenger started with ``start_polled`` and pumped by one thread of its own, as the
-    driver's loop does: it waits on the messenger's fds, then pumps what was ready."""
+    driver's loop does: it waits on the messenger's fds, then pumps what was ready (and,
+    before it waits, only when :meth:`ZmqMessenger.pump_due` says so)."""
 
     def __init__(self, messenger: ZmqMessenger, deliver: Inbox) -> None:
         self.messenger = messenger
@@ -63,7 +64,10 @@ class Pumped:
         fds: tuple[int, ...] = ()
         ready: list[int] = []
         while self._stop_rx not in ready:
-            pause = self.messenger.pump(ready)
+            # as the driver: with no fd ready, pump only when the messenger says it is due
+            pause = self.messenger.pump_due() if not ready else 0.0
+            if pause <= 0.0:
+                pause = self.messenger.pump(ready)
             if self.messenger.poll_fds() is not fds:
                 for fd in fds:
                     with contextlib.suppress(KeyError, ValueError, OSError):
