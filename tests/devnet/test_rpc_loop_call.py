@@ -197,6 +197,9 @@ def _driver_with(node: Any) -> Any:
         def pump(self, ready: Any = ()) -> float:
             return 60.0
 
+        def pump_due(self) -> float:
+            return 0.0
+
         def close(self) -> None:
             pass
 
