@@ -149,3 +149,25 @@ def test_other_threads_wake_the_loop_waiting_on_a_messenger(
         assert isinstance(driver._next_event(0.01), E.Tick)
     finally:
         driver.close()
+
+
+def test_a_send_makes_the_next_pump_due_at_once(make_context: Callable[..., PluginContext]) -> None:
+    """A send can take the PUB socket's readable edge (libzmq's FD is edge-triggered), so
+    after one the messenger asks for a pump before the loop waits: otherwise subscriptions
+    that arrived meanwhile would wait for the next tick."""
+    names = ["m0", "m1", "m2"]
+    addresses = {n: f"tcp://127.0.0.1:{free_port()}" for n in names}
+    options = ZmqOptions.model_validate(
+        {"bind": addresses["m0"], "peers": {n: a for n, a in addresses.items() if n != "m0"}}
+    )
+    messenger = ZmqMessenger(options, make_context(names, "m0"))
+    assert messenger.start_polled(lambda data, peer=None: None)
+    try:
+        deadline = time.monotonic() + 10
+        while messenger.pump_due() <= 0.0:  # settle: nothing pending, the tick ahead
+            assert time.monotonic() < deadline, "the messenger never settled"
+            messenger.pump(())
+        messenger.broadcast(b"frame")
+        assert messenger.pump_due() == 0.0
+    finally:
+        messenger.close()
