@@ -81,8 +81,6 @@ def main() -> None:
                 sender.broadcast(frame)
             time.sleep(args.pause)
 
-    release = getattr(driver, "_release", None)
-
     def receive() -> tuple[int, int]:
         got = 0
         cpu = 0
@@ -91,16 +89,7 @@ def main() -> None:
             event = driver._next_event(1.0)
             if isinstance(event, _Frame):
                 got += 1
-                if release is not None:
-                    release(event)
-                else:
-                    with driver._inbox_lock:
-                        left = driver._queued.get(event.peer, 0) - event.size
-                        if left > 0:
-                            driver._queued[event.peer] = left
-                        else:
-                            driver._queued.pop(event.peer, None)
-                        driver._queued_total -= event.size
+                driver._release(event)  # polled: the loop's own, lock-free release
             elif event is None or not driver._queued_total and time.monotonic() > end:
                 break
             cpu += time.thread_time_ns() - t0
