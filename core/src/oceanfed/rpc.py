@@ -429,6 +429,8 @@ class NodeClient:
             if conn is not None:
                 with self._loop_lock:
                     if self._loop_wants:
+                        # the loop never blocks on it: non-blocking for as long as it keeps it
+                        conn.sock.setblocking(False)
                         self._loop_conns.append(conn)
                         self._local.conn = None
                         self._loop_wants = False
@@ -454,8 +456,7 @@ class NodeClient:
             self.give_back(conn)
             return None
         deadline = time.monotonic() + self.timeout
-        conn.sock.setblocking(False)
-        try:
+        try:  # the loop's connections are non-blocking (see _lend)
             sent = conn.sock.send(request)
         except BlockingIOError:
             sent = 0
@@ -472,8 +473,8 @@ class NodeClient:
         return self._attempts(call.method, call.body, call.deadline, 0, call.failure)
 
     def give_back(self, conn: _DeadlineSocket) -> None:
-        """A loop call's connection, idle again: kept for the loop's next call."""
-        conn.sock.setblocking(True)
+        """A loop call's connection, idle again (and still non-blocking): kept for the
+        loop's next call."""
         with self._loop_lock:
             if len(self._loop_conns) < LOOP_CONNECTIONS:
                 self._loop_conns.append(conn)
@@ -562,21 +563,20 @@ class LoopCall:
                 if not chunk:
                     self._eof = True
                 self._got += chunk
-            if not self._out and self._got or self._eof:
+                # read as soon as something came: a whole answer needs no further recv
                 source = _Received()
                 source.data, source.eof = self._got, self._eof
                 try:
                     status, data, close = _DeadlineSocket.read_answer(source)  # type: ignore[arg-type]
                 except _NeedMore:
-                    pass
+                    continue
+                self._answer = (status, data)
+                self.conn = None
+                if close or source.data:  # more than the answer: not reused
+                    conn.close()
                 else:
-                    self._answer = (status, data)
-                    self.conn = None
-                    if close or source.data:  # more than the answer: not reused
-                        conn.close()
-                    else:
-                        self.client.give_back(conn)
-                    return True
+                    self.client.give_back(conn)
+                return True
         except (OSError, _BadAnswer) as exc:
             return self._fail(_reason(exc))
         if time.monotonic() >= self.deadline:
