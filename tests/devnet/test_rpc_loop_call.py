@@ -22,11 +22,13 @@ from oceanfed.rpc import LoopCall, NodeClient
 
 class KeptNode:
     """Answers request i with ``answers[i]`` (None: reads it and never answers; b"":
-    closes the connection), sent ``piece`` bytes at a time with a pause between pieces."""
+    closes the connection), sent ``piece`` bytes at a time with a pause between pieces;
+    with ``hang_up``, closes each connection once it has answered on it."""
 
-    def __init__(self, answers: list[bytes | None], piece: int = 0) -> None:
+    def __init__(self, answers: list[bytes | None], piece: int = 0, hang_up: bool = False) -> None:
         self.answers = answers
         self.piece = piece
+        self.hang_up = hang_up
         self.methods: list[bytes] = []
         self.connections = 0
         self.listener = socket.create_server(("127.0.0.1", 0))
@@ -68,6 +70,8 @@ class KeptNode:
                     conn.sendall(answer[i : i + step])
                     if self.piece:
                         time.sleep(0.002)
+                if self.hang_up:
+                    return
 
     def close(self) -> None:
         self.listener.close()
@@ -173,6 +177,34 @@ def test_a_read_only_loop_call_that_lost_its_connection_is_retried_on_a_thread()
         assert client.resume(call) == 5  # on a new connection
         assert node.methods == [b"getblockcount", b"getblockchaininfo", b"getblockchaininfo"]
         assert node.connections == 2
+    finally:
+        client.close()
+        node.close()
+
+
+def _hung_up(sock: socket.socket) -> None:
+    """Wait until the node's end of the connection has reached ``sock`` (it reads as ready)."""
+    with selectors.DefaultSelector() as selector:
+        selector.register(sock, selectors.EVENT_READ)
+        assert selector.select(5.0), "the node's hang-up never arrived"
+
+
+def test_a_connection_the_node_closed_is_never_used_for_a_submit() -> None:
+    """An idle kept-alive connection the node closed is found out before anything is sent
+    on it: a submitblock sent there would be lost, and it is never sent twice."""
+    node = KeptNode([_ok(b"0"), _ok(b"null"), _ok(b"0"), _ok(b"null")], hang_up=True)
+    client = _loop_client(node)  # the connection is lent to the loop; then the node closes it
+    try:
+        _hung_up(client._loop_conns[0].sock)
+        assert client.begin("submitblock", "00") is None  # nothing sent on the closed one
+        assert node.methods == [b"getblockcount"]
+        assert client.call("submitblock", "00") is None  # on a thread, a new connection
+        # a thread's own kept connection, closed by the node while idle: replaced, not used
+        assert client.call("getblockcount") == 0
+        _hung_up(client._local.conn.sock)
+        assert client.call("submitblock", "00") is None
+        assert node.methods == [b"getblockcount", b"submitblock", b"getblockcount", b"submitblock"]
+        assert node.connections == 4
     finally:
         client.close()
         node.close()

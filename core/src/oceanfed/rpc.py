@@ -81,13 +81,15 @@ class _DeadlineSocket:
     :class:`_BadAnswer`, with one line saying what came.
     """
 
-    __slots__ = ("sock", "deadline", "head")
+    __slots__ = ("sock", "deadline", "head", "_poll")
 
     def __init__(self, sock: socket.socket):
         self.sock = sock
         self.deadline = float("inf")
         #: bytes of the answer already received (by a loop call), read before the socket
         self.head = b""
+        #: a poll set holding only this socket (for :meth:`stale`), made when first needed
+        self._poll: select.poll | None = None
 
     def _arm(self) -> None:
         left = self.deadline - time.monotonic()
@@ -108,12 +110,18 @@ class _DeadlineSocket:
 
     def stale(self) -> bool:
         """Whether the idle connection is unusable: the node closed it (EOF reads as ready)
-        or sent something unasked."""
+        or sent something unasked (a closed socket, too: it polls as invalid)."""
+        poll = self._poll
+        if poll is None:
+            try:
+                poll = self._poll = select.poll()
+                poll.register(self.sock, select.POLLIN)
+            except (OSError, ValueError):
+                return True
         try:
-            readable, _, _ = select.select([self.sock], [], [], 0)
-        except (OSError, ValueError):
+            return bool(poll.poll(0))
+        except OSError:
             return True
-        return bool(readable)
 
     def read_answer(self) -> tuple[int, bytes, bool]:
         """The next answer: its HTTP status, its body, and whether the connection must be
