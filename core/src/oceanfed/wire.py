@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -59,6 +60,13 @@ _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _FAST_BODY = 4096
 _FAST_QUOTES = 1024
 KINDS = ("proposal", "prevote", "precommit", "sig")
+#: what :func:`encode` writes a body with: ``json.dumps(..., separators=(",", ":"),
+#: sort_keys=True)``, made once rather than per frame
+_ENCODE = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
+#: the C scanner under ``json.loads``, for a body already known to be ASCII (see
+#: :func:`_parse_body`: anything it does not take whole goes through ``json.loads``)
+_SCAN = json.JSONDecoder().scan_once
+_sha256 = hashlib.sha256
 
 
 @dataclass(frozen=True)
@@ -75,7 +83,7 @@ class Envelope:
 
 
 def _digest(body: bytes) -> bytes:
-    h = hashlib.sha256(DOMAIN)
+    h = _sha256(DOMAIN)
     h.update(body)  # not DOMAIN + body: no copy of a body that may be megabytes
     return h.digest()
 
@@ -94,10 +102,8 @@ def encode(
     """Build and sign a frame. With ``verified``, the frame is remembered there as verified
     under ``pubkey`` (which must be ``privkey``'s): our own frames, gossiped back to us, are
     not verified again."""
-    body = json.dumps(
-        {"chain": chain, "from": sender, "h": height, "r": round, "kind": kind, "p": payload},
-        separators=(",", ":"),
-        sort_keys=True,
+    body = _ENCODE(
+        {"chain": chain, "from": sender, "h": height, "r": round, "kind": kind, "p": payload}
     ).encode()
     digest = _digest(body)
     sig = privkey.sign(digest, hasher=None)
@@ -173,28 +179,41 @@ def check_structure(body: bytes) -> None:
             raise DecodeError("frame body nested too deeply")
 
 
+def _loads(body: bytes) -> Any:
+    """``json.loads(body)`` of an ASCII body: the C scanner straight away where it takes the
+    whole body (what :func:`encode` writes), else ``json.loads(body)`` itself, which then
+    decides (whitespace around the value, another encoding, or the error)."""
+    text = body.decode("ascii")
+    try:
+        obj, end = _SCAN(text, 0)
+    except (StopIteration, ValueError, RecursionError):
+        end = -1
+    if end != len(text):
+        try:
+            return json.loads(body)
+        except (ValueError, RecursionError):
+            raise DecodeError("frame body is not JSON") from None
+    return obj
+
+
+def _small(v: Any) -> bool:
+    return type(v) is int and 0 <= v <= 2**32
+
+
 def _parse_body(body: bytes) -> Envelope:
     check_structure(body)
-    try:
-        obj = json.loads(body)
-    except (ValueError, RecursionError):
-        raise DecodeError("frame body is not JSON") from None
-    if not isinstance(obj, dict):
+    obj = _loads(body)
+    if type(obj) is not dict:
         raise DecodeError("frame body is not an object")
-    chain, sender, h, r, kind, payload = (
-        obj.get("chain"),
-        obj.get("from"),
-        obj.get("h"),
-        obj.get("r"),
-        obj.get("kind"),
-        obj.get("p"),
-    )
-    if not isinstance(chain, str) or kind not in KINDS or not isinstance(payload, dict):
+    get = obj.get
+    chain, sender, h, r, kind, payload = get("chain"), get("from"), get("h"), get("r"), get("kind"), get("p")
+    if type(chain) is not str or kind not in KINDS or type(payload) is not dict:
         raise DecodeError("frame body lacks chain, kind or payload")
-    for name, v in (("from", sender), ("h", h), ("r", r)):
-        if type(v) is not int or v < 0 or v > 2**32:
-            raise DecodeError(f"frame field {name!r} is not a small non-negative integer")
-    return Envelope(chain, sender, h, r, kind, payload)  # type: ignore[arg-type]
+    if not (_small(sender) and _small(h) and _small(r)):
+        for name, v in (("from", sender), ("h", h), ("r", r)):
+            if not _small(v):
+                raise DecodeError(f"frame field {name!r} is not a small non-negative integer")
+    return Envelope(chain, sender, h, r, kind, payload)
 
 
 def peek(data: bytes) -> Envelope:
@@ -214,7 +233,9 @@ class VerifiedFrames:
 
     def __init__(self, size: int = VERIFIED_FRAMES):
         self.size = size
-        self._keys: dict[bytes, None] = {}
+        # ordered, so the oldest goes in O(1) (deleting a plain dict's first key leaves a
+        # hole that every later look for the first key walks past)
+        self._keys: OrderedDict[bytes, None] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -225,7 +246,7 @@ class VerifiedFrames:
     def add(self, key: bytes) -> None:
         keys = self._keys
         if len(keys) >= self.size:
-            del keys[next(iter(keys))]
+            keys.popitem(last=False)
         keys[key] = None
 
 

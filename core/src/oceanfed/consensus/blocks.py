@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from oceanfed.errors import DecodeError
-from oceanfed.ocean.encoding import Reader
+from oceanfed.ocean.encoding import Reader, dsha256
 from oceanfed.ocean.header import BlockHeader
 from oceanfed.ocean.proof import build_solution
 
@@ -30,14 +30,16 @@ def describe(block_hex: str) -> BlockInfo:
     except ValueError:
         raise DecodeError("block is not hex") from None
     h = BlockHeader.read(Reader(raw))
+    preimage = h.preimage()  # made and hashed once (hash_hex and digest would each again)
+    digest = dsha256(preimage)
     return BlockInfo(
         block_hex=block_hex,
-        block_hash=h.hash_hex(),
+        block_hash=digest[::-1].hex(),
         height=h.height,
         parent=h.prev_hash[::-1].hex(),
         challenge=h.challenge,
-        digest=h.digest(),
-        preimage=h.preimage(),
+        digest=digest,
+        preimage=preimage,
     )
 
 

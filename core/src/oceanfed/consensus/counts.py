@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import Enum
+from typing import NamedTuple
 
 
 class Kind(str, Enum):
@@ -31,11 +31,11 @@ class Kind(str, Enum):
     TIMEOUT = "timeout"  # by step (or "round")
 
 
-@dataclass(frozen=True)
-class Tally:
+class Tally(NamedTuple):
     """One counter's key: what is counted, and why (empty for kinds without a reason).
 
-    ``str()`` gives the ``kind:reason`` form ``oceanfed status`` shows."""
+    ``str()`` gives the ``kind:reason`` form ``oceanfed status`` shows. A named tuple: made
+    and hashed in C, as every dropped frame counts one."""
 
     kind: Kind
     reason: str = ""

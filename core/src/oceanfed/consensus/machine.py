@@ -64,6 +64,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
 from enum import Enum, IntEnum
+from operator import itemgetter
 from types import MappingProxyType
 from typing import Any, ClassVar, NamedTuple
 
@@ -226,6 +227,8 @@ class VoteSet:
         """The signed votes for ``value`` (e.g. a polka: a proof of lock)."""
         return list(self.frames.get(value, {}).values())
 
+
+_SECOND = itemgetter(1)
 
 #: what :meth:`HeightState.votes_of` answers for a round without votes (one, never added to)
 NO_VOTES = VoteSet()
@@ -943,8 +946,7 @@ class Machine:
             "latency": self._now - seen,
             "interval": h.timing.interval,
             "phases_ms": {
-                k: round((t - seen) * 1000, 2)
-                for k, t in sorted(h.timing.marks.items(), key=lambda kv: kv[1])
+                k: round((t - seen) * 1000, 2) for k, t in sorted(h.timing.marks.items(), key=_SECOND)
             },
         }
         self.recent_blocks.append(self.last_block)
@@ -1374,6 +1376,9 @@ class Machine:
         With quorum M the "f+1" is N-M+1 members, so at least one honest member is there."""
         k = self.cfg.n - self.cfg.threshold + 1
         if h.decided is not None or len(h.peer_round) < k:
+            return False
+        r = h.round
+        if sum(1 for pr in h.peer_round.values() if pr > r) < k:  # the common case, unsorted
             return False
         rounds = sorted(h.peer_round.values(), reverse=True)
         if len(rounds) >= k and rounds[k - 1] > h.round:
