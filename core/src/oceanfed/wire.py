@@ -213,7 +213,7 @@ def _parse_body(body: bytes) -> Envelope:
         for name, v in (("from", sender), ("h", h), ("r", r)):
             if not _small(v):
                 raise DecodeError(f"frame field {name!r} is not a small non-negative integer")
-    return Envelope(chain, sender, h, r, kind, payload)
+    return Envelope(chain, sender, h, r, kind, payload)  # type: ignore[arg-type]
 
 
 def peek(data: bytes) -> Envelope:
