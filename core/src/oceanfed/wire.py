@@ -65,7 +65,7 @@ KINDS = ("proposal", "prevote", "precommit", "sig")
 _ENCODE = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
 #: the C scanner under ``json.loads``, for a body already known to be ASCII (see
 #: :func:`_parse_body`: anything it does not take whole goes through ``json.loads``)
-_SCAN = json.JSONDecoder().scan_once
+_SCAN: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 _sha256 = hashlib.sha256
 
 
