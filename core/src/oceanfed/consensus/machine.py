@@ -64,6 +64,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from dataclasses import fields as dataclass_fields
 from enum import Enum, IntEnum
+from functools import cached_property
 from operator import itemgetter
 from types import MappingProxyType
 from typing import Any, ClassVar, NamedTuple
@@ -250,7 +251,7 @@ class CoreConfig:
     gossip_interval: float = 0.5
     tip_poll_interval: float = 0.5
 
-    @property
+    @cached_property
     def n(self) -> int:
         return len(self.names)
 
@@ -513,12 +514,12 @@ class Machine:
         Raises TypeError for an object that is not an event (a bug in the caller)."""
         self._now = now
         self._out = []
-        match event:
-            case E.Tick():
-                self._on_tick()
+        match event:  # a peer's frame first: the most frequent event
             case E.Received(data=data):
                 if not self._on_received(data) and self._rules_at_rest():
                     return self._out  # a frame dropped unread changed nothing the rules read
+            case E.Tick():
+                self._on_tick()
             case E.NodeTip():
                 self._on_tip(event)
             case E.NodeFailed() | E.ProposalBuilt() | E.Validated() | E.Signed() | E.Submitted():
@@ -537,7 +538,14 @@ class Machine:
 
     def next_deadline(self) -> float:
         """The earliest time at which a Tick has something to do."""
-        return min(at for timer, at in self.timers.items() if self._counts(timer))
+        best: float | None = None
+        for timer, at in self.timers.items():
+            # a timer no earlier than the best so far cannot change it: not judged
+            if (best is None or at < best) and self._counts(timer):
+                best = at
+        if best is None:
+            raise ValueError("no timer counts")  # as min() of nothing; TIP_POLL always counts
+        return best
 
     def proposer(self, height: int, round: int) -> int:
         """Index of the member that proposes at (height, round)."""
