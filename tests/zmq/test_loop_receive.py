@@ -151,10 +151,12 @@ def test_other_threads_wake_the_loop_waiting_on_a_messenger(
         driver.close()
 
 
-def test_a_send_makes_the_next_pump_due_at_once(make_context: Callable[..., PluginContext]) -> None:
-    """A send can take the PUB socket's readable edge (libzmq's FD is edge-triggered), so
-    after one the messenger asks for a pump before the loop waits: otherwise subscriptions
-    that arrived meanwhile would wait for the next tick."""
+def test_a_send_that_finds_subscriptions_waiting_makes_the_next_pump_due_at_once(
+    make_context: Callable[..., PluginContext],
+) -> None:
+    """A send can take the PUB socket's readable edge (libzmq's FD is edge-triggered), so a
+    send that finds subscriptions waiting asks for a pump before the loop waits (otherwise
+    they would wait for the next tick); a send that finds none asks for no pump."""
     names = ["m0", "m1", "m2"]
     addresses = {n: f"tcp://127.0.0.1:{free_port()}" for n in names}
     options = ZmqOptions.model_validate(
@@ -162,12 +164,28 @@ def test_a_send_makes_the_next_pump_due_at_once(make_context: Callable[..., Plug
     )
     messenger = ZmqMessenger(options, make_context(names, "m0"))
     assert messenger.start_polled(lambda data, peer=None: None)
+    ctx = zmq.Context()
+    sub = ctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.LINGER, 0)
     try:
         deadline = time.monotonic() + 10
         while messenger.pump_due() <= 0.0:  # settle: nothing pending, the tick ahead
             assert time.monotonic() < deadline, "the messenger never settled"
             messenger.pump(())
         messenger.broadcast(b"frame")
-        assert messenger.pump_due() == 0.0
+        assert messenger.pump_due() > 0.0, "a send that found no subscription asked for a pump"
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        sub.connect(addresses["m0"])
+        # nothing pumps meanwhile: only the sends can find the subscription
+        while messenger.pump_due() != 0.0:
+            assert time.monotonic() < deadline, "no send found the subscription waiting"
+            messenger.broadcast(b"frame")
+            time.sleep(0.005)
+        messenger.pump(())  # serves it: the subscriber hears what is sent from now on
+        messenger.broadcast(b"hello")
+        assert sub.poll(10_000), "the subscription was not served"
+        assert sub.recv() == b"hello"
     finally:
+        sub.close(0)
+        ctx.term()
         messenger.close()

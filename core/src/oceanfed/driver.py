@@ -304,6 +304,7 @@ class Driver:
         #: waits on the messenger's fds and the inbox's wake pipe (a polled messenger only)
         self._selector: selectors.BaseSelector | None = None
         self._fds: tuple[int, ...] = ()
+        self._fdset: frozenset[int] = frozenset()
         #: the node calls in flight on the loop's own connections (see _on_loop), by fd
         self._inflight: dict[int, _InFlight] = {}
         self.inbox_bytes = inbox_bytes
@@ -405,8 +406,9 @@ class Driver:
         ready: list[int] = []
         messenger = self.messenger
         while True:
-            # the pump is timed only when it has work: a wakeup for one frame pumps twice
-            pause = messenger.pump_due() if not ready else 0.0
+            # the pump is timed only when it has work: a wakeup for one frame pumps twice, a
+            # wakeup for a node call's fd alone not at all
+            pause = 0.0 if ready and not self._fdset.isdisjoint(ready) else messenger.pump_due()
             if pause <= 0.0:
                 pause = self.cpu.call("messenger", self._pump, selector, ready)
             if self._inflight:
@@ -444,6 +446,7 @@ class Driver:
         for fd in fds:
             selector.register(fd, selectors.EVENT_READ)
         self._fds = fds
+        self._fdset = frozenset(fds)
 
     def _turn(self, event: E.Event | _Frame | None) -> None:
         """One turn of the loop: ``event``, then whatever else already waits in the inbox

@@ -154,6 +154,7 @@ class ZmqMessenger(Messenger):
         #: polled mode (see start_polled): deliver, the fds to wait on, the next housekeeping
         self._deliver: Deliver | None = None
         self._fds: tuple[int, ...] = ()
+        self._tick_fds: tuple[int, ...] = ()
         self._fd_links: dict[int, _Link] = {}
         self._mon_links: dict[int, _Link] = {}
         #: links whose frames may wait without their FD being readable (a batch left some;
@@ -161,8 +162,9 @@ class ZmqMessenger(Messenger):
         self._pending: set[_Link] = set()
         self._pub_fds = (-1, -1)
         self._next_tick = 0.0
-        #: a send may take the PUB's FD signal of subscriptions waiting: look before waiting
+        #: a send took the PUB's FD signal of subscriptions waiting: serve them before waiting
         self._sent_since_served = False
+        self._polled = False
 
     @staticmethod
     def _check_names(
@@ -284,6 +286,7 @@ class ZmqMessenger(Messenger):
                 ) from None
         if polled:
             self._deliver = deliver
+            self._polled = True
             for link in self._links:
                 link.fd = cast(int, link.sock.get(zmq.FD))
                 link.mon_fd = cast(int, link.mon.get(zmq.FD))
@@ -338,7 +341,10 @@ class ZmqMessenger(Messenger):
                 self._counts["sent"] += 1
             except zmq.Again:
                 self._counts["dropped"] += 1
-            self._sent_since_served = True
+            # the send may have taken the PUB's FD signal of subscriptions waiting: asking
+            # now (one getsockopt) spares the pump a pass after every send that found none
+            if self._polled and cast(int, pub.get(_EVENTS)) & _POLLIN:
+                self._sent_since_served = True
 
     def _serve_subscriptions(self) -> zmq.Socket[Any] | None:
         """Give each subscriber that asked the one subscription it can have (all frames).
@@ -509,6 +515,7 @@ class ZmqMessenger(Messenger):
         self._pub_fds = pub_fds
         self._fd_links = {link.fd: link for link in self._links}
         self._mon_links = {link.mon_fd: link for link in self._links}
+        self._tick_fds = (*pub_fds, *self._mon_links)
         self._fds = (*pub_fds, *self._fd_links, *self._mon_links)
 
     def poll_fds(self) -> tuple[int, ...]:
@@ -520,8 +527,8 @@ class ZmqMessenger(Messenger):
 
         A zmq.FD only signals that the socket's state may have changed, and any operation on
         the socket may take that signal: a socket is read whenever its FD was ready, while
-        a batch left frames on it or after its link was reset, the PUB after a send, and
-        every socket every :data:`_TICK_MS`. Returns the seconds until it must be called
+        a batch left frames on it or after its link was reset, the PUB after a send that found
+        subscriptions waiting, and every socket every :data:`_TICK_MS`. Returns the seconds until it must be called
         again.
         """
         deliver = self._deliver
@@ -533,7 +540,7 @@ class ZmqMessenger(Messenger):
             if now >= self._next_tick:
                 self._next_tick = now + _TICK_MS / 1000
                 self._check_links()
-                ready = self._fds  # every socket
+                ready = self._tick_fds  # every socket (the links' as pending)
                 pending.update(self._links)
             elif not (ready or pending or self._sent_since_served):
                 return self._next_tick - now
@@ -564,7 +571,7 @@ class ZmqMessenger(Messenger):
 
     def pump_due(self) -> float:
         """Seconds until :meth:`pump` has work without an fd turning readable (0.0: now):
-        frames a batch left or a reset link may hold, the PUB after a send, the tick."""
+        frames a batch left or a reset link may hold, subscriptions a send found, the tick."""
         if self._pending or self._sent_since_served:
             return 0.0
         return self._next_tick - time.monotonic()
