@@ -19,7 +19,7 @@ What a peer's address (or whoever holds it) can send is bounded:
   bytes), then TCP pushes back on the sender;
 * the PUB side is an XPUB in manual mode: a subscriber gets one subscription however many
   it sends, so subscription floods from anyone who reaches the port cannot grow the trie,
-  and messages to it are limited to 4 KiB. Frames are sent without copying, so a slow
+  and messages to it are limited to 4 KiB. Large frames are sent without copying, so a slow
   subscriber's queue (``sndhwm`` frames) shares the buffers of frames gossiped repeatedly.
 
 With CURVE configured, the PUB socket is a CURVE server whose ZAP handler admits only the
@@ -63,6 +63,8 @@ _ZAP_DOMAIN = b"oceanfed"
 #: plain ints: pyzmq's enum members cost an enum operation (about 1 us) per ``&``
 _EVENTS, _POLLIN, _RCVMORE, _NOBLOCK = int(zmq.EVENTS), int(zmq.POLLIN), int(zmq.RCVMORE), int(zmq.NOBLOCK)
 _instances = itertools.count()
+#: frames of at least this many bytes are sent without a copy (pyzmq copies smaller ones anyway)
+_ZERO_COPY_MIN = zmq.COPY_THRESHOLD
 #: the receiver wakes at least this often (ms) to serve subscriptions and check links
 _TICK_MS = 100
 #: frames taken from one peer's socket before the others get a turn
@@ -336,8 +338,9 @@ class ZmqMessenger(Messenger):
             if pub is None:
                 raise MessengerError("messenger: not started, or closed")
             try:
-                # no copy: a frame gossiped again shares its buffer with the queued ones
-                pub.send(data, zmq.NOBLOCK, copy=False)
+                # a large frame goes without a copy (gossiped again, it shares its buffer with
+                # the queued ones); a small one is copied, as pyzmq would after more work
+                pub.send(data, _NOBLOCK, copy=len(data) < _ZERO_COPY_MIN)
                 self._counts["sent"] += 1
             except zmq.Again:
                 self._counts["dropped"] += 1
