@@ -100,3 +100,47 @@ def test_the_driver_counts_frame_checks_apart_from_the_machine() -> None:
     assert set(exported) == set(COMPONENTS)
     assert exported["frames"] >= after["frames"]
     assert set(driver.status()["cpu_seconds"]) == set(COMPONENTS)
+
+
+def test_the_loops_waits_end_its_turns_and_are_no_sections_time() -> None:
+    """The loop's turns run between its waits: sections timed by the wall clock share the
+    CPU of their own turn only, a wait (its wall time and its CPU) is no section's, and a
+    section that may block is counted by its CPU alone."""
+    account = CpuAccount()
+    account.mark_loop()
+    before = account.seconds()
+    started = time.thread_time_ns()
+    account.begin()
+    account.timed("messenger", _burn, 20_000_000)
+    account.wait(time.sleep, 0.2)  # the loop's select, with nothing to do
+    account.timed("machine", _burn, 20_000_000)
+    account.wait(_burn, 20_000_000)  # what a wait itself costs stays the loop's
+    account.call("persistence", lambda: (_burn(10_000_000), time.sleep(0.1)))
+    account.timed("signer", _burn, 20_000_000)
+    account.end()
+    spent = (time.thread_time_ns() - started) / 1e9
+    after = account.seconds()
+    got = {k: after[k] - before[k] for k in after}
+    # had the waits stayed in the turn, their wall time would have diluted the shares
+    for component in ("messenger", "machine", "signer"):
+        assert 0.015 <= got[component] <= 0.03, got
+    assert 0.01 <= got["persistence"] < 0.02, got
+    assert got["loop"] >= 0.015, got  # the burning wait
+    total = sum(got[k] for k in ("messenger", "machine", "signer", "persistence", "loop"))
+    assert 0.95 * spent <= total <= 1.05 * spent, (got, spent)
+
+
+def test_a_long_turn_is_shared_out_before_it_ends() -> None:
+    """A loop that does not wait still has its turn's time shared out (:meth:`lap`)."""
+    account = CpuAccount()
+    account.mark_loop()
+    account.begin()
+    account.timed("machine", _burn, 30_000_000)
+    account.lap(longest_ns=10**12)  # not long enough yet: nothing shared
+    assert account.seconds()["machine"] == 0
+    account.lap(longest_ns=0)
+    assert account.seconds()["machine"] >= 0.025
+    account.timed("frames", _burn, 30_000_000)
+    account.end()
+    spent = account.seconds()
+    assert spent["frames"] >= 0.025 and spent["machine"] < 0.04, spent

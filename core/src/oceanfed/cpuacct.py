@@ -1,19 +1,32 @@
 """Where a member's CPU time goes, by component, cheaply enough to be always on.
 
-Sections of code on the driver's threads are timed with the calling thread's CPU clock
-(:func:`time.thread_time_ns`, a system call of about a microsecond); a section nested in
-another (checking a frame inside ``Machine.handle``) is taken out of the outer one, so every
-component is counted once. Threads the driver does not run itself (the messenger's threads,
-libzmq's I/O threads among them) are read whole, by their own CPU clocks, when the totals
-are read. Each thread adds only to its own counters, so timing takes no lock.
+Reading a thread's CPU clock (:func:`time.thread_time_ns`) is a system call of about a
+microsecond, more under load; the wall clock (:func:`time.perf_counter_ns`) costs a tenth of
+that. So the loop reads its CPU clock only where it starts or stops waiting, and times the
+code it runs in between by the wall clock:
 
-The loop reads its CPU clock once at each end of a turn (:meth:`CpuAccount.turn`) instead of
-around every section: within a turn, the core's own computation (:meth:`CpuAccount.timed`:
-the machine, frame checks, copying the view) is timed by the wall clock, a tenth of the
-cost, and the turn's CPU time outside :meth:`CpuAccount.call` sections is shared among them
-in proportion to their wall time, the rest staying ``loop``. Code that may block (saving
-state, the messenger, the signer, the node) is always timed by the CPU clock: waiting is
-not CPU time.
+* A *turn* (:meth:`CpuAccount.begin` to :meth:`CpuAccount.end`) is the loop's work between
+  two waits. The loop opens one as it starts, and every wait it makes through
+  :meth:`CpuAccount.wait` (the select on the messenger's fds, the inbox) closes the turn
+  before it and opens a new one after, so a wait is in no turn and its time is no one's.
+  The CPU clock is read once at each end of a turn (:meth:`CpuAccount.lap` closes a long
+  turn and opens the next one with a single reading).
+* Within a turn, code that never blocks (:meth:`CpuAccount.timed`: the machine, frame
+  checks, pumping the polled messenger and its sends, node-call steps on the loop's own
+  connections, the non-blocking signer, copying the view) is timed by the wall clock, and
+  the turn's CPU time outside exact sections is shared among them in proportion to their
+  wall time; the rest of the turn is ``loop``.
+* Code that may block (saving state, which waits for the disk to flush; everything on
+  other threads: node calls, blocking signers, status.json) is timed exactly, by the CPU
+  clock around it (:meth:`CpuAccount.call`): waiting is not CPU time. Within a turn its
+  wall time is taken out of the turn's, so the sharing above never counts it.
+
+A section nested in another (checking a frame inside ``Machine.handle``) is taken out of the
+outer one, so every component is counted once. Threads the driver does not run itself (the
+messenger's threads, libzmq's I/O threads among them) are read whole, by their own CPU
+clocks, when the totals are read. Each thread adds only to its own counters, so timing
+takes no lock. The components add up to the process's CPU time: what no section counts
+is ``loop`` on the loop thread and ``other`` elsewhere.
 
 Components (``oceanfed_cpu_seconds_total{component}`` in ``/metrics``, ``cpu_seconds`` in
 status.json):
@@ -23,9 +36,11 @@ status.json):
 * ``machine``: the consensus state machine (``Machine.handle``), frames excluded;
 * ``persistence``: saving the consensus state (``StateStore.save``);
 * ``status``: rewriting status.json;
-* ``rpc``: calls to the node (the JSON-RPC client, on the driver's RPC threads);
+* ``rpc``: calls to the node (the JSON-RPC client, on the driver's RPC threads and the
+  loop's own connections);
 * ``signer``: the signer plugin making block signatures;
-* ``messenger``: sending frames (on the loop) and the messenger's own threads;
+* ``messenger``: sending frames and pumping a polled messenger (on the loop), and the
+  messenger's own threads;
 * ``loop``: the rest of the driver's loop thread (its queue, logging, dispatching actions);
 * ``other``: everything else in the process (plugin hooks, the metrics listener, start-up).
 """
@@ -82,14 +97,14 @@ class _Turn:
 
     __slots__ = ("cpu0", "wall0", "walls", "inner", "exact_cpu", "exact_wall")
 
-    def __init__(self) -> None:
+    def __init__(self, cpu0: int) -> None:
         self.walls: dict[str, int] = {}
         #: wall ns spent in sections nested in the timed one running now
         self.inner = 0
         self.exact_cpu = 0
         self.exact_wall = 0
         self.wall0 = _wall()
-        self.cpu0 = _now()
+        self.cpu0 = cpu0
 
 
 class _Local(threading.local):
@@ -163,7 +178,7 @@ class CpuAccount:
 
     def timed(self, component: str, fn: Callable[..., T], *args: Any) -> T:
         """``fn(*args)``, code that never blocks, counted to ``component``: by the wall clock
-        within a turn of the loop (see :meth:`turn`), elsewhere as :meth:`call`."""
+        within a turn of the loop (see :meth:`begin`), elsewhere as :meth:`call`."""
         turn = self._local.turn
         if turn is None:
             return self.call(component, fn, *args)
@@ -178,24 +193,67 @@ class CpuAccount:
             walls[component] = walls.get(component, 0) + spent - turn.inner
             turn.inner = outer + spent
 
-    def turn(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(*args)``, one turn of the loop: its CPU time, read once at each end, less
-        its exact sections, is shared among its timed sections by their wall time; what
-        is left is ``loop``."""
+    def begin(self) -> None:
+        """Open a turn on the calling thread (the loop), unless one is open: until
+        :meth:`end`, :meth:`timed` sections on it are timed by the wall clock."""
         local = self._local
-        if local.turn is not None:
+        if local.turn is None:
+            local.turn = _Turn(_now())
+
+    def end(self) -> None:
+        """Close the calling thread's turn, if one is open: its CPU time, less its exact
+        sections, is shared among its timed sections by their wall time; the rest is
+        ``loop``."""
+        local = self._local
+        turn = local.turn
+        if turn is not None:
+            local.turn = None
+            self._close(local, turn, _now())
+
+    def lap(self, longest_ns: int = 50_000_000) -> None:
+        """Close the calling thread's turn and open the next one, with one reading of the
+        CPU clock, if it has run for ``longest_ns`` of wall time: a loop that never waits
+        still has its time shared out that often."""
+        local = self._local
+        turn = local.turn
+        if turn is not None and _wall() - turn.wall0 >= longest_ns:
+            now = _now()
+            local.turn = _Turn(now)
+            self._close(local, turn, now)
+
+    def wait(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)``, a wait of the loop (a select), outside any turn: the open turn is
+        closed before it and a new one opened after, so neither its wall time nor its CPU
+        time is any section's. Not within a section."""
+        local = self._local
+        turn = local.turn
+        if turn is None:
             return fn(*args)
-        turn = local.turn = _Turn()
+        local.turn = None
+        self._close(local, turn, _now())
         try:
             return fn(*args)
         finally:
-            cpu, wall = _now() - turn.cpu0, _wall() - turn.wall0
-            local.turn = None
-            rest_cpu, rest_wall = cpu - turn.exact_cpu, wall - turn.exact_wall
-            if rest_cpu > 0 and rest_wall > 0 and turn.walls:
-                counts = local.counts if local.counts is not None else self._counts()
-                for component, spent in turn.walls.items():
-                    counts[component] += spent * rest_cpu // rest_wall
+            local.turn = _Turn(_now())
+
+    def _close(self, local: _Local, turn: _Turn, cpu_now: int) -> None:
+        cpu, wall = cpu_now - turn.cpu0, _wall() - turn.wall0
+        rest_cpu, rest_wall = cpu - turn.exact_cpu, wall - turn.exact_wall
+        if rest_cpu > 0 and rest_wall > 0 and turn.walls:
+            counts = local.counts if local.counts is not None else self._counts()
+            for component, spent in turn.walls.items():
+                counts[component] += spent * rest_cpu // rest_wall
+
+    def turn(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(*args)`` in a turn of its own (:meth:`begin` ... :meth:`end`), unless the
+        calling thread has one open already."""
+        if self._local.turn is not None:
+            return fn(*args)
+        self.begin()
+        try:
+            return fn(*args)
+        finally:
+            self.end()
 
     def mark_loop(self) -> None:
         """The calling thread runs the loop: what its sections leave out is ``loop``."""

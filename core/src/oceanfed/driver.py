@@ -329,6 +329,8 @@ class Driver:
         self._next_status = 0.0
         self._status_due = threading.Event()
         self._status_thread: threading.Thread | None = None
+        #: how the loop times a send: exactly (CPU clock) unless the messenger never blocks
+        self._send: Callable[..., Any] = self.cpu.call
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -350,6 +352,7 @@ class Driver:
         self._start_messenger()
         self.cpu.watch_threads(thread_ids() - before, "messenger")
         clock = self.clock
+        self.cpu.begin()  # the loop's time between its waits (see CpuAccount.wait)
         try:
             self._execute(self.machine.start(clock()))
             while not self._stop.is_set():
@@ -363,10 +366,11 @@ class Driver:
                     wake = min(deadline, self._next_view) if self._view_owed else deadline
                     event = self._next_event(max(0.0, wake - now))
                     if isinstance(event, E.Tick) and clock() < deadline:
-                        self.cpu.turn(self._end_turn, True)  # woken for the owed view
+                        self._end_turn(True)  # woken for the owed view
                         continue
-                self.cpu.turn(self._turn, event)
+                self._turn(event)
         finally:
+            self.cpu.end()
             self._end_status_writer()
             self._publish_view()
             self._write_status(stopped=True)
@@ -377,14 +381,17 @@ class Driver:
         if self.messenger.start_polled(self._deliver_on_loop):
             self._selector = selectors.DefaultSelector()
             self._selector.register(self._wake_fd, selectors.EVENT_READ)
+            self._send = self.cpu.timed  # a polled messenger's sends never block
         else:
             self.messenger.start(self._deliver)
 
     def _next_event(self, timeout: float) -> E.Event | _Frame | None:
         """The next event in the inbox, waiting at most ``timeout`` seconds (then a Tick)."""
         if self._selector is None:
+            if not self.inbox.empty():
+                return self.inbox.get_nowait()
             try:
-                return self.inbox.get(timeout=timeout)
+                return self.cpu.wait(self.inbox.get, True, timeout)
             except queue.Empty:
                 return E.Tick()
         if not self.inbox.empty():
@@ -410,7 +417,7 @@ class Driver:
             # wakeup for a node call's fd alone not at all
             pause = 0.0 if ready and not self._fdset.isdisjoint(ready) else messenger.pump_due()
             if pause <= 0.0:
-                pause = self.cpu.call("messenger", self._pump, selector, ready)
+                pause = self.cpu.timed("messenger", self._pump, selector, ready)
             if self._inflight:
                 pause = min(pause, self._advance_all(ready))
             if not inbox.empty():
@@ -422,7 +429,7 @@ class Driver:
             try:
                 if not inbox.empty():
                     continue
-                ready = [key.fd for key, _ in selector.select(max(0.0, min(left, pause)))]
+                ready = [key.fd for key, _ in self.cpu.wait(selector.select, max(0.0, min(left, pause)))]
             finally:
                 inbox.sleeping = False
             if inbox.wake_fd in ready:
@@ -477,6 +484,7 @@ class Driver:
         self._maybe_write_status()
         if self.heartbeat is not None:
             self.heartbeat()
+        self.cpu.lap()
 
     def close(self) -> None:
         for inflight in self._inflight.values():
@@ -654,7 +662,7 @@ class Driver:
                 pending = None
             if isinstance(action, A.Broadcast):
                 try:
-                    self.cpu.call("messenger", self.messenger.broadcast, action.data)
+                    self._send("messenger", self.messenger.broadcast, action.data)
                 except OceanfedError as exc:
                     log.warning("messenger: %s", exc)
             elif isinstance(action, A.QueryTip):
@@ -948,7 +956,9 @@ class Driver:
         not block (:attr:`Signer.blocking`), else on the signing thread."""
         request = SignRequest(action.height, action.digest, action.preimage, action.block_hex)
         try:
-            der = crypto.to_low_s_der(self.cpu.call("signer", self.signer.sign, request))
+            # a signer that does not block is timed as the loop's other non-blocking work
+            timer = self.cpu.timed if inline else self.cpu.call
+            der = crypto.to_low_s_der(timer("signer", self.signer.sign, request))
         except BlockComplete as exc:
             # the others completed the block first: the normal end of this height for a
             # slower signer. The node's tip moves the machine on; only if it has not moved
