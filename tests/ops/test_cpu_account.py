@@ -102,30 +102,31 @@ def test_the_driver_counts_frame_checks_apart_from_the_machine() -> None:
     assert set(driver.status()["cpu_seconds"]) == set(COMPONENTS)
 
 
-def test_the_loops_waits_end_its_turns_and_are_no_sections_time() -> None:
-    """The loop's turns run between its waits: sections timed by the wall clock share the
-    CPU of their own turn only, a wait (its wall time and its CPU) is no section's, and a
-    section that may block is counted by its CPU alone."""
+def test_the_loops_waits_are_taken_out_of_its_turn() -> None:
+    """Sections timed by the wall clock share the CPU of their turn, whose waits do not
+    count as anyone's time, and a section that may block is counted by its CPU alone."""
     account = CpuAccount()
     account.mark_loop()
     before = account.seconds()
     started = time.thread_time_ns()
     account.begin()
     account.timed("messenger", _burn, 20_000_000)
-    account.wait(time.sleep, 0.2)  # the loop's select, with nothing to do
+    account.wait(time.sleep, 0.3)  # the loop's select, with nothing to do
     account.timed("machine", _burn, 20_000_000)
-    account.wait(_burn, 20_000_000)  # what a wait itself costs stays the loop's
+    account.wait(time.sleep, 0.2)
     account.call("persistence", lambda: (_burn(10_000_000), time.sleep(0.1)))
     account.timed("signer", _burn, 20_000_000)
     account.end()
     spent = (time.thread_time_ns() - started) / 1e9
     after = account.seconds()
     got = {k: after[k] - before[k] for k in after}
-    # had the waits stayed in the turn, their wall time would have diluted the shares
-    for component in ("messenger", "machine", "signer"):
-        assert 0.015 <= got[component] <= 0.03, got
-    assert 0.01 <= got["persistence"] < 0.02, got
-    assert got["loop"] >= 0.015, got  # the burning wait
+    assert 0.01 <= got["persistence"] < 0.02, got  # its CPU, not its sleep
+    # had the waits counted in the turn, their wall time would have diluted the shares
+    timed = got["messenger"] + got["machine"] + got["signer"]
+    assert timed >= 0.9 * (spent - got["persistence"]), (got, spent)
+    for component in ("messenger", "machine", "signer"):  # (each may be preempted)
+        assert 0.2 * timed / 3 < got[component] < 5 * timed / 3, got
+    assert got["loop"] < 0.1 * spent, got
     total = sum(got[k] for k in ("messenger", "machine", "signer", "persistence", "loop"))
     assert 0.95 * spent <= total <= 1.05 * spent, (got, spent)
 

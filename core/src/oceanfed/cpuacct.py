@@ -2,25 +2,27 @@
 
 Reading a thread's CPU clock (:func:`time.thread_time_ns`) is a system call of about a
 microsecond, more under load; the wall clock (:func:`time.perf_counter_ns`) costs a tenth of
-that. So the loop reads its CPU clock only where it starts or stops waiting, and times the
-code it runs in between by the wall clock:
+that. So the loop reads its CPU clock about every 50 ms, and times what it runs in between
+by the wall clock:
 
-* A *turn* (:meth:`CpuAccount.begin` to :meth:`CpuAccount.end`) is the loop's work between
-  two waits. The loop opens one as it starts, and every wait it makes through
-  :meth:`CpuAccount.wait` (the select on the messenger's fds, the inbox) closes the turn
-  before it and opens a new one after, so a wait is in no turn and its time is no one's.
-  The CPU clock is read once at each end of a turn (:meth:`CpuAccount.lap` closes a long
-  turn and opens the next one with a single reading).
+* The loop's time runs in *turns* (:meth:`CpuAccount.begin` to :meth:`CpuAccount.end`):
+  it opens one as it starts, and once a turn has lasted 50 ms it is closed and the next
+  one opened with a single reading of the CPU clock (:meth:`CpuAccount.lap`, once per
+  turn of the loop). The loop's waits (:meth:`CpuAccount.wait`: the select on the
+  messenger's fds, the inbox) are timed by the wall clock and taken out of the turn.
 * Within a turn, code that never blocks (:meth:`CpuAccount.timed`: the machine, frame
   checks, pumping the polled messenger and its sends, node-call steps on the loop's own
   connections, the non-blocking signer, copying the view) is timed by the wall clock, and
   the turn's CPU time outside exact sections is shared among them in proportion to their
-  wall time; the rest of the turn is ``loop``.
+  wall time; the rest of the turn is ``loop``. (The CPU of the waits' own system calls,
+  microseconds, is shared the same way.)
 * Code that may block (saving state, which waits for the disk to flush; everything on
   other threads: node calls, blocking signers, status.json) is timed exactly, by the CPU
   clock around it (:meth:`CpuAccount.call`): waiting is not CPU time. Within a turn its
   wall time is taken out of the turn's, so the sharing above never counts it.
 
+Until a turn closes, its sections' CPU time shows as ``loop``: the split lags by at most
+one turn (50 ms of the loop's time, or until the loop's next event after a wait).
 A section nested in another (checking a frame inside ``Machine.handle``) is taken out of the
 outer one, so every component is counted once. Threads the driver does not run itself (the
 messenger's threads, libzmq's I/O threads among them) are read whole, by their own CPU
@@ -212,8 +214,7 @@ class CpuAccount:
 
     def lap(self, longest_ns: int = 50_000_000) -> None:
         """Close the calling thread's turn and open the next one, with one reading of the
-        CPU clock, if it has run for ``longest_ns`` of wall time: a loop that never waits
-        still has its time shared out that often."""
+        CPU clock, once it has lasted ``longest_ns`` of wall time (its waits included)."""
         local = self._local
         turn = local.turn
         if turn is not None and _wall() - turn.wall0 >= longest_ns:
@@ -222,19 +223,18 @@ class CpuAccount:
             self._close(local, turn, now)
 
     def wait(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(*args)``, a wait of the loop (a select), outside any turn: the open turn is
-        closed before it and a new one opened after, so neither its wall time nor its CPU
-        time is any section's. Not within a section."""
-        local = self._local
-        turn = local.turn
+        """``fn(*args)``, a wait of the loop (its select): its wall time is taken out of the
+        turn's, so no section's share of the turn's CPU grows while the loop sleeps (the few
+        microseconds of CPU the wait itself takes are shared like the rest of the turn's).
+        Not within a section."""
+        turn = self._local.turn
         if turn is None:
             return fn(*args)
-        local.turn = None
-        self._close(local, turn, _now())
+        start = _wall()
         try:
             return fn(*args)
         finally:
-            local.turn = _Turn(_now())
+            turn.exact_wall += _wall() - start
 
     def _close(self, local: _Local, turn: _Turn, cpu_now: int) -> None:
         cpu, wall = cpu_now - turn.cpu0, _wall() - turn.wall0
