@@ -350,3 +350,48 @@ def test_the_loops_wait_ends_at_a_loop_calls_deadline() -> None:
         driver.close()
         client.close()
         node.close()
+
+
+def test_the_loop_builds_a_proposal_itself_unless_a_plugin_adds_extras() -> None:
+    """``getnewblockhex`` rides the loop like the other calls; a plugin whose
+    ``proposal_extras`` hook may block keeps the build (node call and hook) on a thread,
+    and an answer that is not hex is a failure to build either way."""
+    import pluggy
+
+    from oceanfed import hookspecs
+    from oceanfed.consensus import actions as A
+    from oceanfed.consensus import events as E
+
+    class Extras:
+        @hookspecs.hookimpl
+        def oceanfed_proposal_extras(self, height: int, block_hex: str) -> dict[str, Any]:
+            return {"extras": {"n": height}}
+
+    node = KeptNode([_ok(b"0"), _ok(b'"00ab"'), _ok(b'"00cd"'), _ok(b"7")])
+    client = _loop_client(node)
+    driver = _driver_with(client)
+    handed: list[Any] = []
+    submit = driver._rpc_pool.submit
+    driver._rpc_pool.submit = lambda *a: handed.append(a) or submit(*a)
+    try:
+        driver._execute([A.BuildProposal(3, 1)])
+        assert driver._next_event(5) == E.ProposalBuilt(3, 1, "00ab", {})
+        assert handed == []  # no thread took part
+        pm = pluggy.PluginManager(hookspecs.PROJECT)
+        pm.add_hookspecs(hookspecs)
+        pm.register(Extras())
+        driver.hooks = pm
+        driver._execute([A.BuildProposal(4, 0)])
+        assert driver._next_event(5) == E.ProposalBuilt(4, 0, "00cd", {"extras": {"n": 4}})
+        assert len(handed) == 1
+        driver.hooks = None
+        driver._execute([A.BuildProposal(5, 0)])
+        event = driver._next_event(5)
+        assert isinstance(event, E.NodeFailed) and event.what == "build" and event.height == 5
+        assert "answered getnewblockhex with int 7" in event.message
+        assert len(handed) == 1
+        assert node.methods == [b"getblockcount"] + [b"getnewblockhex"] * 3
+    finally:
+        driver.close()
+        client.close()
+        node.close()

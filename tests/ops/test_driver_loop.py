@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import os
 import threading
 import time
@@ -208,3 +209,31 @@ def test_a_turn_shares_its_cpu_by_wall_time_and_waits_are_not_cpu() -> None:
     assert 0.25 < got["frames"] / got["machine"] < 4.0, got  # (the machine may be preempted)
     assert got["machine"] + got["frames"] + got["persistence"] <= 1.05 * spent, (got, spent)
     assert got["loop"] < 0.1 * spent, got
+
+
+def test_each_block_accepted_is_one_info_line_with_its_fields(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    member = Member()
+    driver = Driver(member.machine, node=None, signer=None, messenger=_Recorder(), store=None)  # type: ignore[arg-type]
+    member.machine.last_block = {
+        "height": 7, "hash": "ab" * 32, "proposer": "m1", "round": 2,
+        "signers": ["m0", "m1", "m3"], "latency": 0.01234,
+    }
+    with caplog.at_level("INFO", logger="oceanfed.driver"):
+        driver._notify(A.BlockSubmitted(7, "ab" * 32, "rejected"))
+        assert caplog.records == []
+        driver._notify(A.BlockSubmitted(7, "ab" * 32, "accepted"))
+    [record] = caplog.records
+    assert record.levelname == "INFO" and record.name == "oceanfed.driver"
+    assert record.getMessage() == (
+        f"block 7 {'ab' * 8} accepted (proposer m1, round 2, signers m0,m1,m3, 12.3 ms)"
+    )
+    fields = {k: getattr(record, k) for k in ("height", "round", "block", "proposer", "signers")}
+    assert fields == {"height": 7, "round": 2, "block": "ab" * 32, "proposer": "m1",
+                      "signers": "m0,m1,m3"}
+    caplog.clear()
+    with caplog.at_level("INFO", logger="oceanfed.driver"):
+        logging.getLogger("oceanfed.driver").setLevel(logging.WARNING)  # the handler takes INFO
+        driver._notify(A.BlockSubmitted(7, "ab" * 32, "accepted"))
+    assert caplog.records == []
