@@ -145,3 +145,29 @@ def test_a_long_turn_is_shared_out_before_it_ends() -> None:
     account.end()
     spent = account.seconds()
     assert spent["frames"] >= 0.025 and spent["machine"] < 0.04, spent
+
+
+class _SlowSend(_Quiet):
+    """A messenger whose sends take wall time without CPU, as a send does when the
+    kernel preempts the loop for the task it woke."""
+
+    def broadcast(self, data: bytes) -> None:
+        time.sleep(0.05)
+
+
+def test_the_loops_sends_are_counted_by_their_cpu_not_their_wall_time() -> None:
+    """Timed by the wall clock, three sends would take most of the turn's CPU from the
+    machine; counted exactly they take none of it."""
+    from oceanfed.consensus import actions as A
+
+    driver = Driver(Member().machine, node=None, signer=None, messenger=_SlowSend(), store=None)  # type: ignore[arg-type]
+    driver.cpu.mark_loop()
+    before = driver.cpu.seconds()
+    driver.cpu.begin()
+    driver.cpu.timed("machine", _burn, 30_000_000)
+    driver._execute([A.Broadcast(b"x"), A.Broadcast(b"y"), A.Broadcast(b"z")])
+    driver.cpu.end()
+    after = driver.cpu.seconds()
+    got = {k: after[k] - before[k] for k in after}
+    assert got["machine"] >= 0.025, got
+    assert got["messenger"] < 0.005, got

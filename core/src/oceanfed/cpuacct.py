@@ -11,18 +11,23 @@ by the wall clock:
   turn of the loop). The loop's waits (:meth:`CpuAccount.wait`: the select on the
   messenger's fds, the inbox) are timed by the wall clock and taken out of the turn.
 * Within a turn, code that never blocks (:meth:`CpuAccount.timed`: the machine, frame
-  checks, pumping the polled messenger and its sends, node-call steps on the loop's own
-  connections, the non-blocking signer, copying the view) is timed by the wall clock, and
-  the turn's CPU time outside exact sections is shared among them in proportion to their
-  wall time; the rest of the turn is ``loop``. (The CPU of the waits' own system calls,
-  microseconds, is shared the same way.)
-* Code that may block (saving state, which waits for the disk to flush; everything on
-  other threads: node calls, blocking signers, status.json) is timed exactly, by the CPU
-  clock around it (:meth:`CpuAccount.call`): waiting is not CPU time. Within a turn its
-  wall time is taken out of the turn's, so the sharing above never counts it.
+  checks, node-call steps on the loop's own connections, the non-blocking signer, copying
+  the view) is timed by the wall clock,
+  and the turn's CPU time outside exact sections is shared among them in proportion to
+  their wall time; the rest of the turn is ``loop``. (The CPU of the waits' own system
+  calls, microseconds, is shared the same way.)
+* Everything else is timed exactly, by the CPU clock around it (:meth:`CpuAccount.call`):
+  code that may block (saving state, which waits for the disk to flush; everything on
+  other threads: node calls, blocking signers, status.json), and the messenger's pumps and
+  sends on the loop. These do not block, but a send or receive that wakes another task
+  (libzmq's I/O thread, a peer) is where the kernel preempts the loop, so their wall time
+  runs far beyond their CPU time: timed by the wall clock they took a third of the frame
+  checks' and the machine's share. Within a turn an exact section's wall time is taken out
+  of the turn's, so the sharing above never counts it.
 
 Until a turn closes, its sections' CPU time shows as ``loop``: the split lags by at most
 one turn (50 ms of the loop's time, or until the loop's next event after a wait).
+
 A section nested in another (checking a frame inside ``Machine.handle``) is taken out of the
 outer one, so every component is counted once. Threads the driver does not run itself (the
 messenger's threads, libzmq's I/O threads among them) are read whole, by their own CPU

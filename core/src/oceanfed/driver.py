@@ -332,8 +332,6 @@ class Driver:
         self._next_status = 0.0
         self._status_due = threading.Event()
         self._status_thread: threading.Thread | None = None
-        #: how the loop times a send: exactly (CPU clock) unless the messenger never blocks
-        self._send: Callable[..., Any] = self.cpu.call
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -355,7 +353,7 @@ class Driver:
         self._start_messenger()
         self.cpu.watch_threads(thread_ids() - before, "messenger")
         clock = self.clock
-        self.cpu.begin()  # the loop's time between its waits (see CpuAccount.wait)
+        self.cpu.begin()  # the loop's time is read in turns (see CpuAccount.begin)
         try:
             self._execute(self.machine.start(clock()))
             while not self._stop.is_set():
@@ -384,7 +382,6 @@ class Driver:
         if self.messenger.start_polled(self._deliver_on_loop):
             self._selector = selectors.DefaultSelector()
             self._selector.register(self._wake_fd, selectors.EVENT_READ)
-            self._send = self.cpu.timed  # a polled messenger's sends never block
         else:
             self.messenger.start(self._deliver)
 
@@ -420,7 +417,7 @@ class Driver:
             # wakeup for a node call's fd alone not at all
             pause = 0.0 if ready and not self._fdset.isdisjoint(ready) else messenger.pump_due()
             if pause <= 0.0:
-                pause = self.cpu.timed("messenger", self._pump, selector, ready)
+                pause = self.cpu.call("messenger", self._pump, selector, ready)
             if self._inflight:
                 pause = min(pause, self._advance_all(ready))
             if not inbox.empty():
@@ -668,7 +665,7 @@ class Driver:
                 pending = None
             if isinstance(action, A.Broadcast):
                 try:
-                    self._send("messenger", self.messenger.broadcast, action.data)
+                    self.cpu.call("messenger", self.messenger.broadcast, action.data)
                 except OceanfedError as exc:
                     log.warning("messenger: %s", exc)
             elif isinstance(action, A.QueryTip):
