@@ -395,3 +395,38 @@ def test_the_loop_builds_a_proposal_itself_unless_a_plugin_adds_extras() -> None
         driver.close()
         client.close()
         node.close()
+
+
+def _burn(cpu_ns: int) -> None:
+    end = time.thread_time_ns() + cpu_ns
+    while time.thread_time_ns() < end:
+        pass
+
+
+def test_the_loops_node_call_steps_are_counted_by_their_cpu() -> None:
+    """A node call's steps on the loop are counted to ``rpc`` by their CPU time: the wall
+    time of a send (the loop preempted for the node it woke, here a pause) is no one's."""
+    from oceanfed.consensus import actions as A
+    from oceanfed.consensus import events as E
+
+    node = KeptNode([_ok(b"0"), _ok(b"null")])
+    client = _loop_client(node)
+    begin = client.begin
+    client.begin = lambda *a: (time.sleep(0.2), begin(*a))[1]  # type: ignore[method-assign]
+    driver = _driver_with(client)
+    account = driver.cpu
+    account.mark_loop()
+    before = account.seconds()
+    account.begin()
+    try:
+        account.timed("machine", _burn, 20_000_000)
+        driver._execute([A.Submit(3, "cd" * 32, "00")])
+        assert driver._next_event(5) == E.Submitted(3, "cd" * 32, None)
+    finally:
+        account.end()
+        driver.close()
+        client.close()
+        node.close()
+    got = {k: v - before[k] for k, v in account.seconds().items()}
+    assert got["machine"] >= 0.015, got
+    assert got["rpc"] < 0.01, got

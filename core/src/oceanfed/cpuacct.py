@@ -10,19 +10,20 @@ by the wall clock:
   one opened with a single reading of the CPU clock (:meth:`CpuAccount.lap`, once per
   turn of the loop). The loop's waits (:meth:`CpuAccount.wait`: the select on the
   messenger's fds, the inbox) are timed by the wall clock and taken out of the turn.
-* Within a turn, code that never blocks (:meth:`CpuAccount.timed`: the machine, frame
-  checks, node-call steps on the loop's own connections, the non-blocking signer, copying
-  the view) is timed by the wall clock,
+* Within a turn, code that computes without system calls (:meth:`CpuAccount.timed`: the
+  machine, frame checks, the non-blocking signer, copying the view) is timed by the wall
+  clock,
   and the turn's CPU time outside exact sections is shared among them in proportion to
   their wall time; the rest of the turn is ``loop``. (The CPU of the waits' own system
   calls, microseconds, is shared the same way.)
 * Everything else is timed exactly, by the CPU clock around it (:meth:`CpuAccount.call`):
   code that may block (saving state, which waits for the disk to flush; everything on
-  other threads: node calls, blocking signers, status.json), and the messenger's pumps and
-  sends on the loop. These do not block, but a send or receive that wakes another task
-  (libzmq's I/O thread, a peer) is where the kernel preempts the loop, so their wall time
-  runs far beyond their CPU time: timed by the wall clock they took a third of the frame
-  checks' and the machine's share. Within a turn an exact section's wall time is taken out
+  other threads: node calls, blocking signers, status.json), and the loop's own I/O: the
+  messenger's pumps and sends, and the steps of the node calls it carries. These do not
+  block, but a send or receive that wakes another task (libzmq's I/O thread, a peer, the
+  node) is where the kernel preempts the loop, so their wall time runs far beyond their
+  CPU time: timed by the wall clock, the sends and pumps took a third of the frame
+  checks' and the machine's share, and the node-call steps were counted 2.4 times over. Within a turn an exact section's wall time is taken out
   of the turn's, so the sharing above never counts it.
 
 Until a turn closes, its sections' CPU time shows as ``loop``: the split lags by at most

@@ -792,13 +792,16 @@ class Driver:
         ):
             return False
         sent_at = self.node_outage.clock()
-        call = self.cpu.timed("rpc", begin, method, *params)
+        # a node call's steps are timed exactly: a send wakes the node, and the loop's
+        # wall time while the kernel runs it instead is no CPU of ours (see cpuacct)
+        call = self.cpu.call("rpc", begin, method, *params)
         if call is None:
             return False
         inflight = _InFlight(call, sent_at, expect, then, failed)
         self._inflight[call.fd] = inflight
         self._selector.register(call.fd, _events(call))
-        self._advance(inflight)  # a node on this host may have answered already
+        # a node on this host may have answered already
+        self.cpu.call("rpc", self._advance, inflight)
         return True
 
     def _advance_all(self, ready: list[int]) -> float:
@@ -807,7 +810,7 @@ class Driver:
         now = time.monotonic()
         for fd, inflight in list(self._inflight.items()):
             if fd in ready or now >= inflight.call.deadline:
-                self.cpu.timed("rpc", self._advance, inflight)
+                self.cpu.call("rpc", self._advance, inflight)
         if not self._inflight:
             return float("inf")
         return max(0.0, min(i.call.deadline for i in self._inflight.values()) - now)
@@ -833,10 +836,8 @@ class Driver:
         thread, the retries of a call whose attempt on the loop failed)."""
         call = inflight.call
         try:
-            if resume:
-                result = self.cpu.call("rpc", self.node.resume, call)
-            else:
-                result = self.cpu.timed("rpc", call.result)
+            # (on the loop, within _advance's rpc section)
+            result = self.cpu.call("rpc", self.node.resume, call) if resume else call.result()
         except RPCError as exc:
             self._failed(exc, inflight.sent_at)
             inflight.failed(exc)
