@@ -1,33 +1,32 @@
 """Where a member's CPU time goes, by component, cheaply enough to be always on.
 
-Reading a thread's CPU clock (:func:`time.thread_time_ns`) is a system call of about a
-microsecond, more under load; the wall clock (:func:`time.perf_counter_ns`) costs a tenth of
-that. So the loop reads its CPU clock about every 50 ms, and times what it runs in between
-by the wall clock:
+Reading a thread's CPU clock (:func:`time.thread_time_ns`) is a system call (half a
+microsecond of CPU here, and a point where the kernel may preempt the loop); the wall clock
+(:func:`time.perf_counter_ns`) is not. So the loop reads its CPU clock only where it goes
+to sleep and wakes up, and times what it runs in between by the wall clock:
 
-* The loop's time runs in *turns* (:meth:`CpuAccount.begin` to :meth:`CpuAccount.end`):
-  it opens one as it starts, and once a turn has lasted 50 ms it is closed and the next
-  one opened with a single reading of the CPU clock (:meth:`CpuAccount.lap`, once per
-  turn of the loop). The loop's waits (:meth:`CpuAccount.wait`: the select on the
-  messenger's fds, the inbox) are timed by the wall clock and taken out of the turn.
-* Within a turn, code that computes without system calls (:meth:`CpuAccount.timed`: the
-  machine, frame checks, the non-blocking signer, copying the view) is timed by the wall
-  clock,
-  and the turn's CPU time outside exact sections is shared among them in proportion to
-  their wall time; the rest of the turn is ``loop``. (The CPU of the waits' own system
-  calls, microseconds, is shared the same way.)
-* Everything else is timed exactly, by the CPU clock around it (:meth:`CpuAccount.call`):
-  code that may block (saving state, which waits for the disk to flush; everything on
-  other threads: node calls, blocking signers, status.json), and the loop's own I/O: the
-  messenger's pumps and sends, and the steps of the node calls it carries. These do not
-  block, but a send or receive that wakes another task (libzmq's I/O thread, a peer, the
-  node) is where the kernel preempts the loop, so their wall time runs far beyond their
-  CPU time: timed by the wall clock, the sends and pumps took a third of the frame
-  checks' and the machine's share, and the node-call steps were counted 2.4 times over. Within a turn an exact section's wall time is taken out
-  of the turn's, so the sharing above never counts it.
+* The loop's time runs in *turns* (:meth:`CpuAccount.begin` to :meth:`CpuAccount.end`),
+  from one of its waits to the next: each wait (:meth:`CpuAccount.wait`: the select on
+  the messenger's fds, the inbox) closes the turn before it and opens the next after it,
+  so the wait and the kernel's work to wake the loop are ``loop``, never a section's. A
+  turn that lasts 50 ms without a wait is closed and the next one opened with a single
+  reading (:meth:`CpuAccount.lap`).
+* Within a turn, code that only computes (:meth:`CpuAccount.timed`: the machine, frame
+  checks, the non-blocking signer, copying the view) is timed by the wall clock, and the
+  turn's CPU time outside exact sections is shared among those sections in proportion to
+  their wall time; the rest of the turn is ``loop``.
+* Everything else is timed exactly, by the CPU clock around it (:meth:`CpuAccount.call`),
+  and within a turn its wall time is taken out of the turn's: code that may block (saving
+  state, which waits for the disk to flush; everything on other threads: node calls,
+  blocking signers, status.json), and the loop's own I/O (the messenger's pumps and sends,
+  the steps of the node calls the loop carries). That I/O does not block, but a send or
+  receive that wakes another task (libzmq's I/O thread, a peer, the node) is where the
+  kernel preempts the loop, so its wall time runs far beyond its CPU time: shared by
+  wall time, the sends and pumps took a third of the frame checks' and the machine's
+  CPU, and the node-call steps were counted 2.4 times over.
 
 Until a turn closes, its sections' CPU time shows as ``loop``: the split lags by at most
-one turn (50 ms of the loop's time, or until the loop's next event after a wait).
+one turn.
 
 A section nested in another (checking a frame inside ``Machine.handle``) is taken out of the
 outer one, so every component is counted once. Threads the driver does not run itself (the
@@ -229,18 +228,21 @@ class CpuAccount:
             self._close(local, turn, now)
 
     def wait(self, fn: Callable[..., T], *args: Any) -> T:
-        """``fn(*args)``, a wait of the loop (its select): its wall time is taken out of the
-        turn's, so no section's share of the turn's CPU grows while the loop sleeps (the few
-        microseconds of CPU the wait itself takes are shared like the rest of the turn's).
-        Not within a section."""
-        turn = self._local.turn
+        """``fn(*args)``, a wait of the loop (its select), between two turns: the open turn
+        is closed before it and the next one opened after it, so that neither the wait's
+        wall time nor its CPU time (the system call, and the kernel's switching back to
+        the loop when it wakes, which grows with the machine's load) is any section's: it
+        is ``loop``. Not within a section."""
+        local = self._local
+        turn = local.turn
         if turn is None:
             return fn(*args)
-        start = _wall()
+        local.turn = None
+        self._close(local, turn, _now())
         try:
             return fn(*args)
         finally:
-            turn.exact_wall += _wall() - start
+            local.turn = _Turn(_now())
 
     def _close(self, local: _Local, turn: _Turn, cpu_now: int) -> None:
         cpu, wall = cpu_now - turn.cpu0, _wall() - turn.wall0
