@@ -11,19 +11,20 @@ to sleep and wakes up, and times what it runs in between by the wall clock:
   so the wait and the kernel's work to wake the loop are ``loop``, never a section's. A
   turn that lasts 50 ms without a wait is closed and the next one opened with a single
   reading (:meth:`CpuAccount.lap`).
-* Within a turn, code that only computes (:meth:`CpuAccount.timed`: the machine, frame
-  checks, the non-blocking signer, copying the view) is timed by the wall clock, and the
+* Within a turn, code that computes or only reads (:meth:`CpuAccount.timed`: the machine,
+  frame checks, the non-blocking signer, copying the view, reading a node's answer on the
+  loop's own connection) is timed by the wall clock, and the
   turn's CPU time outside exact sections is shared among those sections in proportion to
   their wall time; the rest of the turn is ``loop``.
 * Everything else is timed exactly, by the CPU clock around it (:meth:`CpuAccount.call`),
   and within a turn its wall time is taken out of the turn's: code that may block (saving
   state, which waits for the disk to flush; everything on other threads: node calls,
-  blocking signers, status.json), and the loop's own I/O (the messenger's pumps and sends,
-  the steps of the node calls the loop carries). That I/O does not block, but a send or
-  receive that wakes another task (libzmq's I/O thread, a peer, the node) is where the
-  kernel preempts the loop, so its wall time runs far beyond its CPU time: shared by
-  wall time, the sends and pumps took a third of the frame checks' and the machine's
-  CPU, and the node-call steps were counted 2.4 times over.
+  blocking signers, status.json), and the loop's sends (the messenger's pumps and sends,
+  the requests of the node calls the loop carries). A send does not block, but it wakes
+  another task (libzmq's I/O thread, a peer, the node), and that is where the kernel
+  preempts the loop, so its wall time runs far beyond its CPU time: shared by wall time,
+  the messenger's sends and pumps took a third of the frame checks' and the machine's
+  CPU, and the node calls' steps were counted 2.4 times over.
 
 Until a turn closes, its sections' CPU time shows as ``loop``: the split lags by at most
 one turn.

@@ -793,16 +793,15 @@ class Driver:
         ):
             return False
         sent_at = self.node_outage.clock()
-        # a node call's steps are timed exactly: a send wakes the node, and the loop's
-        # wall time while the kernel runs it instead is no CPU of ours (see cpuacct)
+        # the request is timed exactly: the send wakes the node, and the loop's wall time
+        # while the kernel runs the node instead is no CPU of ours (see cpuacct)
         call = self.cpu.call("rpc", begin, method, *params)
         if call is None:
             return False
         inflight = _InFlight(call, sent_at, expect, then, failed)
         self._inflight[call.fd] = inflight
         self._selector.register(call.fd, _events(call))
-        # a node on this host may have answered already
-        self.cpu.call("rpc", self._advance, inflight)
+        self.cpu.timed("rpc", self._advance, inflight)  # the node may have answered already
         return True
 
     def _advance_all(self, ready: list[int]) -> float:
@@ -811,7 +810,7 @@ class Driver:
         now = time.monotonic()
         for fd, inflight in list(self._inflight.items()):
             if fd in ready or now >= inflight.call.deadline:
-                self.cpu.call("rpc", self._advance, inflight)
+                self.cpu.timed("rpc", self._advance, inflight)
         if not self._inflight:
             return float("inf")
         return max(0.0, min(i.call.deadline for i in self._inflight.values()) - now)
