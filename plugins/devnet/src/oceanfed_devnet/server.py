@@ -210,11 +210,17 @@ def _error(rid: Any, code: int, message: str) -> dict[str, Any]:
     return {"result": None, "error": {"code": code, "message": message}, "id": rid}
 
 
+#: a well-formed header line: a name (not starting or ending with white space) and a value
+_HEADER_LINE = re.compile(r"^([^ \t:\n](?:[^:\n]*[^ \t\r\x0b\x0c:\n])?):([^\n]*)$", re.M)
+
+
 def _parse_head(head: bytes) -> tuple[str, str, dict[str, str]]:
     """Method, version and headers (by lower-case name; the first of repeated headers
     counts) of a request's head; _Refused when malformed."""
-    lines = head.decode("iso-8859-1").replace("\r\n", "\n").split("\n")
-    request_line = lines[0]
+    text = head.decode("iso-8859-1")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n")
+    request_line, _, rest = text.partition("\n")
     if len(request_line) > MAX_HEADER_LINE:
         raise _Refused(414, "Request-URI Too Long")
     parts = request_line.split()
@@ -225,19 +231,34 @@ def _parse_head(head: bytes) -> tuple[str, str, dict[str, str]]:
         if version.startswith("HTTP/") and version[5:6].isdigit() and version[5:6] != "0":
             raise _Refused(505, "Invalid HTTP version")
         raise _Refused(400, "Bad request version")
-    if len(lines) > MAX_HEADERS + 1:
-        raise _Refused(431, "Too many headers")
     headers: dict[str, str] = {}
-    for line in lines[1:]:
+    if not rest:
+        return method, version, headers
+    lines = rest.count("\n") + 1
+    pairs = _HEADER_LINE.findall(rest)
+    if len(pairs) != lines or lines > MAX_HEADERS or len(rest) > MAX_HEADER_LINE:
+        pairs = _checked_pairs(rest.split("\n"))  # each line on its own
+    for name, value in pairs:
+        name = name.lower()
+        if name not in headers:
+            headers[name] = value.strip()
+    return method, version, headers
+
+
+def _checked_pairs(lines: list[str]) -> list[tuple[str, str]]:
+    """The (name, value) of each header line; _Refused for the first limit or rule they
+    break."""
+    if len(lines) > MAX_HEADERS:
+        raise _Refused(431, "Too many headers")
+    pairs = []
+    for line in lines:
         if len(line) > MAX_HEADER_LINE:
             raise _Refused(431, "Line too long")
         name, sep, value = line.partition(":")
         if not sep or not name or name[0] in " \t" or name != name.rstrip():
             raise _Refused(400, "Bad header line")
-        name = name.lower()
-        if name not in headers:
-            headers[name] = value.strip()
-    return method, version, headers
+        pairs.append((name, value))
+    return pairs
 
 
 def _check_partial_head(data: bytes) -> None:
