@@ -245,6 +245,8 @@ class Chain:
         self._tested: tuple[Block, bytes, int, str | None] | None = None
         #: the last valid proposal's state diff: (transactions, tip, block time, diff)
         self._proposal_diff: tuple[tuple[Transaction, ...], bytes, int, BlockDiff] | None = None
+        #: the last median time past found: (block hash, its median time past)
+        self._mtp: tuple[bytes, int] | None = None
         genesis_hash = genesis.header.digest()
         if store.is_empty():
             store.add_block(
@@ -304,7 +306,12 @@ class Chain:
         return Block.from_bytes(raw) if raw is not None else None
 
     def median_time_past(self, entry: Entry) -> int:
-        """Median of the times of ``entry`` and its ten predecessors."""
+        """Median of the times of ``entry`` and its ten predecessors (the last one found is
+        kept: a block's ancestors never change, and every call of a height asks of its
+        parent)."""
+        known = self._mtp
+        if known is not None and known[0] == entry.hash:
+            return known[1]
         times: list[int] = []
         with self.lock:
             cur: Entry | None = entry
@@ -312,7 +319,9 @@ class Chain:
                 times.append(cur.header.time)
                 cur = self._index.get(cur.header.prev_hash) if cur.height > 0 else None
         times.sort()
-        return times[len(times) // 2]
+        mtp = times[len(times) // 2]
+        self._mtp = (entry.hash, mtp)
+        return mtp
 
     def tips(self) -> list[tuple[Entry, int, str]]:
         """``(entry, branch length, status)`` of every chain tip, the active one first."""

@@ -217,28 +217,35 @@ class ChainStore:
     # -- chain state ----------------------------------------------------------------------
     def _write_diff(self, diff: BlockDiff, block_hash: bytes) -> None:
         db = self._db
-        db.executemany("DELETE FROM coins WHERE txid = ? AND n = ?", [op for op, _ in diff.spent])
-        db.executemany(
-            "INSERT OR REPLACE INTO coins VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [_coin_row(op, c) for op, c in diff.added],
-        )
-        db.executemany(
-            "INSERT INTO issuances (txid, vin, asset, token, entropy, reissuance, asset_amount,"
-            " token_amount, height) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [_issuance_row(i) for i in diff.issuances],
-        )
-        db.executemany(
-            'INSERT INTO freeze (txid, n, asset, value, start, "end") VALUES (?, ?, ?, ?, ?, ?)',
-            [(e.txid, e.vout, e.asset, e.value, e.start, e.end) for e in diff.frozen],
-        )
-        db.executemany(
-            'UPDATE freeze SET "end" = ? WHERE txid = ? AND n = ?',
-            [(diff.height, txid, n) for txid, n in diff.unfrozen],
-        )
-        db.executemany(
-            "INSERT OR REPLACE INTO txindex (txid, block, height) VALUES (?, ?, ?)",
-            [(txid, block_hash, diff.height) for txid in diff.txids],
-        )
+        # an empty list is skipped: most blocks change only a few of the tables
+        if diff.spent:
+            db.executemany("DELETE FROM coins WHERE txid = ? AND n = ?", [op for op, _ in diff.spent])
+        if diff.added:
+            db.executemany(
+                "INSERT OR REPLACE INTO coins VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [_coin_row(op, c) for op, c in diff.added],
+            )
+        if diff.issuances:
+            db.executemany(
+                "INSERT INTO issuances (txid, vin, asset, token, entropy, reissuance, asset_amount,"
+                " token_amount, height) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [_issuance_row(i) for i in diff.issuances],
+            )
+        if diff.frozen:
+            db.executemany(
+                'INSERT INTO freeze (txid, n, asset, value, start, "end") VALUES (?, ?, ?, ?, ?, ?)',
+                [(e.txid, e.vout, e.asset, e.value, e.start, e.end) for e in diff.frozen],
+            )
+        if diff.unfrozen:
+            db.executemany(
+                'UPDATE freeze SET "end" = ? WHERE txid = ? AND n = ?',
+                [(diff.height, txid, n) for txid, n in diff.unfrozen],
+            )
+        if diff.txids:
+            db.executemany(
+                "INSERT OR REPLACE INTO txindex (txid, block, height) VALUES (?, ?, ?)",
+                [(txid, block_hash, diff.height) for txid in diff.txids],
+            )
 
     def _write_state(self, state: UtxoState, index: Sequence[tuple[bytes, bytes, int]]) -> None:
         db = self._db
