@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import struct
 
 import pytest
 
@@ -104,3 +105,56 @@ def test_other_requests_go_to_http_server(devnet) -> None:
     with socket.create_connection(("127.0.0.1", port)) as sock:
         sock.sendall(b"BREW / HTTP/1.1\r\n\r\n")
         assert _read_answer(sock)[0] == 501
+
+
+def test_pipelined_requests_are_answered_in_order(devnet) -> None:
+    port = devnet.layout.rpc_ports[0]
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(b"".join(_request(_call("getblockcount", rid), f"Authorization: {_auth(devnet)}")
+                              for rid in (1, 2, 3)))
+        answers = sock.makefile("rb")
+        for rid in (1, 2, 3):
+            status = int(answers.readline().split()[1])
+            headers = dict(line.decode().strip().lower().split(": ", 1)
+                           for line in iter(answers.readline, b"\r\n"))
+            body = answers.read(int(headers["content-length"]))
+            assert status == 200 and json.loads(body)["id"] == rid
+
+
+def test_a_stalled_client_holds_only_its_own_connection(devnet) -> None:
+    """One thread serves every endpoint: a request that never completes (head or body)
+    must not keep it from answering the others."""
+    port = devnet.layout.rpc_ports[0]
+    with socket.create_connection(("127.0.0.1", port)) as head, \
+            socket.create_connection(("127.0.0.1", port)) as body:
+        head.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Le")
+        body.sendall(_request(_call("getblockcount", 1), f"Authorization: {_auth(devnet)}")[:-5])
+        for name in ("m0", "m1"):
+            assert devnet.client(name, timeout=5, retries=0).call("getblockcount") == 0
+        body.sendall(_request(_call("getblockcount", 1), f"Authorization: {_auth(devnet)}")[-5:])
+        status, _, answer = _read_answer(body)
+        assert status == 200 and json.loads(answer)["result"] == 0
+
+
+def test_expect_100_continue(devnet) -> None:
+    port = devnet.layout.rpc_ports[0]
+    payload = _call("getblockcount", 9)
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.sendall(_request(b"", f"Authorization: {_auth(devnet)}", "Expect: 100-continue")
+                     .replace(b"Content-Length: 0", b"Content-Length: %d" % len(payload)))
+        assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(payload)
+        status, _, body = _read_answer(sock)
+        assert status == 200 and json.loads(body) == {"result": 0, "error": None, "id": 9}
+
+
+def test_a_client_hanging_up_leaves_no_traceback(devnet) -> None:
+    port = devnet.layout.rpc_ports[0]
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(b"POST / HTTP/1.1\r\n")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()  # a reset, as when a member is killed
+    assert devnet.client("m0").call("getblockcount") == 0
+    devnet.stop()
+    logs = "".join(p.read_text() for p in devnet.layout.dir.parent.glob(f"{devnet.layout.dir.name}-logs/*"))
+    assert "Traceback" not in logs
