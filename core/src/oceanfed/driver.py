@@ -22,7 +22,7 @@ import os
 import queue
 import random
 import re
-import selectors
+import select
 import threading
 import time
 from collections import Counter
@@ -112,6 +112,7 @@ class _InFlight(NamedTuple):
     """The node call the loop carries (see Driver._on_loop), and what follows it."""
 
     call: Any  # oceanfed.rpc.LoopCall
+    sock: Any  # its connection's socket
     sent_at: float
     expect: Callable[[Any], bool] | None
     then: Callable[[Any], None]
@@ -119,7 +120,50 @@ class _InFlight(NamedTuple):
 
 
 def _events(call: Any) -> int:
-    return selectors.EVENT_READ | (selectors.EVENT_WRITE if call.writing else 0)
+    return select.EPOLLIN | (select.EPOLLOUT if call.writing else 0)
+
+
+class _Poller:
+    """The loop's wait on file descriptors: one epoll object used directly (the selectors
+    module's Python layer around it cost more than its system calls).
+
+    A node call's connection stays watched after the call while the loop keeps it for the
+    next one (:attr:`idle`, by fd: its socket), so a call on it costs no registration. An
+    idle connection that becomes ready (the node closed it) is dropped at once (see
+    :meth:`wait`). The socket is kept with its fd: a connection closed meanwhile left the
+    epoll set with its fd (the kernel drops a closed file's registration), and another
+    socket given the same number is registered afresh."""
+
+    __slots__ = ("ep", "idle")
+
+    def __init__(self) -> None:
+        self.ep = select.epoll()
+        self.idle: dict[int, Any] = {}
+
+    def add(self, fd: int, events: int) -> None:
+        """Watch ``fd`` for ``events`` (whether or not it was watched)."""
+        try:
+            self.ep.register(fd, events)
+        except FileExistsError:
+            self.ep.modify(fd, events)
+
+    def drop(self, fd: int) -> None:
+        """Stop watching ``fd`` (nothing if it is not watched or was closed)."""
+        self.idle.pop(fd, None)
+        with contextlib.suppress(OSError, ValueError):
+            self.ep.unregister(fd)
+
+    def wait(self, timeout: float) -> list[int]:
+        """The fds ready within ``timeout`` seconds, less idle connections (dropped)."""
+        ready = [fd for fd, _ in self.ep.poll(timeout)]
+        if self.idle:
+            for fd in ready:
+                if fd in self.idle:
+                    self.drop(fd)
+        return ready
+
+    def close(self) -> None:
+        self.ep.close()
 
 
 class _Frame(NamedTuple):
@@ -306,11 +350,13 @@ class Driver:
         self.heartbeat: Callable[[], None] | None = None
         self.inbox: queue.SimpleQueue[E.Event | _Frame | None] = _Inbox()
         #: waits on the messenger's fds and the inbox's wake pipe (a polled messenger only)
-        self._selector: selectors.BaseSelector | None = None
+        self._selector: _Poller | None = None
         self._fds: tuple[int, ...] = ()
         self._fdset: frozenset[int] = frozenset()
         #: the node calls in flight on the loop's own connections (see _on_loop), by fd
         self._inflight: dict[int, _InFlight] = {}
+        #: fds of those calls watched for writing too (their request is not all out)
+        self._writing: set[int] = set()
         self.inbox_bytes = inbox_bytes
         self.inbox_peer_bytes = inbox_peer_bytes
         self._queued: dict[str, int] = {}
@@ -381,8 +427,8 @@ class Driver:
     def _start_messenger(self) -> None:
         """Start the messenger: polled on this thread where it can be, else threaded."""
         if self.messenger.start_polled(self._deliver_on_loop):
-            self._selector = selectors.DefaultSelector()
-            self._selector.register(self._wake_fd, selectors.EVENT_READ)
+            self._selector = _Poller()
+            self._selector.add(self._wake_fd, select.EPOLLIN)
         else:
             self.messenger.start(self._deliver)
 
@@ -430,7 +476,7 @@ class Driver:
             try:
                 if not inbox.empty():
                     continue
-                ready = [key.fd for key, _ in self.cpu.wait(selector.select, max(0.0, min(left, pause)))]
+                ready = self.cpu.wait(selector.wait, max(0.0, min(left, pause)))
             finally:
                 inbox.sleeping = False
             if inbox.wake_fd in ready:
@@ -438,21 +484,23 @@ class Driver:
             elif not ready and time.monotonic() >= end:
                 return E.Tick()  # what came meanwhile waits for the next call
 
-    def _pump(self, selector: selectors.BaseSelector, ready: list[int]) -> float:
+    def _pump(self, selector: _Poller, ready: list[int]) -> float:
         pause = self.messenger.pump(ready)
         fds = self.messenger.poll_fds()
         if fds is not self._fds:
             self._watch(selector, fds)
         return pause
 
-    def _watch(self, selector: selectors.BaseSelector, fds: tuple[int, ...]) -> None:
+    def _watch(self, selector: _Poller, fds: tuple[int, ...]) -> None:
         """Wait on ``fds`` instead of the messenger's previous ones (a closed fd's number
-        may come back for a new socket: every old one is dropped first)."""
+        may come back for a new socket: every old one is dropped first, unless its number
+        is now a node call's)."""
         for fd in self._fds:
-            with contextlib.suppress(KeyError, ValueError, OSError):
-                selector.unregister(fd)
+            if fd not in self._inflight and fd not in selector.idle:
+                selector.drop(fd)
         for fd in fds:
-            selector.register(fd, selectors.EVENT_READ)
+            selector.idle.pop(fd, None)
+            selector.add(fd, select.EPOLLIN)
         self._fds = fds
         self._fdset = frozenset(fds)
 
@@ -798,9 +846,14 @@ class Driver:
         call = self.cpu.call("rpc", begin, method, *params)
         if call is None:
             return False
-        inflight = _InFlight(call, sent_at, expect, then, failed)
+        sock = call.conn.sock
+        inflight = _InFlight(call, sock, sent_at, expect, then, failed)
         self._inflight[call.fd] = inflight
-        self._selector.register(call.fd, _events(call))
+        events = _events(call)
+        if self._selector.idle.pop(call.fd, None) is not sock or events != select.EPOLLIN:
+            self._selector.add(call.fd, events)  # else watched since its last call
+        if call.writing:
+            self._writing.add(call.fd)
         self.cpu.timed("rpc", self._advance, inflight)  # the node may have answered already
         return True
 
@@ -819,13 +872,18 @@ class Driver:
         """Move the loop's call on; once it has ended, settle it."""
         call = inflight.call
         assert self._selector is not None
+        poller, fd = self._selector, call.fd
         if not call.progress():
-            if self._selector.get_key(call.fd).events != _events(call):
-                self._selector.modify(call.fd, _events(call))
+            if fd in self._writing and not call.writing:  # the request is out: read only
+                self._writing.discard(fd)
+                poller.ep.modify(fd, select.EPOLLIN)
             return
-        with contextlib.suppress(KeyError, ValueError, OSError):
-            self._selector.unregister(call.fd)
-        del self._inflight[call.fd]
+        del self._inflight[fd]
+        if fd in self._writing:
+            self._writing.discard(fd)
+            poller.drop(fd)
+        elif call.failure is None:  # the connection is the loop's again (or was closed)
+            poller.idle[fd] = inflight.sock
         if call.failure is not None:  # the retry rules, with their pauses, on a thread
             self._rpc_pool.submit(self._settle, inflight, True)
         else:
