@@ -8,6 +8,7 @@ with the next scripted answer (cut into pieces when asked), or not at all.
 
 from __future__ import annotations
 
+import os
 import selectors
 import socket
 import threading
@@ -430,3 +431,62 @@ def test_the_loops_node_call_steps_are_counted_by_their_cpu() -> None:
     got = {k: v - before[k] for k, v in account.seconds().items()}
     assert got["machine"] >= 0.015, got
     assert got["rpc"] < 0.01, got
+
+
+def test_the_loop_keeps_watching_its_idle_connection_and_lets_go_of_a_closed_one() -> None:
+    """Between two calls the loop's kept-alive connection stays in its wait; one closed
+    meanwhile whose fd number came back for a new connection is watched afresh (else the
+    call on it would wait for its deadline); one that turns readable while idle (the node
+    closed it) leaves the wait at once instead of waking it over and over."""
+    from oceanfed.consensus import actions as A
+    from oceanfed.consensus import events as E
+
+    # each answer in pieces: the loop waits on the connection for the rest
+    node = KeptNode([_ok(b"0"), _ok(b"null"), _ok(b"null"), _ok(b"null")], piece=16)
+    client = _loop_client(node)
+    driver = _driver_with(client)
+    handed: list[Any] = []
+    submit = driver._rpc_pool.submit
+    driver._rpc_pool.submit = lambda *a: handed.append(a) or submit(*a)
+    try:
+        driver._execute([A.Submit(3, "cd" * 32, "00")])
+        assert driver._next_event(5) == E.Submitted(3, "cd" * 32, None)
+        first = client._loop_conns[0]
+        assert driver._selector.idle == {first.sock.fileno(): first.sock}
+        fd = first.sock.fileno()
+        client._loop_conns.pop().close()  # closed while idle: gone from the epoll set
+        # the next socket gets its number: every lower free one is taken meanwhile
+        spare = []
+        while (dummy := os.open(os.devnull, os.O_RDONLY)) != fd:
+            spare.append(dummy)
+        os.close(dummy)
+        try:
+            driver._execute([A.Submit(4, "ab" * 32, "00")])  # on a thread, which lends its own
+            assert driver._next_event(5) == E.Submitted(4, "ab" * 32, None)
+        finally:
+            for dummy in spare:
+                os.close(dummy)
+        assert client._loop_conns[0].sock.fileno() == fd, "the fd number did not come back"
+        threads = len(handed)
+        driver._execute([A.Submit(5, "ef" * 32, "00")])
+        assert driver._next_event(5) == E.Submitted(5, "ef" * 32, None)
+        assert len(handed) == threads  # carried by the loop, on the new connection
+        assert node.methods == [b"getblockcount"] + [b"submitblock"] * 3
+
+        client._loop_conns[0].sock.shutdown(socket.SHUT_RD)  # reads as the node's close
+        waits = 0
+        wait = driver.cpu.wait
+
+        def counted(*args: Any) -> Any:
+            nonlocal waits
+            waits += 1
+            return wait(*args)
+
+        driver.cpu.wait = counted  # type: ignore[method-assign]
+        assert driver._next_event(0.3) == E.Tick()
+        assert waits <= 3, f"the idle connection woke the loop {waits} times"
+        assert driver._selector.idle == {}
+    finally:
+        driver.close()
+        client.close()
+        node.close()
