@@ -21,10 +21,21 @@ def http_get(url: str) -> tuple[int, str]:
         return exc.code, exc.read().decode()
 
 
+def _named_ports(fed: LocalFederation) -> set[int]:
+    """The ports the federation's layout already gave out (nodes' RPC and P2P ports,
+    members' messenger ports): chosen free, but not bound until the processes start."""
+    layout = fed.layout
+    return {*layout.rpc_ports, *layout.messenger_ports, *layout.client_ports, *layout.p2p_ports}
+
+
 def serve_metrics(fed: LocalFederation, unhealthy_after: float) -> dict[str, int]:
-    """Give each member of ``fed`` a metrics listener on a free loopback port, with
-    ``unhealthy_after``; the ports, by member."""
-    ports = dict(zip(fed.members, free_ports(len(fed.members)), strict=True))
+    """Give each member of ``fed`` a metrics listener on a free loopback port, none of the
+    ports its configs already name, with ``unhealthy_after``; the ports, by member."""
+    taken = _named_ports(fed)
+    chosen: list[int] = []
+    while len(chosen) < len(fed.members):
+        chosen += [p for p in free_ports(len(fed.members)) if p not in taken and p not in chosen]
+    ports = dict(zip(fed.members, chosen[: len(fed.members)], strict=True))
     for name, port in ports.items():
         set_table(fed.layout.fed_toml(name), "metrics",
                   {"listen": f"127.0.0.1:{port}", "unhealthy_after": unhealthy_after})
