@@ -17,7 +17,7 @@ from oceanfed.consensus import actions as A
 from oceanfed.consensus import events as E
 from oceanfed.consensus.blocks import BlockInfo
 from oceanfed.consensus.counts import Kind, Tally
-from oceanfed.consensus.machine import SUBMIT_GRACE
+from oceanfed.consensus.machine import RETRY_DELAY, SUBMIT_GRACE
 from oceanfed.ocean.header import BlockHeader
 from oceanfed.ocean.proof import check_header_proof
 from testsupport.member import CHAIN, GENESIS, Member
@@ -281,6 +281,17 @@ def test_other_members_submit_only_if_the_block_has_not_landed_after_the_grace()
         assert mb.machine.next_deadline() == mb.now + SUBMIT_GRACE
         assert mb.handle(E.Tick(), SUBMIT_GRACE / 2) == []
         assert mb.tick_at_deadline() == [("Submit", b.block_hash)]
+
+
+def test_a_failed_submit_is_sent_again_at_the_retry_not_at_once() -> None:
+    """The same for a completed block whose submitblock failed: sent again once the retry
+    is due, not by the same event's rule pass, and the deadline wakes the member for it."""
+    mb, b, actions = _completed(1)
+    assert actions == [("Submit", b.block_hash)]
+    assert mb.handle(E.NodeFailed("submit", 1, "refused")) == []
+    assert mb.handle(E.Tick(), dt=RETRY_DELAY / 2) == []
+    assert mb.machine.next_deadline() == mb.now + RETRY_DELAY / 2
+    assert mb.tick_at_deadline() == [("Submit", b.block_hash)]
 
 
 def test_a_member_that_sees_its_completed_block_at_the_tip_submits_nothing() -> None:

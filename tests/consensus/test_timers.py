@@ -98,3 +98,19 @@ def test_the_block_interval_is_no_deadline_while_a_valid_block_is_held() -> None
         ("Persist", 0, None, None, None), ("Broadcast", "prevote", 0, None),
         ("Persist", 0, (b.block_hash, 0), None, None), ("Broadcast", "precommit", 0, b.block_hash),
     ]
+
+
+def test_a_failed_build_is_asked_again_at_the_retry_not_at_once() -> None:
+    """The round-0 proposer's node cannot build (it is down, or its backoff refuses the
+    call): the next event asks again only once the retry is due. Asking at once span: the
+    driver refuses a call at once during an outage, and thousands of requests a second
+    followed."""
+    mb = Member(n=4, m=3, me=1)
+    assert mb.started == [("BuildProposal", 0)]
+    assert mb.handle(E.NodeFailed("build", 1, "refused")) == []
+    retry = mb.machine.timers[Timer.RETRY]
+    assert retry == mb.now + core.RETRY_DELAY
+    assert mb.handle(E.Tick(), dt=core.RETRY_DELAY / 2) == []  # not due: nothing asked
+    assert mb.machine.next_deadline() == retry
+    assert mb.tick_at_deadline() == [("BuildProposal", 0)]
+

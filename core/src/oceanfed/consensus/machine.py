@@ -789,9 +789,11 @@ class Machine:
                 self._build()
 
     def _build(self) -> None:
+        """Ask the node for a block, unless one is asked for already or a failed build
+        waits for ``Timer.RETRY`` (the node is down: asking again at once would spin)."""
         h = self.h
         assert h is not None
-        if not h.building:
+        if not h.building and self.timers.get(Timer.RETRY, 0.0) <= self._now:
             h.building = True
             self._emit(A.BuildProposal(h.height, h.round))
 
@@ -899,8 +901,9 @@ class Machine:
             delay = min(RETRY_DELAY * 2 ** min(h.validate_failures - 1, 16), VALIDATE_RETRY_MAX)
             self.timers[Timer.VALIDATE_RETRY] = self._now + delay
         elif ev.what == "submit":
+            # submitted again once the SUBMIT timer fires (see _submit_due), not at once
             h.signatures.submitted.clear()
-            self.timers[Timer.RETRY] = self._now + RETRY_DELAY
+            h.signatures.submit_at = self.timers[Timer.SUBMIT] = self._now + RETRY_DELAY
 
     def _on_signed(self, h: HeightState, ev: E.Signed) -> None:
         if ev.block_hash != h.decided:
@@ -1672,9 +1675,10 @@ class Machine:
         match timer:
             case Timer.RETRY:
                 return not h.signatures.requested
-            case Timer.READY:
+            case Timer.READY:  # a failed build waits for Timer.RETRY instead
                 return (h.round == 0 and h.step == PROPOSE and not h.building and h.valid is None
-                        and 0 not in h.proposal and self._am_proposer(0))
+                        and 0 not in h.proposal and self._am_proposer(0)
+                        and self.timers.get(Timer.RETRY, 0.0) <= self._now)
             case Timer.PROPOSE:
                 return undecided and h.step == PROPOSE
             case Timer.PREVOTE:
