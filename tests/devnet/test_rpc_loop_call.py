@@ -216,6 +216,14 @@ def test_https_calls_stay_on_threads() -> None:
     assert client._loop_wants is False and client._loop_conns == []
 
 
+def _record_handoffs(driver: Any) -> list[Any]:
+    """What ``driver`` hands its RPC threads from now on (each still runs)."""
+    handed: list[Any] = []
+    submit = driver._rpc_pool.submit
+    driver._rpc_pool.submit = lambda *a: handed.append(a) or submit(*a)
+    return handed
+
+
 def _driver_with(node: Any) -> Any:
     from oceanfed.driver import Driver
 
@@ -250,9 +258,7 @@ def test_the_driver_carries_submit_and_validate_on_the_loop_without_a_thread() -
                      b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(verdict), verdict)])
     client = _loop_client(node)
     driver = _driver_with(client)
-    handed: list[Any] = []
-    submit = driver._rpc_pool.submit
-    driver._rpc_pool.submit = lambda *a: handed.append(a) or submit(*a)
+    handed = _record_handoffs(driver)
     try:
         driver._execute([A.Submit(3, "cd" * 32, "00")])
         assert driver._next_event(5) == E.Submitted(3, "cd" * 32, None)
@@ -317,9 +323,7 @@ def test_a_veto_hook_keeps_validation_off_the_loop_unless_its_plugin_is_idle(idl
     client = _loop_client(node)
     driver = _driver_with(client)
     driver.hooks = pm
-    handed: list[Any] = []
-    submit = driver._rpc_pool.submit
-    driver._rpc_pool.submit = lambda *a: handed.append(a) or submit(*a)
+    handed = _record_handoffs(driver)
     try:
         driver._execute([A.Validate(4, "ef" * 32, "00")])
         assert driver._next_event(5) == E.Validated(4, "ef" * 32, None)
@@ -370,9 +374,7 @@ def test_the_loop_builds_a_proposal_itself_unless_a_plugin_adds_extras() -> None
     node = KeptNode([_ok(b"0"), _ok(b'"00ab"'), _ok(b'"00cd"'), _ok(b"7")])
     client = _loop_client(node)
     driver = _driver_with(client)
-    handed: list[Any] = []
-    submit = driver._rpc_pool.submit
-    driver._rpc_pool.submit = lambda *a: handed.append(a) or submit(*a)
+    handed = _record_handoffs(driver)
     try:
         driver._execute([A.BuildProposal(3, 1)])
         assert driver._next_event(5) == E.ProposalBuilt(3, 1, "00ab", {})
@@ -444,9 +446,7 @@ def test_the_loop_keeps_watching_its_idle_connection_and_lets_go_of_a_closed_one
     node = KeptNode([_ok(b"0"), _ok(b"null"), _ok(b"null"), _ok(b"null")], piece=16)
     client = _loop_client(node)
     driver = _driver_with(client)
-    handed: list[Any] = []
-    submit = driver._rpc_pool.submit
-    driver._rpc_pool.submit = lambda *a: handed.append(a) or submit(*a)
+    handed = _record_handoffs(driver)
     try:
         driver._execute([A.Submit(3, "cd" * 32, "00")])
         assert driver._next_event(5) == E.Submitted(3, "cd" * 32, None)
