@@ -116,7 +116,11 @@ class Chaos:
                 if prev != now[1]:
                     self.report.problems.append(f"{name}: two blocks in its sign-state at {now[0]}")
 
-    def run(self, blocks: int, max_seconds: float) -> Report:
+    def run(self, blocks: int, max_seconds: float, kills: int = 10, pauses: int = 3,
+            endpoint_stops: int = 3) -> Report:
+        """Chaos until ``blocks`` blocks are produced and at least ``kills``, ``pauses`` and
+        ``endpoint_stops`` of each strike were made (a fast federation reaches the blocks
+        first), or ``max_seconds`` pass; then production must resume by itself."""
         self.signed_at: dict[str, dict[int, str]] = {}
         rng = self.rng
         start = time.monotonic()
@@ -124,7 +128,13 @@ class Chaos:
         h0 = self.fed.wait_height(1, 60)
         assert h0 >= 1, f"no first block: {self.fed.log_tail(self.names[0])}"
         last_height = self.height()
-        while time.monotonic() - start < max_seconds and self.height() < blocks:
+        report = self.report
+
+        def more() -> bool:
+            return (self.height() < blocks or report.kills < kills or report.pauses < pauses
+                    or report.endpoint_stops < endpoint_stops)
+
+        while time.monotonic() - start < max_seconds and more():
             self.sample()
             victim = rng.choice(self.names)
             action = rng.choice(["kill", "kill", "kill-after-block", "pause", "endpoint"])
