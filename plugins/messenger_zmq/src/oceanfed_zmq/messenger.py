@@ -349,6 +349,12 @@ class ZmqMessenger(Messenger):
             if self._polled and cast(int, pub.get(_EVENTS)) & _POLLIN:
                 self._sent_since_served = True
 
+    def _pub_fd(self) -> int | None:
+        """The PUB socket's FD (readable when its state may have changed), if it is open."""
+        with self._lock:
+            pub = self._pub
+            return None if pub is None else cast(int, pub.get(zmq.FD))
+
     def _serve_subscriptions(self) -> zmq.Socket[Any] | None:
         """Give each subscriber that asked the one subscription it can have (all frames).
 
@@ -437,6 +443,12 @@ class ZmqMessenger(Messenger):
         monitors: dict[zmq.Socket[Any], _Link] = {}
         for sock in (pub_mon, ctrl_rx):
             poller.register(sock, zmq.POLLIN)
+        # the PUB's own FD (a plain fd: polling it touches no socket another thread sends
+        # on), so that subscriptions are read as they come, not only at the tick: under a
+        # flood libzmq queues them without a limit until they are read
+        pub_fd = self._pub_fd()
+        if pub_fd is not None:
+            poller.register(pub_fd, zmq.POLLIN)
         for link in self._links:
             poller.register(link.sock, zmq.POLLIN)
             poller.register(link.mon, zmq.POLLIN)
@@ -462,6 +474,11 @@ class ZmqMessenger(Messenger):
                     pub_mon = fresh
                     self._receiver = (pub_mon, ctrl_rx)
                     poller.register(pub_mon, zmq.POLLIN)
+                    if pub_fd is not None:
+                        poller.unregister(pub_fd)
+                    pub_fd = self._pub_fd()
+                    if pub_fd is not None:
+                        poller.register(pub_fd, zmq.POLLIN)
                 self._check_links()
             except zmq.ContextTerminated:
                 return
