@@ -793,9 +793,13 @@ class Machine:
         waits for ``Timer.RETRY`` (the node is down: asking again at once would spin)."""
         h = self.h
         assert h is not None
-        if not h.building and self.timers.get(Timer.RETRY, 0.0) <= self._now:
+        if not h.building and not self._build_waits():
             h.building = True
             self._emit(A.BuildProposal(h.height, h.round))
+
+    def _build_waits(self) -> bool:
+        """Whether a failed build waits for ``Timer.RETRY`` before the node is asked again."""
+        return self.timers.get(Timer.RETRY, 0.0) > self._now
 
     def _propose(self, info: BlockInfo, valid_round: int, extras: dict[str, Any] | None = None) -> None:
         h = self.h
@@ -1391,11 +1395,9 @@ class Machine:
         r = h.round
         if sum(1 for pr in h.peer_round.values() if pr > r) < k:  # the common case, unsorted
             return False
-        rounds = sorted(h.peer_round.values(), reverse=True)
-        if len(rounds) >= k and rounds[k - 1] > h.round:
-            self._start_round(rounds[k - 1])
-            return True
-        return False
+        # k peers are past our round: the k-th highest round is one of theirs
+        self._start_round(sorted(h.peer_round.values(), reverse=True)[k - 1])
+        return True
 
     def _rule_fetch_validity(self, h: HeightState) -> bool:
         """Algorithm 1's valid(v): ask the node and the hooks about every block that is
@@ -1678,7 +1680,7 @@ class Machine:
             case Timer.READY:  # a failed build waits for Timer.RETRY instead
                 return (h.round == 0 and h.step == PROPOSE and not h.building and h.valid is None
                         and 0 not in h.proposal and self._am_proposer(0)
-                        and self.timers.get(Timer.RETRY, 0.0) <= self._now)
+                        and not self._build_waits())
             case Timer.PROPOSE:
                 return undecided and h.step == PROPOSE
             case Timer.PREVOTE:
