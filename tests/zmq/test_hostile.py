@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import zmq
 from oceanfed_zmq.messenger import ZmqMessenger
@@ -62,18 +63,7 @@ def hears_from(m, sender: str, receiver: str) -> bool:  # type: ignore[no-untype
     return m.inboxes[receiver].has(data)
 
 
-FLOODER = """
-import os, sys, zmq
-ctx = zmq.Context()
-x = ctx.socket(zmq.XSUB)
-x.setsockopt(zmq.SNDHWM, 0)
-x.setsockopt(zmq.LINGER, 20000)
-x.connect(sys.argv[1])
-for i in range(int(sys.argv[2])):
-    x.send(b"\\x01" + i.to_bytes(4, "big") + os.urandom(150))
-x.close()
-ctx.term()
-"""
+FLOODER = Path(__file__).with_name("flooder.py")
 
 
 class _PeakRss(threading.Thread):
@@ -94,33 +84,63 @@ class _PeakRss(threading.Thread):
         return max(self.peak, _rss_mb())
 
 
-def test_subscription_floods_do_not_grow_the_publisher(mesh, wait) -> None:
-    """A subscriber's subscriptions live as long as its connection: served one by one, 200k
-    distinct ones held about 1.7 GB while the flooder stayed connected. Rebinding bounds the
-    peak (what libzmq queued between two reads, at most one resend of the flooder's set), and
-    nothing stays once it has gone."""
+def _flood(*args: object) -> tuple[str, float]:
+    """Run the flooder with ``args``; its report and this process's peak RSS growth (MB)."""
+    before = _rss_mb()
+    sampler = _PeakRss()
+    sampler.start()
+    try:
+        run = subprocess.run(
+            [sys.executable, str(FLOODER), *map(str, args)],
+            capture_output=True, timeout=120,
+        )
+    finally:
+        peak = sampler.stop()
+    assert run.returncode == 0, run.stderr.decode()
+    return run.stdout.decode().strip(), peak - before
+
+
+def test_a_strangers_subscription_flood_does_not_grow_the_publisher(mesh, wait) -> None:
+    """Without CURVE anyone who reaches the port may subscribe. libzmq files every
+    subscription in a trie (a node per byte) while it keeps reading a pipe its sender keeps
+    full: 4 KiB subscriptions grew a member by several hundred MB in seconds. Only what the
+    handshake needs is accepted now, two are queued per subscriber, and after 64 KiB of them
+    the socket is bound again."""
     m = mesh(["a", "b"])
     a = m.start("a")
     m.start("b")
     m.sync()
     before = _rss_mb()
-    sampler = _PeakRss()
-    sampler.start()
-    try:
-        flooder = subprocess.run(
-            [sys.executable, "-c", FLOODER, m.addresses["a"], "200000"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=120,
-        )
-    finally:
-        peak = sampler.stop()
-    assert flooder.returncode == 0, flooder.stderr.decode()
+    report_big, peak_big = _flood("plain", m.addresses["a"], 4000, 100, 30)
+    report_small, peak_small = _flood("plain", m.addresses["a"], 58, 50, 30)
     m.sync()  # b subscribes to a again after a rebinds, and a reaches b
     wait(lambda: hears_from(m, "a", "b"), what="b to hear a after the flood")
-    grown, kept = peak - before, _rss_mb() - before
-    print(f"\nRSS peaked {grown:.0f} MB above the start through 200k distinct subscriptions "
-          f"and kept {kept:.0f} MB; {a.stats()['pub_resets']} rebind(s)")
-    assert grown < 600
-    assert kept < 50
+    kept = _rss_mb() - before
+    print(f"\n4000-byte topics: {report_big}; RSS peaked {peak_big:.0f} MB above the start"
+          f"\n58-byte topics: {report_small}; RSS peaked {peak_small:.0f} MB above the start"
+          f"\nkept {kept:.0f} MB; {a.stats()['pub_resets']} rebind(s)")
+    assert peak_big < 100 and peak_small < 100
+    assert kept < 30
+    assert a.stats()["pub_resets"] >= 1  # the small ones were taken, up to the budget
+
+
+def test_a_members_subscription_flood_does_not_grow_the_publisher(mesh, wait, tmp_path) -> None:
+    """With CURVE only members get through the handshake, and a member may send
+    subscriptions up to what its CURVE handshake needs (512 bytes): under the old limits
+    20,000 of 470 bytes from b's key grew a by 0.2 to 3 GB."""
+    m = mesh(["a", "b"], curve=True)
+    a = m.start("a")
+    m.start("b")
+    m.sync()
+    before = _rss_mb()
+    report, peak = _flood("curve", m.addresses["a"], 470, 20000, m.curve_public["a"], tmp_path / "b.curve")
+    m.sync()
+    wait(lambda: hears_from(m, "a", "b"), what="b to hear a after the flood")
+    kept = _rss_mb() - before
+    print(f"\n{report}; RSS peaked {peak:.0f} MB above the start and kept {kept:.0f} MB; "
+          f"{a.stats()['pub_resets']} rebind(s)")
+    assert peak < 100
+    assert kept < 30
     assert a.stats()["pub_resets"] >= 1
 
 

@@ -18,9 +18,13 @@ What a peer's address (or whoever holds it) can send is bounded:
 * each peer's socket queues at most ``rcvhwm`` frames (so ``rcvhwm × max_message_bytes``
   bytes), then TCP pushes back on the sender;
 * the PUB side is an XPUB in manual mode: a subscriber gets one subscription however many
-  it sends, so subscription floods from anyone who reaches the port cannot grow the trie,
-  and messages to it are limited to 4 KiB. Large frames are sent without copying, so a slow
-  subscriber's queue (``sndhwm`` frames) shares the buffers of frames gossiped repeatedly.
+  it sends. libzmq still files every subscription message in a trie of its own, one node per
+  byte, as long as the subscriber stays, and takes in all a pipe holds each time the socket
+  is used (a subscriber that keeps the pipe full keeps it reading). So what a subscriber
+  may send is held short: a message is at most what the handshake needs (64 bytes, 512 with
+  CURVE), libzmq queues 2 of them per subscriber, and after 64 KiB of subscriptions the socket
+  is bound afresh. Large frames are sent without copying, so a slow subscriber's queue
+  (``sndhwm`` frames) shares the buffers of frames gossiped repeatedly.
 
 With CURVE configured, the PUB socket is a CURVE server whose ZAP handler admits only the
 other members' public keys, and each SUB connection checks its peer's server key.
@@ -69,13 +73,17 @@ _ZERO_COPY_MIN = zmq.COPY_THRESHOLD
 _TICK_MS = 100
 #: frames taken from one peer's socket before the others get a turn
 _BATCH = 64
-#: largest message a subscriber may send to our PUB (subscriptions are one byte; the CURVE
-#: handshake needs a few hundred)
-_PUB_MAX_IN = 4096
+#: largest message a subscriber may send to our PUB: subscriptions are one byte, but libzmq
+#: holds the handshake to the same limit (a SUB's READY is 25 bytes, its CURVE INITIATE 276).
+#: Each byte of a distinct subscription costs libzmq a trie node of about 32 bytes.
+_PUB_MAX_IN = 64
+_PUB_MAX_IN_CURVE = 512
 #: at most one warning per peer about link resets in this many seconds
 _RESET_LOG_EVERY = 60.0
-#: subscriptions queued from one subscriber before TCP pushes back
-_PUB_RCVHWM = 16
+#: subscriptions queued from one subscriber before TCP pushes back. libzmq files all a pipe
+#: holds whenever the socket is used, and keeps reading while the subscriber refills it, so
+#: the queue is kept as short as works: under ZAP (CURVE) a credential takes one place for good
+_PUB_RCVHWM = 2
 #: bytes of subscriptions one PUB socket takes before it is bound afresh
 _SUBSCRIPTION_BUDGET = 64 * 1024
 
@@ -312,8 +320,8 @@ class ZmqMessenger(Messenger):
         self._configure(pub)
         pub.setsockopt(zmq.SNDHWM, o.sndhwm)
         pub.setsockopt(zmq.XPUB_MANUAL, 1)
-        pub.setsockopt(zmq.MAXMSGSIZE, _PUB_MAX_IN)
-        pub.setsockopt(zmq.RCVHWM, _PUB_RCVHWM)  # libzmq takes subscriptions in at most so many
+        pub.setsockopt(zmq.MAXMSGSIZE, _PUB_MAX_IN if self._curve is None else _PUB_MAX_IN_CURVE)
+        pub.setsockopt(zmq.RCVHWM, _PUB_RCVHWM)
         if self._curve is not None:
             pub.setsockopt(zmq.CURVE_SERVER, 1)
             pub.setsockopt(zmq.ZAP_DOMAIN, _ZAP_DOMAIN)
@@ -358,13 +366,12 @@ class ZmqMessenger(Messenger):
     def _serve_subscriptions(self) -> zmq.Socket[Any] | None:
         """Give each subscriber that asked the one subscription it can have (all frames).
 
-        In manual mode libzmq queues every subscription message a subscriber sends, without
-        a limit, until it is read (served one by one, distinct ones would fill the trie
-        until the subscriber disconnects). Once more than
-        :data:`_SUBSCRIPTION_BUDGET` bytes of subscriptions arrived on one socket (peers
-        send one byte per connection), the socket is closed and bound again: that frees
-        them all, and the peers reconnect by themselves. Returns the new monitor socket
-        when that happened.
+        In manual mode libzmq files every subscription message a subscriber sends in a trie
+        it keeps until that subscriber leaves, and queues the message until it is read. Once
+        more than :data:`_SUBSCRIPTION_BUDGET` bytes of subscriptions arrived on one socket
+        (peers send one byte per connection), the socket is closed and bound again: that
+        frees them all, and the peers reconnect by themselves. Returns the new monitor
+        socket when that happened.
         """
         with self._lock:
             pub = self._pub
