@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -248,6 +249,70 @@ def test_an_answer_the_reader_cannot_read_is_one_line(answer: bytes, expected: s
     finally:
         client.close()
         node.close()
+
+
+class StreamingNode:
+    """Answers the first request with headers and then a body that never ends (no
+    Content-Length): what a URL that reaches something other than the node may send."""
+
+    def __init__(self, head: bytes = b"HTTP/1.1 200 OK\r\n\r\n") -> None:
+        self.head = head
+        self.sent = 0
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/"
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            conn, _ = self.listener.accept()
+        except OSError:
+            return
+        with conn:
+            conn.recv(65536)
+            chunk = b"a" * 65536
+            try:
+                conn.sendall(self.head)
+                while True:
+                    conn.sendall(chunk)
+                    self.sent += len(chunk)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+@pytest.mark.parametrize(("head", "expected"), [
+    (b"HTTP/1.1 200 OK\r\n\r\n", "an answer over node.max_answer_bytes (1048576 bytes)"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n",
+     "an answer of 99999999999 bytes, over node.max_answer_bytes (1048576)"),
+])
+def test_an_answer_over_the_limit_is_one_line_and_read_no_further(head: bytes, expected: str) -> None:
+    """An answer larger than ``node.max_answer_bytes`` (declared, or running on to the end
+    of the connection) ends the call, well before its deadline, with one line; the client
+    stops reading, so what it holds is bounded by the limit."""
+    node = StreamingNode(head)
+    client = NodeClient(node.url, "u", "p", retries=0, timeout=30, max_answer=2**20)
+    try:
+        started = time.monotonic()
+        with pytest.raises(RPCError) as info:
+            client.call("getblockcount")
+        assert str(info.value) == f"lost connection to node at {node.url} during getblockcount ({expected})"
+        assert time.monotonic() - started < 20  # the limit ended it, not the 30 s deadline
+    finally:
+        client.close()
+        node.close()
+
+
+def test_max_answer_bytes_comes_from_the_config() -> None:
+    from oceanfed.config import Node
+    from oceanfed.rpc import MAX_ANSWER, from_config
+
+    node = Node(url="http://127.0.0.1:1/", user="u", password_env="HOME")
+    assert from_config(node).max_answer == MAX_ANSWER
+    assert from_config(node.model_copy(update={"max_answer_bytes": 5 * 2**20})).max_answer == 5 * 2**20
+    with pytest.raises(ValueError, match="max_answer_bytes"):
+        Node(url="http://127.0.0.1:1/", max_answer_bytes=1000)
 
 
 def test_the_reader_keeps_the_connection_only_when_it_may() -> None:

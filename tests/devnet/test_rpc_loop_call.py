@@ -8,6 +8,7 @@ with the next scripted answer (cut into pieces when asked), or not at all.
 
 from __future__ import annotations
 
+import contextlib
 import selectors
 import socket
 import threading
@@ -45,7 +46,7 @@ class KeptNode:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
-        with conn:
+        with conn, contextlib.suppress(ConnectionError):  # the client may close first
             buf = b""
             while True:
                 while b"\r\n\r\n" not in buf:
@@ -161,6 +162,30 @@ def test_a_silent_node_ends_a_loop_call_by_its_deadline_and_a_submit_is_not_rese
         )
         assert info.value.code is None
         assert node.methods == [b"getblockcount", b"submitblock"]  # sent once
+    finally:
+        client.close()
+        node.close()
+
+
+@pytest.mark.parametrize(("answer", "expected"), [
+    (b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + b"a" * (2**20 + 2**17),
+     "an answer over node.max_answer_bytes (1048576 bytes)"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999\r\n\r\n{",
+     "an answer of 99999999999 bytes, over node.max_answer_bytes (1048576)"),
+])
+def test_a_loop_call_reads_no_answer_over_the_limit(answer: bytes, expected: str) -> None:
+    node = KeptNode([_ok(b"0"), answer])
+    client = NodeClient(node.url, "u", "p", retries=0, timeout=30, max_answer=2**20)
+    assert client.begin("getblockcount") is None
+    assert client.call("getblockcount") == 0
+    try:
+        call = client.begin("getblockchaininfo")
+        assert call is not None
+        _run(call)
+        assert call.failure is not None
+        with pytest.raises(RPCError) as info:
+            client.resume(call)
+        assert str(info.value) == f"lost connection to node at {node.url} during getblockchaininfo ({expected})"
     finally:
         client.close()
         node.close()

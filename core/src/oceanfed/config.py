@@ -115,6 +115,7 @@ class Node(_Strict):
     cookie_file: str | None = None
     timeout: float = Field(default=10.0, gt=0)
     retries: int = Field(default=2, ge=0)
+    max_answer_bytes: int = Field(default=128 * 2**20, ge=2**20)
 
     @model_validator(mode="after")
     def _auth(self) -> Node:

@@ -55,6 +55,9 @@ READ_ONLY = frozenset(
 BACKOFF = (0.05, 0.2, 0.5, 1.0)
 #: Most bytes of an answer's status line and headers together (bitcoind sends about 150).
 MAX_HEAD = 64 * 1024
+#: Default of the largest answer body read from the node (``node.max_answer_bytes``): a
+#: block of Ocean's largest size is 8 MB as hex. A larger answer ends the call as one line.
+MAX_ANSWER = 128 * 2**20
 #: Most idle kept-alive connections the loop keeps for its own calls (see NodeClient.begin).
 LOOP_CONNECTIONS = 4
 #: Most bytes asked of the socket at once while reading an answer's body.
@@ -123,9 +126,10 @@ class _DeadlineSocket:
         except OSError:
             return True
 
-    def read_answer(self) -> tuple[int, bytes, bool]:
+    def read_answer(self, limit: int = MAX_ANSWER) -> tuple[int, bytes, bool]:
         """The next answer: its HTTP status, its body, and whether the connection must be
-        closed after it (the node said so, or the body ran to the end of the connection)."""
+        closed after it (the node said so, or the body ran to the end of the connection).
+        A body over ``limit`` bytes is :class:`_BadAnswer`, read no further."""
         buf = b""
         while True:
             end = buf.find(b"\r\n\r\n")
@@ -156,6 +160,10 @@ class _DeadlineSocket:
                 ):
                     raise _BadAnswer(f"bad Content-Length {value[:40]!r}")
                 length = int(value)
+                if length > limit:
+                    raise _BadAnswer(
+                        f"an answer of {length} bytes, over node.max_answer_bytes ({limit})"
+                    )
             elif name == "transfer-encoding" and value.strip().lower() != "identity":
                 raise _BadAnswer(
                     f"Transfer-Encoding {value.strip()[:40]!r}: expected a body with Content-Length"
@@ -168,9 +176,12 @@ class _DeadlineSocket:
                     close = False
         body = buf[end + 4 :]
         if length is None:  # the body runs to the end of the connection
-            parts = [body]
+            parts, got = [body], len(body)
             while chunk := self.recv(_RECV):
                 parts.append(chunk)
+                got += len(chunk)
+                if got > limit:
+                    raise _BadAnswer(f"an answer over node.max_answer_bytes ({limit} bytes)")
             return status, b"".join(parts), True
         if len(body) < length:
             parts, got = [body], len(body)
@@ -221,6 +232,7 @@ class NodeClient:
         timeout: float = 10.0,
         retries: int = 2,
         chain: str | None = None,
+        max_answer: int = MAX_ANSWER,
     ):
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
@@ -240,6 +252,8 @@ class NodeClient:
         self.chain = chain
         self.timeout = timeout
         self.retries = retries
+        #: the largest answer body read (``node.max_answer_bytes``)
+        self.max_answer = max_answer
         self._ids = itertools.count(1)
         self._local = threading.local()
         self._static_auth: bytes | None = None
@@ -404,7 +418,7 @@ class NodeClient:
         conn = self._connection(deadline)
         # the request line, headers and body in one send (one packet for the node to wake to)
         conn.sendall(self._request(auth, body))
-        status, data, close = conn.read_answer()
+        status, data, close = conn.read_answer(self.max_answer)
         if close:
             self._drop()
         self._lend()
@@ -586,7 +600,9 @@ class LoopCall:
                 source = _Received()
                 source.data, source.eof = self._got, self._eof
                 try:
-                    status, data, close = _DeadlineSocket.read_answer(source)  # type: ignore[arg-type]
+                    status, data, close = _DeadlineSocket.read_answer(
+                        source, self.client.max_answer  # type: ignore[arg-type]
+                    )
                 except _NeedMore:
                     continue
                 self._answer = (status, data)
@@ -676,4 +692,5 @@ def from_config(
         timeout=node.timeout,
         retries=node.retries,
         chain=chain,
+        max_answer=node.max_answer_bytes,
     )
