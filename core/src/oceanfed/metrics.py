@@ -27,6 +27,7 @@ import json
 import logging
 import re
 import socketserver
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -326,14 +327,54 @@ def _messenger_metrics(stats: dict[str, Any], gauges: frozenset[str]) -> Iterato
             yield c
 
 
+#: seconds a client may leave its connection silent (reading its request or our answer)
+IDLE_TIMEOUT = 10.0
+#: connections served at once; a connection beyond them is closed at once
+MAX_CONNECTIONS = 16
+
+
 class _Handler(WSGIRequestHandler):
+    timeout = IDLE_TIMEOUT
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base signature
         log.debug("http %s", format % args)
 
 
 class _ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
+    """A thread per connection, at most :data:`MAX_CONNECTIONS` of them: an idle or slow
+    client holds its thread only until the handler's timeout, and a flood of connections
+    gets no more threads than that."""
+
     daemon_threads = True
     allow_reuse_address = True
+
+    def server_activate(self) -> None:
+        super().server_activate()
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        if self._slots.acquire(blocking=False):
+            return True
+        log.debug("http: %d connections already, closing one from %s", MAX_CONNECTIONS, client_address)
+        return False
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()  # no thread took it
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """One debug line, not a traceback: a client that went silent or away."""
+        exc = sys.exc_info()[1]
+        log.debug("http: connection from %s ended: %s", client_address, exc)
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
