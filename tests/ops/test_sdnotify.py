@@ -53,6 +53,29 @@ def test_ready_status_stopping_and_rate_limited_watchdog(listener: tuple[socket.
     n.close()
 
 
+def test_a_receiver_that_stops_reading_never_stops_the_loop(listener: tuple[socket.socket, str]) -> None:
+    """The watchdog ping runs on the member's loop: when systemd's queue is full it is not
+    sent (and tried again at the next turn) instead of waiting for room."""
+    sock, path = listener
+    now = [0.0]
+    n = Notifier({"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "3"}, clock=lambda: now[0])
+    pings = 0
+    started = time.monotonic()
+    for _ in range(5000):  # far more than a unix datagram queue holds
+        if time.monotonic() - started > 5:
+            break
+        now[0] += 1.0
+        n.watchdog()
+        pings += n._last_ping == now[0]
+    assert time.monotonic() - started < 5
+    assert 0 < pings < 5000  # the queue filled, and the loop went on
+    sock.recv(4096)  # room again: the next ping goes out
+    now[0] += 1.0
+    n.watchdog()
+    assert n._last_ping == now[0]
+    n.close()
+
+
 def test_abstract_socket_addresses(tmp_path: Path) -> None:
     name = f"oceanfed-test-{os.getpid()}"
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import socket
 import time
 from pathlib import Path
 
@@ -75,6 +78,26 @@ def test_unknown_key_and_plaintext_subscribers_receive_nothing(mesh, wait) -> No
         for s in (stranger, plain, impostor):
             s.close()
         ctx.term()
+
+
+def test_refused_subscribers_are_counted_each_and_told_once_a_minute(mesh, wait, caplog) -> None:
+    """Anyone who reaches the port can fail a handshake, as often as it likes: each is
+    counted, but the warning comes at most once a minute."""
+    m = mesh(["a", "b"], curve=True)
+    a = m.start("a")
+    host, port = m.addresses["a"].removeprefix("tcp://").rsplit(":", 1)
+    caplog.set_level(logging.WARNING)
+    for _ in range(30):
+        with socket.create_connection((host, int(port))) as conn:
+            # a ZMTP 3.0 greeting for the NULL mechanism, to a CURVE server
+            conn.sendall(b"\xff" + bytes(8) + b"\x7f\x03\x00" + b"NULL".ljust(20, b"\x00") + bytes(32))
+            with contextlib.suppress(OSError):
+                conn.settimeout(5)
+                conn.recv(4096)  # until a drops it
+    wait(lambda: a.stats()["auth_failures"] >= 30, what="every refusal counted")
+    refused = [r.getMessage() for r in caplog.records if "refused a subscriber" in r.getMessage()]
+    assert len(refused) == 1, refused
+    assert "(a failed handshake)" in refused[0]
 
 
 def test_wrong_server_key_for_a_peer_is_counted(mesh, wait, tmp_path: Path) -> None:

@@ -17,6 +17,10 @@ from collections.abc import Callable, Mapping
 
 log = logging.getLogger("oceanfed.sdnotify")
 
+#: seconds READY, STATUS and STOPPING may wait for room in systemd's queue (the watchdog
+#: ping, sent from the member's loop, never waits)
+ONCE_WAIT = 2.0
+
 
 class Notifier:
     """Sends notifications to systemd when ``$NOTIFY_SOCKET`` is set; otherwise a no-op."""
@@ -43,15 +47,17 @@ class Notifier:
     def enabled(self) -> bool:
         return self.address is not None
 
-    def notify(self, message: str) -> bool:
-        """Send one notification (``KEY=VALUE`` lines); False when not sent."""
+    def notify(self, message: str, wait: float = ONCE_WAIT) -> bool:
+        """Send one notification (``KEY=VALUE`` lines), waiting at most ``wait`` seconds for
+        room in the receiver's queue (0: not at all); False when not sent."""
         if self.address is None:
             return False
         try:
             if self._sock is None:
                 self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            self._sock.settimeout(wait)
             self._sock.sendto(message.encode(), self.address)
-        except OSError as exc:  # systemd went away or the socket is not ours: keep running
+        except OSError as exc:  # systemd went away, stalls, or the socket is not ours: keep running
             log.debug("sd_notify to %r failed: %s", self.address, exc)
             return False
         return True
@@ -72,7 +78,9 @@ class Notifier:
             return
         now = self.clock()
         due = self._last_ping is None or now - self._last_ping >= self.watchdog_interval
-        if due and self.notify("WATCHDOG=1"):
+        # from the loop: never waits (a receiver that stopped reading would stop the loop);
+        # a ping that finds no room is sent again at the next turn
+        if due and self.notify("WATCHDOG=1", wait=0.0):
             self._last_ping = now
 
     def close(self) -> None:

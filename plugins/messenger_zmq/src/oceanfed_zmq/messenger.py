@@ -161,6 +161,7 @@ class ZmqMessenger(Messenger):
         }
         self._sub_bytes = 0
         self._pub_warned_at = float("-inf")
+        self._auth_warned_at = float("-inf")
         #: polled mode (see start_polled): deliver, the fds to wait on, the next housekeeping
         self._deliver: Deliver | None = None
         self._fds: tuple[int, ...] = ()
@@ -681,8 +682,17 @@ class ZmqMessenger(Messenger):
     def _on_pub_event(self, event: Mapping[str, Any]) -> None:
         kind = event["event"]
         if kind in _HANDSHAKE_FAILED:
+            # anyone who reaches the port can fail a handshake: counted each time, told at
+            # most once a minute
             self._counts["auth_failures"] += 1
-            self.log.warning("refused a subscriber on %s (unknown CURVE key)", self.opts.bind)
+            now = time.monotonic()
+            if now - self._auth_warned_at >= _RESET_LOG_EVERY:
+                self._auth_warned_at = now
+                why = "unknown CURVE key" if kind == zmq.EVENT_HANDSHAKE_FAILED_AUTH else "a failed handshake"
+                self.log.warning(
+                    "refused a subscriber on %s (%s); %d refused so far (stat=\"auth_failures\")",
+                    self.opts.bind, why, self._counts["auth_failures"],
+                )
 
     # -- reporting ------------------------------------------------------------------------
 
