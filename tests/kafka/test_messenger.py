@@ -181,3 +181,48 @@ def test_nested_json_does_not_stop_the_consumer(fed: Fed, messengers: MessengerF
     wait_until(lambda: box0.has(good), what="the good frame after the nested one")
     assert m0.stats()["malformed"] >= 2
     assert all(t.is_alive() for t in m0._threads)
+
+
+def _write_corrupt_record(servers: str, topic: str, value: bytes) -> None:
+    """What a hostile writer to the topics can do: a record whose batch fails its CRC (the
+    broker stores it as it came). The writer's own client is made to flip one byte after
+    it built the batch; the members' clients are untouched."""
+    import kafka.record.memory_records as records
+
+    from kafka import KafkaProducer
+
+    build = records.MemoryRecordsBuilder.buffer
+
+    def flipped(self):  # type: ignore[no-untyped-def]
+        raw = bytearray(build(self))
+        raw[raw.find(value)] ^= 0xFF
+        return bytes(raw)
+
+    producer = KafkaProducer(bootstrap_servers=servers, acks="all")
+    records.MemoryRecordsBuilder.buffer = flipped  # type: ignore[method-assign]
+    try:
+        for partition in producer.partitions_for(topic):
+            producer.send(topic, value, partition=partition).get(10)
+    finally:
+        records.MemoryRecordsBuilder.buffer = build  # type: ignore[method-assign]
+        producer.close(timeout=2)
+
+
+def test_an_unreadable_record_is_skipped_not_spun_on(fed: Fed, messengers: MessengerFactory, broker) -> None:
+    """kafka-python raises for a batch whose CRC fails without moving on, and polled again
+    it spun on that batch for good (at full CPU): one writer could make every member deaf.
+    The consumer steps past it and the frames after it arrive."""
+    box0 = Inbox()
+    m0 = messengers(fed, 0, box0)
+    m1 = messengers(fed, 1, Inbox())
+    first = fed.frame(1, 5, 0, "prevote", n=1)
+    m1.broadcast(first)
+    wait_until(lambda: box0.has(first), what="the frame before")
+    for topic in m0.topics.names:
+        _write_corrupt_record(broker.bootstrap, topic, b"UNREADABLE-RECORD")
+    after = [fed.frame(1, 5, 0, "prevote", n=2), fed.frame(1, 5, 0, "proposal", n=3)]
+    for frame in after:
+        m1.broadcast(frame)
+    wait_until(lambda: all(box0.has(f) for f in after), what="the frames after the unreadable ones")
+    assert m0.stats()["unreadable"] >= 1
+    assert all(t.is_alive() for t in m0._threads)

@@ -27,6 +27,8 @@ from oceanfed_kafka.options import KafkaOptions
 from oceanfed_kafka.stale import StaleFilter, Verdict
 from oceanfed_kafka.topics import Topics, ensure_topics, missing_topics
 
+#: what kafka-python raises, without moving on, for a record batch it cannot read
+_UNREADABLE = (kerr.CorruptRecordError, kerr.UnsupportedCodecError)
 #: frames waiting in the sender queue: (topic, key, frame, monotonic enqueue time)
 _Item = tuple[str, bytes, bytes, float]
 _POLL_MS = 50
@@ -59,7 +61,7 @@ class KafkaMessenger(Messenger):
         self._log = context.logger.getChild("kafka")
         self._lock = threading.Lock()
         self._counts: dict[str, int] = dict.fromkeys(
-            ("sent", "dropped", "received", "skipped_stale", "malformed", "reconnects"), 0
+            ("sent", "dropped", "received", "skipped_stale", "malformed", "unreadable", "reconnects"), 0
         )
         self._queue: queue.Queue[_Item | None] = queue.Queue(self.opts.send_queue)
         self._stop = threading.Event()
@@ -302,6 +304,9 @@ class KafkaMessenger(Messenger):
         while not self._stop.is_set():
             try:
                 batches = consumer.poll(timeout_ms=_POLL_MS)
+            except _UNREADABLE as exc:
+                self._skip_unreadable(consumer, exc)
+                batches = {}
             except kerr.KafkaError as exc:
                 self._log.debug("kafka poll: %s", exc)
                 batches = {}
@@ -443,6 +448,29 @@ class KafkaMessenger(Messenger):
         )
 
     # -- helpers -----------------------------------------------------------------------------
+
+    def _skip_unreadable(self, consumer: KafkaConsumer, exc: Exception) -> None:
+        """Step past a record kafka-python cannot read (a batch whose CRC fails, or whose
+        compression has no library here). It raises without moving the position, and
+        polling again would spin on the same batch for good: any writer to the topics could
+        make every member deaf. The position moves one record on (a batch of several is
+        passed one poll per record); the records skipped are lost to this member only."""
+        fetcher = getattr(consumer, "_fetcher", None)
+        part = getattr(fetcher, "_next_partition_records", None)
+        tp = getattr(part, "topic_partition", None)
+        if not isinstance(tp, TopicPartition):
+            # not where kafka-python 3 keeps it: go on from the latest offsets rather than
+            # spin (what was not read yet is lost to this member; gossip sends it again)
+            self._count("unreadable")
+            self._warn_limited("kafka: unreadable record (%s: %s); reading on from the latest offsets",
+                               type(exc).__name__, exc)
+            consumer.seek_to_end()
+            return
+        offset = consumer.position(tp)
+        consumer.seek(tp, offset + 1)  # the in-line records no longer match: dropped
+        self._count("unreadable")
+        self._warn_limited("kafka: skipped an unreadable record at %s[%d] offset %d (%s: %s)",
+                           tp.topic, tp.partition, offset, type(exc).__name__, exc)
 
     def _count(self, name: str, n: int = 1) -> None:
         with self._lock:
