@@ -78,8 +78,9 @@ _BATCH = 64
 #: Each byte of a distinct subscription costs libzmq a trie node of about 32 bytes.
 _PUB_MAX_IN = 64
 _PUB_MAX_IN_CURVE = 512
-#: at most one warning per peer about link resets in this many seconds
-_RESET_LOG_EVERY = 60.0
+#: each warning that a peer or a stranger can cause (a link reset, per peer; a rebind; a
+#: refused subscriber) at most once in this many seconds (:meth:`ZmqMessenger._warn_rarely`)
+_WARN_EVERY = 60.0
 #: subscriptions queued from one subscriber before TCP pushes back. libzmq files all a pipe
 #: holds whenever the socket is used, and keeps reading while the subscriber refills it, so
 #: the queue is kept as short as works: under ZAP (CURVE) a credential takes one place for good
@@ -101,7 +102,6 @@ class _Link:
         #: consecutive resets without a frame in between (for the backoff)
         self.backoff = 0
         self.resets = 0
-        self.warned_at = float("-inf")
         #: the sockets' zmq.FD (polled mode)
         self.fd = -1
         self.mon_fd = -1
@@ -160,8 +160,8 @@ class ZmqMessenger(Messenger):
             "pub_resets": 0,
         }
         self._sub_bytes = 0
-        self._pub_warned_at = float("-inf")
-        self._auth_warned_at = float("-inf")
+        #: when each rate-limited warning was last given, by its key (see _warn_rarely)
+        self._warned_at: dict[str, float] = {}
         #: polled mode (see start_polled): deliver, the fds to wait on, the next housekeeping
         self._deliver: Deliver | None = None
         self._fds: tuple[int, ...] = ()
@@ -397,14 +397,12 @@ class ZmqMessenger(Messenger):
             pub.close(linger=0)
             self._pub = None
             self._counts["pub_resets"] += 1
-            now = time.monotonic()
-            if now - self._pub_warned_at >= _RESET_LOG_EVERY:
-                self._pub_warned_at = now
-                self.log.warning(
-                    "more than %d bytes of subscriptions arrived on %s (a subscription flood?): "
-                    "rebinding it (%d time(s) so far)",
-                    _SUBSCRIPTION_BUDGET, self.opts.bind, self._counts["pub_resets"],
-                )
+            self._warn_rarely(
+                "rebind",
+                "more than %d bytes of subscriptions arrived on %s (a subscription flood?): "
+                "rebinding it (%d time(s) so far)",
+                _SUBSCRIPTION_BUDGET, self.opts.bind, self._counts["pub_resets"],
+            )
             self._pub, mon = self._open_pub(self._ctx, attempts=40)
             return mon
 
@@ -671,28 +669,31 @@ class ZmqMessenger(Messenger):
                 link.dead_since = now  # tried again at the next delay
                 self.log.warning("reconnecting peer %s at %s failed: %s", link.name, link.address, exc.strerror)
                 continue
-            if now - link.warned_at >= _RESET_LOG_EVERY:
-                link.warned_at = now
-                self.log.warning(
-                    "link to peer %s at %s was dropped without a retry (a frame over "
-                    "max_message_bytes or a protocol error); reconnected (%d time(s) so far)",
-                    link.name, link.address, link.resets,
-                )
+            self._warn_rarely(
+                f"link {link.name}",
+                "link to peer %s at %s was dropped without a retry (a frame over "
+                "max_message_bytes or a protocol error); reconnected (%d time(s) so far)",
+                link.name, link.address, link.resets,
+            )
 
     def _on_pub_event(self, event: Mapping[str, Any]) -> None:
         kind = event["event"]
         if kind in _HANDSHAKE_FAILED:
-            # anyone who reaches the port can fail a handshake: counted each time, told at
-            # most once a minute
+            # anyone who reaches the port can fail a handshake: counted each time, told rarely
             self._counts["auth_failures"] += 1
-            now = time.monotonic()
-            if now - self._auth_warned_at >= _RESET_LOG_EVERY:
-                self._auth_warned_at = now
-                why = "unknown CURVE key" if kind == zmq.EVENT_HANDSHAKE_FAILED_AUTH else "a failed handshake"
-                self.log.warning(
-                    "refused a subscriber on %s (%s); %d refused so far (stat=\"auth_failures\")",
-                    self.opts.bind, why, self._counts["auth_failures"],
-                )
+            why = "unknown CURVE key" if kind == zmq.EVENT_HANDSHAKE_FAILED_AUTH else "a failed handshake"
+            self._warn_rarely(
+                "refused",
+                "refused a subscriber on %s (%s); %d refused so far (stat=\"auth_failures\")",
+                self.opts.bind, why, self._counts["auth_failures"],
+            )
+
+    def _warn_rarely(self, key: str, message: str, *args: Any) -> None:
+        """Log the warning ``key`` unless it was given less than :data:`_WARN_EVERY` ago."""
+        now = time.monotonic()
+        if now - self._warned_at.get(key, float("-inf")) >= _WARN_EVERY:
+            self._warned_at[key] = now
+            self.log.warning(message, *args)
 
     # -- reporting ------------------------------------------------------------------------
 
