@@ -257,7 +257,6 @@ class StreamingNode:
 
     def __init__(self, head: bytes = b"HTTP/1.1 200 OK\r\n\r\n") -> None:
         self.head = head
-        self.sent = 0
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/"
         threading.Thread(target=self._run, daemon=True).start()
@@ -274,7 +273,6 @@ class StreamingNode:
                 conn.sendall(self.head)
                 while True:
                     conn.sendall(chunk)
-                    self.sent += len(chunk)
             except OSError:
                 return
 

@@ -34,6 +34,7 @@ from oceanfed.crypto import parse_pubkey
 from oceanfed.errors import ConfigError, DecodeError
 from oceanfed.keyfile import SecretFile, SecretPath, resolve_path
 from oceanfed.ocean.script import multisig_script, parse_multisig
+from oceanfed.rpc import MAX_ANSWER
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -115,7 +116,7 @@ class Node(_Strict):
     cookie_file: str | None = None
     timeout: float = Field(default=10.0, gt=0)
     retries: int = Field(default=2, ge=0)
-    max_answer_bytes: int = Field(default=128 * 2**20, ge=2**20)
+    max_answer_bytes: int = Field(default=MAX_ANSWER, ge=2**20)
 
     @model_validator(mode="after")
     def _auth(self) -> Node:

@@ -455,20 +455,19 @@ class KafkaMessenger(Messenger):
         polling again would spin on the same batch for good: any writer to the topics could
         make every member deaf. The position moves one record on (a batch of several is
         passed one poll per record); the records skipped are lost to this member only."""
+        self._count("unreadable")
         fetcher = getattr(consumer, "_fetcher", None)
         part = getattr(fetcher, "_next_partition_records", None)
         tp = getattr(part, "topic_partition", None)
         if not isinstance(tp, TopicPartition):
             # not where kafka-python 3 keeps it: go on from the latest offsets rather than
             # spin (what was not read yet is lost to this member; gossip sends it again)
-            self._count("unreadable")
             self._warn_limited("kafka: unreadable record (%s: %s); reading on from the latest offsets",
                                type(exc).__name__, exc)
             consumer.seek_to_end()
             return
         offset = consumer.position(tp)
         consumer.seek(tp, offset + 1)  # the in-line records no longer match: dropped
-        self._count("unreadable")
         self._warn_limited("kafka: skipped an unreadable record at %s[%d] offset %d (%s: %s)",
                            tp.topic, tp.partition, offset, type(exc).__name__, exc)
 
