@@ -9,6 +9,7 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 from oceanfed import wire
 from oceanfed_kafka.broker import TansuBroker
+from testsupport.memory import PeakRss, rss_mb
 
 from .conftest import Fed, Inbox, MessengerFactory, wait_until
 
@@ -225,4 +226,57 @@ def test_an_unreadable_record_is_skipped_not_spun_on(fed: Fed, messengers: Messe
         m1.broadcast(frame)
     wait_until(lambda: all(box0.has(f) for f in after), what="the frames after the unreadable ones")
     assert m0.stats()["unreadable"] >= 1
+    assert all(t.is_alive() for t in m0._threads)
+
+
+def _write_gzip_bomb(servers: str, topic: str, inflated_mb: int) -> None:
+    """A valid gzip record batch (its CRC holds) whose payload inflates to ``inflated_mb``
+    MB of zeros from about a thousandth of that: the hostile writer's client compresses its
+    own stream in place of the record; the members' clients are untouched."""
+    import zlib
+
+    import kafka.record.default_records as records
+
+    from kafka import KafkaProducer
+
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    chunk = bytes(2**20)
+    bomb = b"".join(packer.compress(chunk) for _ in range(inflated_mb)) + packer.flush()
+    encode = records.gzip_encode
+    producer = KafkaProducer(bootstrap_servers=servers, acks="all", compression_type="gzip")
+    records.gzip_encode = lambda _data: bomb  # type: ignore[attr-defined]
+    try:
+        for partition in producer.partitions_for(topic):
+            # a record larger than the bomb, or the client would send it uncompressed
+            producer.send(topic, bytes(len(bomb) + 4096), partition=partition).get(10)
+    finally:
+        records.gzip_encode = encode  # type: ignore[attr-defined]
+        producer.close(timeout=2)
+
+
+def test_a_gzip_bomb_is_skipped_without_inflating_it(fed: Fed, messengers: MessengerFactory, broker) -> None:
+    """kafka-python inflates a compressed batch whole before it reads a record: one batch of
+    256 KB made a member allocate 256 MB, twice over. A batch may now inflate only to twice
+    max_message_bytes and a batch_size; past that it is an unreadable batch, stepped past."""
+    box0 = Inbox()
+    m0 = messengers(fed, 0, box0, compression="gzip")
+    m1 = messengers(fed, 1, Inbox(), compression="gzip")
+    first = fed.frame(1, 5, 0, "prevote", n=1, pad="00" * 4000)  # gzip works for members
+    m1.broadcast(first)
+    wait_until(lambda: box0.has(first), what="the frame before")
+    before = rss_mb()
+    sampler = PeakRss()
+    sampler.start()
+    try:
+        for topic in m0.topics.names:
+            _write_gzip_bomb(broker.bootstrap, topic, 256)
+        after = [fed.frame(1, 5, 0, "prevote", n=2), fed.frame(1, 5, 0, "proposal", n=3)]
+        for frame in after:
+            m1.broadcast(frame)
+        wait_until(lambda: all(box0.has(f) for f in after), what="the frames after the bombs")
+    finally:
+        grown = sampler.stop() - before
+    print(f"\nRSS peaked {grown:.0f} MB above the start while two 256 MB gzip batches were read")
+    assert m0.stats()["unreadable"] >= 2
+    assert grown < 64
     assert all(t.is_alive() for t in m0._threads)

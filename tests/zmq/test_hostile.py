@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import ctypes
-import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import zmq
 from oceanfed_zmq.messenger import ZmqMessenger
-
-
-def _rss_mb() -> float:
-    """Resident memory after glibc hands its free pages back, so freed sockets do not count."""
-    ctypes.CDLL("libc.so.6").malloc_trim(0)
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+from testsupport.memory import PeakRss, rss_mb
 
 
 def _stranger_pub(address: str) -> tuple[zmq.Context, zmq.Socket]:  # type: ignore[type-arg]
@@ -66,28 +57,10 @@ def hears_from(m, sender: str, receiver: str) -> bool:  # type: ignore[no-untype
 FLOODER = Path(__file__).with_name("flooder.py")
 
 
-class _PeakRss(threading.Thread):
-    """Samples this process's resident memory until stopped and keeps the highest figure."""
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.peak = _rss_mb()
-        self._halt = threading.Event()
-
-    def run(self) -> None:
-        while not self._halt.wait(0.02):
-            self.peak = max(self.peak, _rss_mb())
-
-    def stop(self) -> float:
-        self._halt.set()
-        self.join()
-        return max(self.peak, _rss_mb())
-
-
 def _flood(*args: object) -> tuple[str, float]:
     """Run the flooder with ``args``; its report and this process's peak RSS growth (MB)."""
-    before = _rss_mb()
-    sampler = _PeakRss()
+    before = rss_mb()
+    sampler = PeakRss()
     sampler.start()
     try:
         run = subprocess.run(
@@ -110,12 +83,12 @@ def test_a_strangers_subscription_flood_does_not_grow_the_publisher(mesh, wait) 
     a = m.start("a")
     m.start("b")
     m.sync()
-    before = _rss_mb()
+    before = rss_mb()
     report_big, peak_big = _flood("plain", m.addresses["a"], 4000, 100, 30)
     report_small, peak_small = _flood("plain", m.addresses["a"], 58, 50, 30)
     m.sync()  # b subscribes to a again after a rebinds, and a reaches b
     wait(lambda: hears_from(m, "a", "b"), what="b to hear a after the flood")
-    kept = _rss_mb() - before
+    kept = rss_mb() - before
     print(f"\n4000-byte topics: {report_big}; RSS peaked {peak_big:.0f} MB above the start"
           f"\n58-byte topics: {report_small}; RSS peaked {peak_small:.0f} MB above the start"
           f"\nkept {kept:.0f} MB; {a.stats()['pub_resets']} rebind(s)")
@@ -132,11 +105,11 @@ def test_a_members_subscription_flood_does_not_grow_the_publisher(mesh, wait, tm
     a = m.start("a")
     m.start("b")
     m.sync()
-    before = _rss_mb()
+    before = rss_mb()
     report, peak = _flood("curve", m.addresses["a"], 470, 20000, m.curve_public["a"], tmp_path / "b.curve")
     m.sync()
     wait(lambda: hears_from(m, "a", "b"), what="b to hear a after the flood")
-    kept = _rss_mb() - before
+    kept = rss_mb() - before
     print(f"\n{report}; RSS peaked {peak:.0f} MB above the start and kept {kept:.0f} MB; "
           f"{a.stats()['pub_resets']} rebind(s)")
     assert peak < 100

@@ -22,6 +22,7 @@ from kafka import errors as kerr
 from oceanfed import wire
 from oceanfed.errors import MessengerError
 from oceanfed.interfaces import Deliver, Messenger, PluginContext, PluginOptions
+from oceanfed_kafka import inflate
 from oceanfed_kafka.client import ClientSettings, build_settings, explain, preflight
 from oceanfed_kafka.options import KafkaOptions
 from oceanfed_kafka.stale import StaleFilter, Verdict
@@ -32,6 +33,8 @@ _UNREADABLE = (kerr.CorruptRecordError, kerr.UnsupportedCodecError)
 #: frames waiting in the sender queue: (topic, key, frame, monotonic enqueue time)
 _Item = tuple[str, bytes, bytes, float]
 _POLL_MS = 50
+#: the producer's batch size (kafka-python's default, stated: it bounds what a batch inflates to)
+_BATCH_BYTES = 16_384
 _WARN_EVERY = 30.0
 
 
@@ -94,6 +97,9 @@ class KafkaMessenger(Messenger):
         self._queue = queue.Queue(self.opts.send_queue)
         o, common = self.opts, self.settings.common
         preflight(self.settings, o.connect_timeout_ms)
+        # a batch a member writes holds one record of up to max_message_bytes, or small ones
+        # up to _BATCH_BYTES: anything inflating past both, with room to spare, is hostile
+        inflate.install(2 * (o.max_message_bytes + _BATCH_BYTES))
         try:
             self._admin = KafkaAdminClient(**common)
             self._prepare_topics(self._admin)
@@ -103,6 +109,7 @@ class KafkaMessenger(Messenger):
                 linger_ms=o.linger_ms,
                 compression_type=None if o.compression == "none" else o.compression,
                 max_request_size=o.max_message_bytes,
+                batch_size=_BATCH_BYTES,
                 delivery_timeout_ms=max(o.delivery_timeout_ms, o.linger_ms + o.request_timeout_ms),
                 max_block_ms=o.max_block_ms,
                 enable_idempotence=False,
@@ -189,6 +196,9 @@ class KafkaMessenger(Messenger):
         """Reach the cluster and look for the topics; raise MessengerError if unusable."""
         o = self.opts
         preflight(self.settings, o.connect_timeout_ms)
+        # a batch a member writes holds one record of up to max_message_bytes, or small ones
+        # up to _BATCH_BYTES: anything inflating past both, with room to spare, is hostile
+        inflate.install(2 * (o.max_message_bytes + _BATCH_BYTES))
         try:
             admin = KafkaAdminClient(**self.settings.common)
         except Exception as exc:
