@@ -148,8 +148,8 @@ class _RecordingBlocking(_Recording):
 
 @pytest.mark.parametrize(("cls", "extras", "thread"), [
     (_Recording, {}, "MainThread"),  # the soft signer does not block: signed on the loop
-    (_Recording, {"x": 1}, "sign_0"),  # sign_extras hooks may block: the signing thread
-    (_RecordingBlocking, {}, "sign_0"),  # a signer that may block: the signing thread
+    (_Recording, {"x": 1}, "oceanfed-sign"),  # sign_extras hooks may block: the signing thread
+    (_RecordingBlocking, {}, "oceanfed-sign"),  # a signer that may block: the signing thread
 ])
 def test_a_signer_that_does_not_block_signs_on_the_loop(
     tmp_path: Path, cls: type[_Recording], extras: dict[str, Any], thread: str

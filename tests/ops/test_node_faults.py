@@ -256,7 +256,7 @@ def test_a_node_signer_finding_the_block_complete_is_the_end_of_the_height(
     wait_until(lambda: solo.height() >= 2, timeout=60, what="the first blocks")
     driver.stop()  # the loop is not needed: this checks what _sign hands to it
     driver._rpc_pool.shutdown(wait=True)
-    driver._sign_pool.shutdown(wait=True)
+    driver._signing.close(timeout=10)
     caplog.set_level(logging.INFO, logger="oceanfed")
     cfg = load_config(solo.layout.fed_toml("m0"))
     signer = NodeSigner(NodeSignerOptions(), M.plugin_context(cfg))

@@ -74,7 +74,7 @@ CORE = {
     "log.level": "Least severe level logged: debug, info, warning or error. OCEANFED_LOG_LEVEL, then --log-level, override it.",
     "log.format": "text (human-readable lines) or json (one JSON object per line). OCEANFED_LOG_FORMAT, then --log-format, override it.",
     "metrics.listen": "HOST:PORT to serve /metrics and /health on; unset: no HTTP listener. OCEANFED_METRICS_LISTEN overrides it.",
-    "metrics.unhealthy_after": "Seconds the node, or the messenger's transport (Kafka brokers; for ZMQ, every peer connection), may stay unreachable, or fewer than threshold members (this one included) reachable, before /health answers 503.",
+    "metrics.unhealthy_after": "Seconds the node, or the messenger's transport (Kafka brokers; for ZMQ, every peer connection), may stay unreachable, or fewer than threshold members (this one included) reachable, or a call into the signer run (a hung token), before /health answers 503; a signer call that runs this long is also logged as an error, once.",
 }
 
 

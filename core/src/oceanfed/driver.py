@@ -44,6 +44,7 @@ from oceanfed.droplog import UNKNOWN, DropLog
 from oceanfed.errors import BlockComplete, FatalError, OceanfedError, RPCError
 from oceanfed.interfaces import Messenger, Signer, SignRequest
 from oceanfed.ocean.proof import is_hex
+from oceanfed.signing_thread import SigningThread
 from oceanfed.statestore import StateStore
 
 log = logging.getLogger("oceanfed.driver")
@@ -176,6 +177,10 @@ class _Frame(NamedTuple):
 
 #: the least often the loop hands other threads a fresh view of the machine while busy
 VIEW_INTERVAL = 0.05
+#: seconds a signer call may run before the member reports it hung (``[metrics] unhealthy_after``)
+SIGNER_STUCK_AFTER = 30.0
+#: how long stopping waits for a signer call in progress before it leaves it behind
+SIGNER_CLOSE_WAIT = 2.0
 
 
 _DROPPED = Kind.DROPPED
@@ -365,7 +370,12 @@ class Driver:
         #: frames dropped, by peer and reason (exported as metrics, logged rate-limited)
         self.drops = DropLog(log)
         self._rpc_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="rpc")
-        self._sign_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sign")
+        #: a blocking signer's calls (see :mod:`oceanfed.signing_thread`)
+        self._signing = SigningThread(self._sign, clock)
+        #: seconds a signer call may run before it is reported as hung (and /health says so)
+        self.signer_stuck_after = SIGNER_STUCK_AFTER
+        #: the height of the hung call already reported, so that it is reported once
+        self._stuck_reported: int | None = None
         #: the signer never blocks: the loop signs itself (see Signer.blocking)
         self._sign_inline = getattr(signer, "blocking", True) is False
         self._stop = threading.Event()
@@ -532,6 +542,7 @@ class Driver:
         if self._view_owed and (waited or now >= self._next_view):
             self._publish_view()
         self._maybe_write_status(now)
+        self._watch_signer(now)
         if self.heartbeat is not None:
             self.heartbeat()
         self.cpu.lap()
@@ -541,8 +552,14 @@ class Driver:
             inflight.call.cancel()
         self._inflight.clear()
         self._rpc_pool.shutdown(wait=False, cancel_futures=True)
-        self._sign_pool.shutdown(wait=False, cancel_futures=True)
-        for part in (self.messenger, self.signer):
+        parts: list[Messenger | Signer] = [self.messenger]
+        if self._signing.close(SIGNER_CLOSE_WAIT):
+            parts.append(self.signer)
+        else:
+            busy = self._signing.busy_for()
+            log.warning("signer: the signature asked for at height %s has not returned; stopping "
+                        "without closing the signer", busy[0] if busy else "?")
+        for part in parts:
             try:
                 part.close()
             except Exception as exc:  # closing must not hide the reason we stopped
@@ -565,7 +582,34 @@ class Driver:
             "messenger": self.messenger.stats(),
             "pid": os.getpid(),
             "cpu_seconds": {k: round(v, 6) for k, v in self.cpu.seconds().items()},
+            "signer_busy": self.signer_busy(),
+            "signs_superseded": self.signs_superseded,
         }
+
+    @property
+    def signs_superseded(self) -> int:
+        """Signature requests dropped unstarted: a newer height's took their place."""
+        return self._signing.superseded
+
+    def signer_busy(self) -> dict[str, float] | None:
+        """The signer call in progress, if any: its height and how long it has run (s)."""
+        busy = self._signing.busy_for()
+        return None if busy is None else {"height": busy[0], "seconds": round(busy[1], 3)}
+
+    def _watch_signer(self, now: float) -> None:
+        """Say once when a signer call has run past :attr:`signer_stuck_after`, and once
+        when such a call returns: a hung token is otherwise silent."""
+        busy = self._signing.busy_for()
+        if busy is not None and busy[1] >= self.signer_stuck_after:
+            if self._stuck_reported != busy[0]:
+                self._stuck_reported = busy[0]
+                log.error("signer: the signature asked for at height %d has not returned for %.0f s; "
+                          "this member signs nothing until it does (is the token or HSM hung?)",
+                          busy[0], busy[1])
+        elif self._stuck_reported is not None and (busy is None or busy[0] != self._stuck_reported):
+            log.warning("signer: the call for height %d has returned; signing again",
+                        self._stuck_reported)
+            self._stuck_reported = None
 
     def _publish_view(self) -> None:
         """Hand other threads (metrics, ``/status``) a fresh copy of the machine's state.
@@ -739,7 +783,7 @@ class Driver:
                 if self._sign_inline and not action.extras:
                     self._sign(action, inline=True)  # no hand-off for a few microseconds
                 else:
-                    self._sign_pool.submit(self._sign, action)
+                    self._signing.submit(action)
             elif isinstance(action, A.Submit) and (
                 self._has_hook("oceanfed_block_complete") or not self._on_loop(
                     "submitblock", (action.block_hex,), _is_submit_answer,

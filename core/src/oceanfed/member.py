@@ -170,7 +170,9 @@ def build_driver(cfg: FedConfig, **driver_kwargs: Any) -> Driver:
         messenger.close()
         raise
     driver_kwargs.setdefault("status_path", store.dir / "status.json")
-    return Driver(
+    driver = Driver(
         machine, node=node, signer=signer, messenger=messenger, store=store,
         hooks=hooks, **driver_kwargs,
     )
+    driver.signer_stuck_after = cfg.metrics.unhealthy_after
+    return driver

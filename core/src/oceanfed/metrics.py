@@ -143,6 +143,9 @@ class HealthPolicy:
                 f"only {reachable} of the {machine.cfg.threshold} members needed are reachable "
                 f"(for {missing:.1f}s)"
             )
+        busy = d.signer_busy() if hasattr(d, "signer_busy") else None
+        if busy is not None and busy["seconds"] > self.unhealthy_after:
+            reasons.append(f"signer has not returned for {busy['seconds']:.1f}s (height {busy['height']})")
         if getattr(d, "_stop", None) is not None and d._stop.is_set():
             reasons.append("stopping")
         tip = view.tip
@@ -262,6 +265,20 @@ class DriverCollector(Collector):
             log.debug("messenger stats failed: %s", exc)
             stats = {}
         yield from _messenger_metrics(stats, getattr(d.messenger, "GAUGES", frozenset()))
+
+        busy = d.signer_busy()
+        g = GaugeMetricFamily(
+            "oceanfed_signer_busy_seconds",
+            "How long the signer call in progress has run (0 when none is): a hung token shows here",
+        )
+        g.add_metric([], 0.0 if busy is None else busy["seconds"])
+        yield g
+        c = CounterMetricFamily(
+            "oceanfed_signs_superseded",
+            "Signature requests dropped unstarted because a newer height's took their place",
+        )
+        c.add_metric([], d.signs_superseded)
+        yield c
 
         drops = CounterMetricFamily(
             "oceanfed_frames_dropped",

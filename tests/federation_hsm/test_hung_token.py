@@ -1,0 +1,119 @@
+"""A member whose SoftHSM2 token hangs: another process holds the token's file locks, so
+``C_Sign`` blocks inside the library until they are released, as a hung HSM would."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from oceanfed_devnet.launcher import LocalFederation, set_table
+from testsupport.waiting import free_port, wait_until
+
+from .conftest import HsmMember
+
+pytestmark = [pytest.mark.slow, pytest.mark.hsm]
+
+STUCK_AFTER = 2.0
+
+_LOCKER = """
+import fcntl, pathlib, sys
+files = [open(path, "r+b") for path in sys.argv[2:]]
+for f in files:
+    fcntl.lockf(f, fcntl.LOCK_EX)
+pathlib.Path(sys.argv[1]).write_text("locked")
+sys.stdin.read()  # until the test closes our stdin
+"""
+
+
+class TokenLock:
+    """Holds every file of a SoftHSM2 token's store locked from another process."""
+
+    def __init__(self, member: HsmMember):
+        self.dir = Path(member.token.conf_path).parent / "tokens"
+        self.ready = Path(member.token.conf_path).parent / "locked"
+
+    def __enter__(self) -> TokenLock:
+        files = sorted(str(p) for p in self.dir.glob("*/*") if p.is_file())
+        assert files, f"no token files under {self.dir}"
+        self.ready.unlink(missing_ok=True)
+        self.proc = subprocess.Popen([sys.executable, "-c", _LOCKER, str(self.ready), *files],
+                                     stdin=subprocess.PIPE)
+        wait_until(self.ready.exists, timeout=30, what="the token's files to be locked")
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(timeout=10)
+
+
+def _log(fed: LocalFederation, name: str) -> str:
+    return (Path(fed.dir) / "logs" / f"{name}.log").read_text(errors="replace")
+
+
+def _health(port: int) -> tuple[int, dict]:  # type: ignore[type-arg]
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as answer:
+            return answer.status, json.load(answer)
+    except urllib.error.HTTPError as err:
+        return err.code, json.load(err)
+
+
+def test_a_hung_token_is_reported_holds_one_request_and_does_not_stop_shutdown(
+    hsm_federation: tuple[LocalFederation, list[HsmMember]],
+) -> None:
+    fed, hsm_members = hsm_federation
+    m0 = hsm_members[0]
+    port = free_port()
+    set_table(fed.layout.fed_toml("m0"), "metrics",
+              {"listen": f"127.0.0.1:{port}", "unhealthy_after": STUCK_AFTER})
+    fed.start_devnet()
+    for m in hsm_members:
+        fed.start_member(m.name, env=m.env())
+    for name in ("m3", "m4"):
+        fed.start_member(name)
+    wait_until(lambda: fed.height() >= 3, timeout=60, what="the first blocks")
+
+    def busy() -> dict | None:  # type: ignore[type-arg]
+        status = fed.status("m0") or {}
+        return status.get("signer_busy")
+
+    with TokenLock(m0):
+        # the others go on; m0's signer is stuck in C_Sign from its next height on
+        base = fed.height()
+        wait_until(lambda: fed.height() >= base + 6, timeout=60, what="blocks while m0's token hangs")
+        wait_until(lambda: (b := busy()) is not None and b["seconds"] > STUCK_AFTER,
+                   timeout=30, what="m0's status to show the signer busy")
+        wait_until(lambda: "has not returned for" in _log(fed, "m0"), timeout=30,
+                   what="m0 to log the hung signer")
+        code, health = _health(port)
+        assert code == 503 and any("signer has not returned" in r for r in health["reasons"]), health
+        # one request waits behind the stuck call; each newer height's replaced it
+        status = fed.status("m0") or {}
+        assert status["signs_superseded"] >= 3, status
+    # released: the stuck call returns, m0 signs again and says so
+    wait_until(lambda: "has returned; signing again" in _log(fed, "m0"), timeout=30,
+               what="m0 to log that its signer returned")
+    wait_until(lambda: busy() is None, timeout=30, what="m0's signer to be idle")
+    wait_until(lambda: _health(port)[0] == 200, timeout=30, what="m0 healthy again")
+    assert fed.running("m0")
+
+    with TokenLock(m0):
+        base = fed.height()
+        wait_until(lambda: fed.height() >= base + 2, timeout=60, what="blocks while m0's token hangs")
+        wait_until(lambda: busy() is not None, timeout=30, what="m0's signer stuck again")
+        t0 = time.monotonic()
+        assert fed.stop("m0") == 0, fed.log_tail("m0", 20)
+        took = time.monotonic() - t0
+    log = _log(fed, "m0")
+    assert "stopping without closing the signer" in log, log[-2000:]
+    assert "Traceback" not in log and m0.token.user_pin not in log
+    print(f"m0 stopped in {took:.1f} s with a call stuck in its token")
+    assert took < 8  # LocalFederation.stop sends SIGKILL after 10 s
