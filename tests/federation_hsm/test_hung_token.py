@@ -1,11 +1,9 @@
-"""A member whose SoftHSM2 token hangs: another process holds the token's file locks, so
-``C_Sign`` blocks inside the library until they are released, as a hung HSM would."""
+"""A member whose SoftHSM2 token hangs (:class:`testsupport.tokenlock.TokenLock`): at start,
+in ``oceanfed check`` and while it signs."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -14,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from oceanfed_devnet.launcher import LocalFederation, set_table
+from testsupport.cli import oceanfed
+from testsupport.tokenlock import TokenLock
 from testsupport.waiting import free_port, wait_until
 
 from .conftest import HsmMember
@@ -21,38 +21,6 @@ from .conftest import HsmMember
 pytestmark = [pytest.mark.slow, pytest.mark.hsm]
 
 STUCK_AFTER = 2.0
-
-_LOCKER = """
-import fcntl, pathlib, sys
-files = [open(path, "r+b") for path in sys.argv[2:]]
-for f in files:
-    fcntl.lockf(f, fcntl.LOCK_EX)
-pathlib.Path(sys.argv[1]).write_text("locked")
-sys.stdin.read()  # until the test closes our stdin
-"""
-
-
-class TokenLock:
-    """Holds every file of a SoftHSM2 token's store locked from another process."""
-
-    def __init__(self, member: HsmMember):
-        self.dir = Path(member.token.conf_path).parent / "tokens"
-        self.ready = Path(member.token.conf_path).parent / "locked"
-
-    def __enter__(self) -> TokenLock:
-        files = sorted(str(p) for p in self.dir.glob("*/*") if p.is_file())
-        assert files, f"no token files under {self.dir}"
-        self.ready.unlink(missing_ok=True)
-        self.proc = subprocess.Popen([sys.executable, "-c", _LOCKER, str(self.ready), *files],
-                                     stdin=subprocess.PIPE)
-        wait_until(self.ready.exists, timeout=30, what="the token's files to be locked")
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        self.proc.wait(timeout=10)
-
 
 def _log(fed: LocalFederation, name: str) -> str:
     return (Path(fed.dir) / "logs" / f"{name}.log").read_text(errors="replace")
@@ -85,7 +53,7 @@ def test_a_hung_token_is_reported_holds_one_request_and_does_not_stop_shutdown(
         status = fed.status("m0") or {}
         return status.get("signer_busy")
 
-    with TokenLock(m0):
+    with TokenLock(m0.token):
         # the others go on; m0's signer is stuck in C_Sign from its next height on
         base = fed.height()
         wait_until(lambda: fed.height() >= base + 6, timeout=60, what="blocks while m0's token hangs")
@@ -105,7 +73,7 @@ def test_a_hung_token_is_reported_holds_one_request_and_does_not_stop_shutdown(
     wait_until(lambda: _health(port)[0] == 200, timeout=30, what="m0 healthy again")
     assert fed.running("m0")
 
-    with TokenLock(m0):
+    with TokenLock(m0.token):
         base = fed.height()
         wait_until(lambda: fed.height() >= base + 2, timeout=60, what="blocks while m0's token hangs")
         wait_until(lambda: busy() is not None, timeout=30, what="m0's signer stuck again")
@@ -117,3 +85,32 @@ def test_a_hung_token_is_reported_holds_one_request_and_does_not_stop_shutdown(
     assert "Traceback" not in log and m0.token.user_pin not in log
     print(f"m0 stopped in {took:.1f} s with a call stuck in its token")
     assert took < 8  # LocalFederation.stop sends SIGKILL after 10 s
+
+
+def test_a_token_hung_at_start_is_named_by_run_and_by_check(
+    hsm_federation: tuple[LocalFederation, list[HsmMember]],
+) -> None:
+    """SoftHSM2 blocks in C_Initialize while its files are locked: ``oceanfed run`` waited
+    there without a word, and ``oceanfed check`` hung (Ctrl-C cannot reach a call in C)."""
+    fed, hsm_members = hsm_federation
+    m0 = hsm_members[0]
+    fed.start_devnet()
+    with TokenLock(m0.token):
+        fed.start_member("m0", env=m0.env())
+        t0 = time.monotonic()
+        check = oceanfed("check", "--config", str(fed.layout.fed_toml("m0")), "--timeout", "3",
+                         env=m0.env(), timeout=60)
+        took = time.monotonic() - t0
+        wait_until(lambda: "signer: loading driver 'pkcs11' has taken 10 s so far" in _log(fed, "m0"),
+                   timeout=60, what="run to say that loading the signer is slow")
+        assert fed.running("m0")
+    out = check.stdout + check.stderr
+    print(out)
+    assert check.returncode == 1, out
+    line = next(x for x in check.stdout.splitlines() if x.startswith("FAILED signer:"))
+    assert "no answer within 3 s" in line and "token or HSM" in line, line
+    assert took < 30, took
+    assert "Traceback" not in out and m0.token.user_pin not in out
+    # released, the member goes on starting and signs
+    wait_until(lambda: "pkcs11 signer ready" in _log(fed, "m0"), timeout=60, what="m0's signer ready")
+    assert "Traceback" not in _log(fed, "m0")

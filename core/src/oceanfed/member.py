@@ -12,6 +12,7 @@ from oceanfed import crypto
 from oceanfed.config import FedConfig
 from oceanfed.consensus.auth import WireAuthenticator
 from oceanfed.consensus.machine import CoreConfig, Machine
+from oceanfed.deadline import warn_if_slow
 from oceanfed.driver import NODE_BACKOFF, RPC_IN_WARMUP, Driver, warmup_message
 from oceanfed.errors import ConfigError, DecodeError, RPCError
 from oceanfed.interfaces import MemberInfo, PluginContext
@@ -22,6 +23,8 @@ from oceanfed.rpc import NodeClient, from_config
 from oceanfed.statestore import Owner, StateStore
 
 log = logging.getLogger("oceanfed")
+#: seconds loading the signer may take before a warning says so (a hung token blocks it)
+SLOW_SIGNER_LOAD = 10.0
 
 
 def members_of(cfg: FedConfig) -> list[MemberInfo]:
@@ -136,7 +139,8 @@ def build_driver(cfg: FedConfig, **driver_kwargs: Any) -> Driver:
     wait_while_starting(node)
     tip = check_chain(cfg, node)
     context = plugin_context(cfg)
-    signer = load_signer(cfg.signer, context)
+    with warn_if_slow(log, SLOW_SIGNER_LOAD, f"signer: loading driver {cfg.signer.driver!r}"):
+        signer = load_signer(cfg.signer, context)
     if signer.pubkey() != context.me.pubkey:
         signer.close()
         raise ConfigError(

@@ -23,8 +23,12 @@ from typing import Any
 
 from oceanfed.cli.common import add_config_argument, config_path, config_source
 from oceanfed.config import FedConfig, config_problems, read_toml
+from oceanfed.deadline import NoAnswer, call_within
 from oceanfed.errors import ConfigError, OceanfedError
 from oceanfed.statestore import Owner, inspect_state
+
+#: seconds the signer and the messenger each have to answer ``oceanfed check``
+PLUGIN_TIMEOUT = 30.0
 
 
 @dataclass
@@ -50,7 +54,21 @@ def register(subparsers: Any) -> None:
     )
     add_config_argument(p)
     p.add_argument("--json", action="store_true", help="print the results as JSON")
+    p.add_argument(
+        "--timeout", type=_seconds, default=PLUGIN_TIMEOUT, metavar="SECONDS",
+        help=f"how long the signer and messenger may take to answer (default {PLUGIN_TIMEOUT:g})",
+    )
     p.set_defaults(func=run)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {text!r}")
+    return value
 
 
 def config_errors(path: Path) -> tuple[FedConfig | None, list[str]]:
@@ -84,10 +102,16 @@ def source_lines(cfg: FedConfig, path: Path, origin: str) -> list[Result]:
     return out
 
 
-def _attempt(name: str, fn: Callable[[], str | tuple[str, str]]) -> Result:
-    """Run one check; an OceanfedError (or any failure of a plugin) is a failed line."""
+def _attempt(
+    name: str, fn: Callable[[], str | tuple[str, str]], within: float | None = None, hung: str = ""
+) -> Result:
+    """Run one check; an OceanfedError (or any failure of a plugin) is a failed line. With
+    ``within``, a check that has not returned by then is a failed line too, asking whether
+    ``hung`` is (it is left running: a PKCS#11 call into a hung token cannot be taken back)."""
     try:
-        out = fn()
+        out = fn() if within is None else call_within(within, fn, name)
+    except NoAnswer as exc:
+        return Result(name, "failed", f"{exc}: a call into the {name} has not returned (is {hung} hung?)")
     except OceanfedError as exc:
         return Result(name, "failed", str(exc))
     except Exception as exc:  # a plugin's own bug still gets reported, not a traceback
@@ -97,7 +121,7 @@ def _attempt(name: str, fn: Callable[[], str | tuple[str, str]]) -> Result:
     return Result(name, "ok", out)
 
 
-def run_checks(path: Path, origin: str = "--config") -> list[Result]:
+def run_checks(path: Path, origin: str = "--config", timeout: float = PLUGIN_TIMEOUT) -> list[Result]:
     """Every check of ``oceanfed check``, in order; later ones are skipped if they cannot run."""
     from oceanfed import member as M
     from oceanfed.plugins import load_messenger, load_signer
@@ -171,7 +195,7 @@ def run_checks(path: Path, origin: str = "--config") -> list[Result]:
             s.close()
         return f"{cfg.signer.driver}: {detail}; pubkey matches member {cfg.member.name}"
 
-    results.append(_attempt("signer", signer))
+    results.append(_attempt("signer", signer, timeout, "its token or HSM"))
 
     def messenger() -> str | tuple[str, str]:
         m = load_messenger(cfg.messenger, context, source=str(path))
@@ -182,7 +206,7 @@ def run_checks(path: Path, origin: str = "--config") -> list[Result]:
             m.close()
         return ("warn", f"{detail}; {warning}") if warning else detail
 
-    results.append(_attempt("messenger", messenger))
+    results.append(_attempt("messenger", messenger, timeout, "a broker or the network"))
     results += _plugin_checks(cfg, context)
 
     if cfg.metrics.listen:
@@ -281,7 +305,7 @@ def _check_listen(listen: str) -> tuple[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     path = config_path(args)
-    results = run_checks(Path(path), (config_source(args) or (path, "--config"))[1])
+    results = run_checks(Path(path), (config_source(args) or (path, "--config"))[1], args.timeout)
     if args.json:
         print(json.dumps([r.__dict__ for r in results], indent=2))
     else:
