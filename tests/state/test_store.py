@@ -209,3 +209,22 @@ def test_the_state_row_is_the_standard_compact_json(tmp_path: Path) -> None:
     assert json.loads(row) == expected
     assert row.encode() == json.dumps(expected, separators=(",", ":"), ensure_ascii=False).encode()
     store.close()
+
+
+def test_a_save_the_disk_refuses_is_one_clear_error_and_the_saved_state_stays(tmp_path: Path) -> None:
+    """SQLite's page limit refuses a write as a full disk does (SQLITE_FULL)."""
+    store = StateStore(tmp_path / "s")
+    good = _record(_height(3, 1_000), 2)
+    store.save(good)
+    pages = store._db.execute("PRAGMA page_count").fetchone()[0]
+    store._db.execute(f"PRAGMA max_page_count = {pages}")
+    bigger = _record(_height(4, 200_000), 3)
+    with pytest.raises(StateError) as err:
+        store.save(bigger)
+    message = str(err.value)
+    assert str(tmp_path / "s" / "state.sqlite3") in message and "full" in message, message
+    assert store.load() == good
+    store._db.execute("PRAGMA max_page_count = 1073741823")
+    store.save(bigger)  # space again: the same record is written whole
+    store.close()
+    assert StateStore(tmp_path / "s").load() == bigger

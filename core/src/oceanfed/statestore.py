@@ -354,6 +354,19 @@ class StateStore:
         return record
 
     def save(self, record: dict[str, Any]) -> None:
+        """Write ``record`` durably (one transaction, flushed) before returning; see
+        :meth:`_save`. A write the disk refuses (full, failing) raises :class:`StateError`
+        naming the file: nothing that depends on the record may leave the process, so the
+        member stops, with its last saved state intact."""
+        try:
+            self._save(record)
+        except (sqlite3.Error, OSError) as exc:
+            raise StateError(
+                f"state: cannot write {self.dir / DB_NAME} ({exc}); stopping, as nothing may be "
+                "signed or sent before its state is on disk (the state saved before is intact)"
+            ) from None
+
+    def _save(self, record: dict[str, Any]) -> None:
         """Write ``record`` durably (one transaction, flushed) before returning.
 
         A sign-state in the record is also appended to the ``signed`` audit table; a second,

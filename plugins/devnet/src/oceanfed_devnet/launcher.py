@@ -297,7 +297,7 @@ class LocalFederation:
     def signed(self, name: str) -> dict[int, str]:
         """The member's ``signed`` audit table (height to block hash), read-only: the
         member may be running and holding its state directory."""
-        path = self.layout.member_dir(name) / "state" / "state.sqlite3"
+        path = self.state_dirs[name] / "state.sqlite3"
         if not path.exists():
             return {}
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
