@@ -69,7 +69,8 @@ def test_a_full_state_disk_stops_the_member_with_one_line_and_it_comes_back(
         log = _log(fed, "m0")
         errors = [x for x in log.splitlines() if x.startswith("oceanfed: error:")]
         assert len(errors) == 1, log[-3000:]
-        assert f"state: cannot write {small_disk / 'm0' / 'state.sqlite3'}" in errors[0], errors
+        assert f"{small_disk / 'm0' / 'state.sqlite3'}: cannot write the state database" in errors[0]
+        assert "free space" in errors[0] and "state reset" not in errors[0], errors
         assert "full" in errors[0] and "Traceback" not in log
         # the other two go on
         base = fed.height()

@@ -223,6 +223,7 @@ def test_a_save_the_disk_refuses_is_one_clear_error_and_the_saved_state_stays(tm
         store.save(bigger)
     message = str(err.value)
     assert str(tmp_path / "s" / "state.sqlite3") in message and "full" in message, message
+    assert "free space" in message and "state reset" not in message, message
     assert store.load() == good
     store._db.execute("PRAGMA max_page_count = 1073741823")
     store.save(bigger)  # space again: the same record is written whole

@@ -160,6 +160,22 @@ def _bad(path: Path, what: str) -> StateError:
     return StateError(f"{path}: {what}; {REMEDY}")
 
 
+#: SQLite's answers for a disk that refuses a write (full, read-only, failing), as against a
+#: damaged database: the state already in the file is intact
+_DISK_REFUSED = ("SQLITE_FULL", "SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_CANTOPEN", "SQLITE_PERM")
+
+
+def _unwritable(path: Path, exc: sqlite3.Error | OSError, doing: str) -> StateError:
+    """The error for a write that failed: what to do depends on whether the disk refused
+    it (free space, make it writable) or the database is damaged (see :data:`REMEDY`)."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if isinstance(exc, OSError) or name.startswith(_DISK_REFUSED):
+        return StateError(f"{path}: cannot write the state database ({exc}); {doing}: the state "
+                          "saved before is intact: free space on its disk, or make it writable, "
+                          "and start again")
+    return _bad(path, f"cannot write the state database ({exc})")
+
+
 def _validate_record(path: Path, record: Any) -> dict[str, Any]:
     ss = record.get("sign_state") if isinstance(record, dict) else None
     if (not isinstance(ss, dict) or type(ss.get("height")) is not int
@@ -323,7 +339,7 @@ class StateStore:
                 db.execute("CREATE TABLE IF NOT EXISTS blobs (id INTEGER PRIMARY KEY, "
                            "height INTEGER, kind TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL)")
             except sqlite3.Error as exc:
-                raise _bad(path, f"cannot write the state database ({exc})") from None
+                raise _unwritable(path, exc, "not started") from None
             self._db = db
             self._cur = db.cursor()
             self._signed = last
@@ -361,10 +377,8 @@ class StateStore:
         try:
             self._save(record)
         except (sqlite3.Error, OSError) as exc:
-            raise StateError(
-                f"state: cannot write {self.dir / DB_NAME} ({exc}); stopping, as nothing may be "
-                "signed or sent before its state is on disk (the state saved before is intact)"
-            ) from None
+            raise _unwritable(self.dir / DB_NAME, exc, "stopping, as nothing may be signed or "
+                              "sent before its state is on disk") from None
 
     def _save(self, record: dict[str, Any]) -> None:
         """Write ``record`` durably (one transaction, flushed) before returning.
