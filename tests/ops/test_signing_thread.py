@@ -51,5 +51,14 @@ def test_close_leaves_a_stuck_call_behind_and_runs_nothing_more() -> None:
     assert thread.close(timeout=0.2) is False
     release.set()
     wait_until(lambda: signed == [1], what="the stuck call to end")
+    assert thread._thread is not None
     thread._thread.join(5)
     assert signed == [1] and not thread._thread.is_alive()
+
+
+def test_no_thread_until_the_first_request() -> None:
+    """A driver whose signer never blocks signs on its loop: it starts no signing thread."""
+    before = threading.active_count()
+    thread = SigningThread(lambda action: None)
+    assert thread._thread is None and threading.active_count() == before
+    assert thread.busy_for() is None and thread.close(timeout=0)

@@ -37,17 +37,22 @@ class SigningThread:
         self._closed = False
         #: requests replaced by a newer one before they were started
         self.superseded = 0
-        self._thread = threading.Thread(target=self._loop, name="oceanfed-sign", daemon=True)
-        self._thread.start()
+        #: started by the first request (a member whose signer never blocks has none)
+        self._thread: threading.Thread | None = None
 
     def submit(self, action: A.Sign) -> None:
         """Sign ``action`` once the call in progress (if any) returns; a request still
         waiting for that is dropped (the machine has moved past its height)."""
         with self._cond:
+            if self._closed:
+                return
             if self._waiting is not None:
                 self.superseded += 1
             self._waiting = action
             self._cond.notify()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="oceanfed-sign", daemon=True)
+                self._thread.start()
 
     def busy_for(self) -> tuple[int, float] | None:
         """``(height, seconds)`` of the call in progress, or None when idle."""
@@ -63,8 +68,11 @@ class SigningThread:
             self._closed = True
             self._waiting = None
             self._cond.notify()
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+            thread = self._thread
+        if thread is None:
+            return True
+        thread.join(timeout)
+        return not thread.is_alive()
 
     def _loop(self) -> None:
         while True:
