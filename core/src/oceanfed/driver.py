@@ -542,7 +542,7 @@ class Driver:
         if self._view_owed and (waited or now >= self._next_view):
             self._publish_view()
         self._maybe_write_status(now)
-        self._watch_signer(now)
+        self._watch_signer()
         if self.heartbeat is not None:
             self.heartbeat()
         self.cpu.lap()
@@ -596,7 +596,7 @@ class Driver:
         busy = self._signing.busy_for()
         return None if busy is None else {"height": busy[0], "seconds": round(busy[1], 3)}
 
-    def _watch_signer(self, now: float) -> None:
+    def _watch_signer(self) -> None:
         """Say once when a signer call has run past :attr:`signer_stuck_after`, and once
         when such a call returns: a hung token is otherwise silent."""
         busy = self._signing.busy_for()

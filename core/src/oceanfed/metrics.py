@@ -143,7 +143,7 @@ class HealthPolicy:
                 f"only {reachable} of the {machine.cfg.threshold} members needed are reachable "
                 f"(for {missing:.1f}s)"
             )
-        busy = d.signer_busy() if hasattr(d, "signer_busy") else None
+        busy = d.signer_busy()
         if busy is not None and busy["seconds"] > self.unhealthy_after:
             reasons.append(f"signer has not returned for {busy['seconds']:.1f}s (height {busy['height']})")
         if getattr(d, "_stop", None) is not None and d._stop.is_set():
