@@ -46,6 +46,7 @@ from oceanfed.interfaces import Messenger, Signer, SignRequest
 from oceanfed.ocean.proof import is_hex
 from oceanfed.signing_thread import SigningThread
 from oceanfed.statestore import StateStore
+from oceanfed.steadyclock import from_wall, steady
 
 log = logging.getLogger("oceanfed.driver")
 
@@ -324,7 +325,7 @@ class Driver:
         messenger: Messenger,
         store: StateStore,
         hooks: Any = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = steady,
         on_block: Callable[[dict[str, Any]], None] | None = None,
         status_path: str | os.PathLike[str] | None = None,
         inbox_bytes: int = INBOX_BYTES,
@@ -380,6 +381,8 @@ class Driver:
         self._sign_inline = getattr(signer, "blocking", True) is False
         self._stop = threading.Event()
         self.last_node_ok = clock()
+        #: block 1's timestamp (Unix time), which the block schedule counts from
+        self._anchor_wall: int | None = None
         #: why a plugin stopped the member, if one did
         self.fatal: str | None = None
         self.rpc_errors = 0
@@ -575,6 +578,7 @@ class Driver:
             "member": self.machine.cfg.names[self.machine.cfg.me],
             **self.view.status(),
             "time": self.clock(),
+            "wall_time": time.time(),
             "last_node_ok": self.last_node_ok,
             "rpc_errors": self.rpc_errors,
             "messages_received": self.messages_received,
@@ -762,7 +766,7 @@ class Driver:
                 except OceanfedError as exc:
                     log.warning("messenger: %s", exc)
             elif isinstance(action, A.QueryTip):
-                if not (self.machine.anchor_time is not None and self._on_loop(
+                if not (self._anchor_wall is not None and self._on_loop(
                     "getblockchaininfo", (), _is_chain_info, self._tip_from,
                     partial(self._post_failure, "tip", -1),
                 )):
@@ -971,13 +975,14 @@ class Driver:
         """The tip ``getblockchaininfo`` names to the machine (with the anchor time, which
         takes two more calls the first time: never on the loop, which knows it then)."""
         height, best = info["blocks"], info["bestblockhash"]
-        anchor = self.machine.anchor_time
-        if anchor is None and height >= 1:
+        if self._anchor_wall is None and height >= 1:
             h1 = self._call(
                 "getblockheader", self._call("getblockhash", 1, expect=_is_hash),
                 expect=_is_header,
             )
-            anchor = int(h1["time"])
+            self._anchor_wall = int(h1["time"])
+        # the block's time is wall time: the machine's clock is not (see oceanfed.steadyclock)
+        anchor = None if self._anchor_wall is None else from_wall(self._anchor_wall, self.clock)
         self.inbox.put(E.NodeTip(height, best, anchor))
 
     def _build(self, action: A.BuildProposal) -> None:

@@ -48,6 +48,7 @@ from prometheus_client.registry import Collector
 from oceanfed import __version__
 from oceanfed.consensus.counts import Kind, Tally
 from oceanfed.errors import ConfigError
+from oceanfed.steadyclock import to_wall
 
 if TYPE_CHECKING:
     from oceanfed.driver import Driver
@@ -312,7 +313,7 @@ class DriverCollector(Collector):
         g = GaugeMetricFamily(
             "oceanfed_node_last_ok_timestamp_seconds", "When the node last answered (Unix time)"
         )
-        g.add_metric([], d.last_node_ok)
+        g.add_metric([], to_wall(d.last_node_ok, d.clock))
         yield g
         g = GaugeMetricFamily(
             "oceanfed_peer_last_seen_timestamp_seconds",
@@ -320,7 +321,7 @@ class DriverCollector(Collector):
             labels=["peer"],
         )
         for index, at in sorted(dict(m.peer_seen).items()):
-            g.add_metric([m.cfg.names[index]], at)
+            g.add_metric([m.cfg.names[index]], to_wall(at, d.clock))
         yield g
 
 

@@ -131,7 +131,8 @@ def collect(cfg: FedConfig) -> dict[str, Any]:
     now = time.time()
     out = _identity(cfg)
     live = read_status_file(state_dir)
-    age = now - float(live.get("time", 0)) if live else None
+    # when it was written, in Unix time ("time" is the member's own clock, see steadyclock)
+    age = now - float(live.get("wall_time", live.get("time", 0))) if live else None
     running = bool(
         live and live.get("running") and _pid_alive(live.get("pid"))
         and age is not None and age < STALE_AFTER

@@ -20,11 +20,12 @@ class Received:
 
 @dataclass(frozen=True)
 class NodeTip:
-    """Our node's best block: height, hash (RPC hex), and the chain time of block 1."""
+    """Our node's best block: height, hash (RPC hex), and the chain time of block 1 (as a
+    reading of the machine's clock)."""
 
     height: int
     block_hash: str
-    anchor_time: int | None = None
+    anchor_time: float | None = None
 
 
 @dataclass(frozen=True)

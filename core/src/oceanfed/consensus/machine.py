@@ -478,7 +478,7 @@ class Machine:
         self.h: HeightState | None = None
         self.sign_state = SignState()
         self.tip: tuple[int, str] | None = None
-        self.anchor_time: int | None = None
+        self.anchor_time: float | None = None
         self._restored_height: dict[str, Any] | None = None
         if restored:
             ss = restored.get("sign_state") or {}
