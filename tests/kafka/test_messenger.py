@@ -278,5 +278,7 @@ def test_a_gzip_bomb_is_skipped_without_inflating_it(fed: Fed, messengers: Messe
         grown = sampler.stop() - before
     print(f"\nRSS peaked {grown:.0f} MB above the start while two 256 MB gzip batches were read")
     assert m0.stats()["unreadable"] >= 2
-    assert grown < 64
+    # inflated whole, one batch alone peaks at 512 MB (the stream, then its copy); bounded,
+    # each read stops at about 2 MB (14 MB on an idle machine, 69 MB once in a long busy run)
+    assert grown < 200
     assert all(t.is_alive() for t in m0._threads)
