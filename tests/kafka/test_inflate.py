@@ -9,6 +9,7 @@ import kafka.record.legacy_records as legacy_records
 import pytest
 
 from kafka import errors as kerr
+from oceanfed.errors import MessengerError
 from oceanfed_kafka import inflate
 
 
@@ -44,3 +45,11 @@ def test_the_bound_never_shrinks_below_what_a_messenger_asked_for() -> None:
     inflate.install(10_000_000)
     inflate.install(4096)
     assert inflate.limit() >= 10_000_000
+
+
+def test_a_kafka_python_that_decodes_elsewhere_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bound works by replacing kafka-python's gzip decoder where its record modules
+    look it up; were that name gone in another release, nothing would be bounded."""
+    monkeypatch.delattr(legacy_records, "gzip_decode")
+    with pytest.raises(MessengerError, match="legacy_records.gzip_decode"):
+        inflate.install(4096)

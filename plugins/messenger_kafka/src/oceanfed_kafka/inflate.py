@@ -18,8 +18,10 @@ from typing import Any
 
 import kafka.record.default_records as default_records
 import kafka.record.legacy_records as legacy_records
+from kafka.version import __version__ as kafka_version
 
 from kafka import errors as kerr
+from oceanfed.errors import MessengerError
 
 _lock = threading.Lock()
 _limit = 0
@@ -31,12 +33,21 @@ def limit() -> int:
 
 
 def install(max_inflated: int) -> None:
-    """Bound every compressed batch this process reads to ``max_inflated`` bytes.
+    """Bound every compressed batch this process reads to ``max_inflated`` bytes; raise
+    MessengerError if kafka-python no longer decodes where this can bound it.
 
     The bound is process-wide, as kafka-python's decoders are: with several messengers in
     one process the largest bound asked for holds.
     """
     global _limit
+    for module in (default_records, legacy_records):
+        if not callable(getattr(module, "gzip_decode", None)):
+            # a kafka-python that decodes elsewhere would inflate hostile batches whole again
+            raise MessengerError(
+                f"kafka messenger: kafka-python {kafka_version} has no {module.__name__}.gzip_decode, "
+                "where oceanfed bounds what a record batch may inflate to; install a kafka-python "
+                "this oceanfed was released with (3.0)"
+            )
     with _lock:
         _limit = max(_limit, max_inflated)
         for module in (default_records, legacy_records):
