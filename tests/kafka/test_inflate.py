@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 
+import kafka.codec
 import kafka.record.default_records as default_records
 import kafka.record.legacy_records as legacy_records
 import pytest
@@ -18,6 +19,7 @@ def test_a_gzip_batch_inflates_up_to_the_limit_and_not_past_it() -> None:
     cap = inflate.limit()
     assert cap >= 4096
     assert default_records.gzip_decode is legacy_records.gzip_decode is inflate.gzip_decode
+    assert kafka.codec.gzip_decode is inflate.gzip_decode
     assert inflate.gzip_decode(memoryview(gzip.compress(b"a" * cap))) == b"a" * cap
     two_members = gzip.compress(b"b" * (cap // 2)) + gzip.compress(b"c" * (cap // 2 + 1))
     with pytest.raises(kerr.CorruptRecordError, match=f"past {cap} bytes"):

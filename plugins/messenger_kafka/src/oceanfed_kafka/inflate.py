@@ -16,6 +16,7 @@ import threading
 import zlib
 from typing import Any
 
+import kafka.codec as codec
 import kafka.record.default_records as default_records
 import kafka.record.legacy_records as legacy_records
 from kafka.version import __version__ as kafka_version
@@ -50,6 +51,7 @@ def install(max_inflated: int) -> None:
             )
     with _lock:
         _limit = max(_limit, max_inflated)
+        codec.gzip_decode = gzip_decode  # for a release that calls it through the module
         for module in (default_records, legacy_records):
             module.gzip_decode = gzip_decode
             for name in ("snappy_decode", "lz4_decode", "lz4_decode_old_kafka", "zstd_decode"):
