@@ -52,6 +52,9 @@ log = logging.getLogger("oceanfed.driver")
 
 #: how often status.json is rewritten, at most
 STATUS_INTERVAL = 0.25
+#: how often the loop checks that the state directory is still on disk (see
+#: :meth:`StateStore.ensure_in_place`)
+STATE_CHECK_INTERVAL = 0.5
 #: RPC error code of a block that the node refuses in ``testproposedblock``
 RPC_VERIFY_ERROR = -25
 #: ``testproposedblock`` errors that are the node's verdict on the block (see FACTS: -25 and
@@ -390,6 +393,7 @@ class Driver:
         self.messages_received = 0
         self.status_path = Path(status_path) if status_path is not None else None
         self._next_status = 0.0
+        self._next_state_check = 0.0
         self._status_due = threading.Event()
         self._status_thread: threading.Thread | None = None
 
@@ -544,6 +548,9 @@ class Driver:
         now = self.clock()
         if self._view_owed and (waited or now >= self._next_view):
             self._publish_view()
+        if now >= self._next_state_check and self.store is not None:
+            self._next_state_check = now + STATE_CHECK_INTERVAL
+            self.cpu.call("persistence", self.store.ensure_in_place)
         self._maybe_write_status(now)
         self._watch_signer()
         if self.heartbeat is not None:

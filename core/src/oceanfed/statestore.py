@@ -18,8 +18,10 @@ stored once each, in their own table, the first time a record needs them; the pe
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
+import logging
 import os
 import sqlite3
 import time
@@ -47,6 +49,8 @@ _INSERT_SIGNED = ("INSERT INTO signed (height, block_hash, parent, recorded_at) 
                   "VALUES (?, ?, ?, ?) ON CONFLICT(height) DO NOTHING")
 _INSERT_BLOB = "INSERT INTO blobs (id, height, kind, key, value) VALUES (?, ?, ?, ?, ?)"
 _json_encode = json.JSONEncoder(separators=(",", ":")).encode
+
+log = logging.getLogger(__name__)
 
 
 def _encode(value: Any) -> str:
@@ -136,10 +140,15 @@ def read_marker(directory: Path) -> dict[str, Any] | None:
     return data
 
 
-def write_marker(directory: Path, owner: Owner, first_height: int, **extra: Any) -> None:
-    """Write the marker atomically and durably (file and directory fsynced)."""
+def write_marker(directory: Path, owner: Owner, first_height: int, **extra: Any) -> dict[str, Any]:
+    """Write the marker atomically and durably (file and directory fsynced); returns it."""
     data = {"chain": owner.chain, "member": owner.member, "first_height": first_height,
             "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **extra}
+    _put_marker(directory, data)
+    return data
+
+
+def _put_marker(directory: Path, data: dict[str, Any]) -> None:
     text = json.dumps(data, indent=1) + "\n"
     try:
         write_atomic(directory / MARKER, text.encode(), mode=0o600, replace=True)
@@ -304,6 +313,14 @@ class StateStore:
         self._signed: tuple[int, str] | None = None
         #: the id the next stored blob gets
         self._next_id = 1
+        #: how often the state was found removed or replaced on disk and written back
+        self.written_back = 0
+        #: the marker this member runs under (None without an owner), kept to write it back
+        self._marker: dict[str, Any] | None = None
+        self._path = str(self.dir / DB_NAME)
+        #: (device, inode) of the database file this store writes, and of its marker
+        self._ident: tuple[int, int] = (0, 0)
+        self._marker_ident: tuple[int, int] = (0, 0)
         self._lock = _take_lock(self.dir)
         try:
             self._db = self._open(owner, first_height)
@@ -315,6 +332,7 @@ class StateStore:
         marker = read_marker(self.dir)
         if marker is not None and owner is not None:
             _check_owner(self.dir, marker, owner)
+            self._marker = marker
         path = self.dir / DB_NAME
         db_exists = path.exists()
         if marker is not None and not db_exists:
@@ -327,8 +345,7 @@ class StateStore:
             record, last = _read_db(db, path)
             _judge(self.dir, marker, db_exists, record, last)
             try:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=FULL")
+                _configure(db)
                 db.execute("CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
                 # an append-only audit of every block this member agreed to sign: one per height
                 db.execute(
@@ -342,6 +359,7 @@ class StateStore:
                 raise _unwritable(path, exc, "not started") from None
             self._db = db
             self._cur = db.cursor()
+            self._ident = _ident(os.stat(path))
             self._signed = last
             self._next_id = 1 + db.execute("SELECT coalesce(max(id), 0) FROM blobs").fetchone()[0]
             if record is not None:
@@ -349,7 +367,9 @@ class StateStore:
             if owner is not None and marker is None:
                 if record is None:  # a first start: the row first, so the marker never lies
                     self.save(initial_record(-1))
-                write_marker(self.dir, owner, first_height)
+                self._marker = write_marker(self.dir, owner, first_height)
+            if self._marker is not None:
+                self._marker_ident = _ident_of(self.dir / MARKER)
         except BaseException:
             db.close()
             raise
@@ -374,6 +394,8 @@ class StateStore:
         :meth:`_save`. A write the disk refuses (full, failing) raises :class:`StateError`
         naming the file: nothing that depends on the record may leave the process, so the
         member stops, with its last saved state intact."""
+        if _ident_of(self._path) != self._ident:
+            self.ensure_in_place()
         try:
             self._save(record)
         except (sqlite3.Error, OSError) as exc:
@@ -490,6 +512,78 @@ class StateStore:
         pruned = kept != sum(len(v) for v in known.values())
         return {**record, "height_state": small}, cache, fresh, pruned
 
+    def ensure_in_place(self) -> None:
+        """Write the state back if its directory, database, marker or lock file was removed
+        or replaced while the member runs (a cleaner of temporary directories, a mistaken
+        ``rm``, an old copy restored over it): the open database still holds it all, and a
+        member stopped with its state gone would start afresh. :meth:`save` checks the
+        database each time; the driver calls this every half second. Raises
+        :class:`StateError` if the state cannot be written back."""
+        try:
+            missing = self._missing()
+            if missing:
+                log.error("%s: %s removed or replaced while running; writing the state back "
+                          "from the open database (find what removes files there)",
+                          self.dir, " and ".join(missing))
+                self._write_back()
+                log.warning("%s: the state is back on disk, up to the last save", self.dir)
+        except (sqlite3.Error, OSError) as exc:
+            raise StateError(
+                f"{self.dir}: the state was removed while running and cannot be written back "
+                f"({exc}); stopping. Restore the directory from a backup before starting this "
+                "member again: started afresh, it could sign against what it signed before"
+            ) from None
+
+    def _missing(self) -> list[str]:
+        """The files of the state that are not the ones this store holds."""
+        missing = []
+        if _ident_of(self._path) != self._ident:
+            missing.append(DB_NAME)
+        if self._marker is not None and _ident_of(self.dir / MARKER) != self._marker_ident:
+            missing.append(MARKER)
+        if _ident_of(self.dir / "lock") != _ident(os.fstat(self._lock.fileno())):
+            missing.append("lock")
+        return missing
+
+    def _write_back(self) -> None:
+        """Put the lock, the marker and the database back on disk from what this process
+        holds, then write to the new database. The marker goes before the database: should
+        the database fail to follow, a start refuses the directory rather than start afresh."""
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if _ident_of(self.dir / "lock") != _ident(os.fstat(self._lock.fileno())):
+            lock = _take_lock(self.dir)  # refuses if another process took the directory meanwhile
+            _release(self._lock)
+            self._lock = lock
+        if self._marker is not None and _ident_of(self.dir / MARKER) != self._marker_ident:
+            _put_marker(self.dir, self._marker)
+            self._marker_ident = _ident_of(self.dir / MARKER)
+        if _ident_of(self._path) != self._ident:
+            self._copy_database_back()
+        self.written_back += 1
+
+    def _copy_database_back(self) -> None:
+        path = Path(self._path)
+        tmp = self.dir / f"{DB_NAME}.restore"
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        copy = sqlite3.connect(tmp)
+        try:
+            self._db.backup(copy)
+            _configure(copy)
+        finally:
+            copy.close()
+        _fsync(tmp)
+        self._db.close()
+        for stale in ("-wal", "-shm"):  # of the file that was put there, if any: never ours now
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self._path + stale)
+        os.replace(tmp, path)
+        _fsync(self.dir)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        _configure(self._db)
+        self._cur = self._db.cursor()
+        self._ident = _ident_of(path)
+
     def signed_blocks(self) -> list[tuple[int, str]]:
         """Every (height, block hash) this member has agreed to sign, in height order."""
         return [(h, b) for h, b in self._db.execute("SELECT height, block_hash FROM signed ORDER BY height")]
@@ -497,6 +591,32 @@ class StateStore:
     def close(self) -> None:
         self._db.close()
         _release(self._lock)
+
+
+def _configure(db: sqlite3.Connection) -> None:
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _ident(st: os.stat_result) -> tuple[int, int]:
+    return st.st_dev, st.st_ino
+
+
+def _ident_of(path: str | Path) -> tuple[int, int]:
+    """(device, inode) of ``path``; (0, 0) if there is none (or it cannot be looked at)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return 0, 0
+    return st.st_dev, st.st_ino
 
 
 def initial_record(floor: int) -> dict[str, Any]:

@@ -302,6 +302,8 @@ class LocalFederation:
             return {}
         db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
+            if not db.execute("SELECT 1 FROM sqlite_master WHERE name = 'signed'").fetchone():
+                return {}  # a member starting: its tables are not there yet
             return {int(h): str(b) for h, b in db.execute("SELECT height, block_hash FROM signed")}
         finally:
             db.close()
