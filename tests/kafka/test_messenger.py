@@ -209,6 +209,52 @@ def _write_corrupt_record(servers: str, topic: str, value: bytes) -> None:
         producer.close(timeout=2)
 
 
+def _write_wide_corrupt_batch(servers: str, topic: str, value: bytes, claimed: int) -> None:
+    """An unreadable batch (its CRC fails) whose header claims ``claimed`` offsets: the
+    writer's client sets the batch's last offset delta after it built the batch."""
+    import struct
+
+    import kafka.record.memory_records as records
+
+    from kafka import KafkaProducer
+
+    build = records.MemoryRecordsBuilder.buffer
+
+    def widened(self):  # type: ignore[no-untyped-def]
+        raw = bytearray(build(self))
+        struct.pack_into(">i", raw, 23, claimed - 1)  # lastOffsetDelta, covered by the CRC
+        return bytes(raw)
+
+    producer = KafkaProducer(bootstrap_servers=servers, acks="all")
+    records.MemoryRecordsBuilder.buffer = widened  # type: ignore[method-assign]
+    try:
+        for partition in producer.partitions_for(topic):
+            producer.send(topic, value, partition=partition).get(10)
+    finally:
+        records.MemoryRecordsBuilder.buffer = build  # type: ignore[method-assign]
+        producer.close(timeout=2)
+
+
+def test_an_unreadable_batch_is_stepped_past_whole(fed: Fed, messengers: MessengerFactory, broker) -> None:
+    """An unreadable batch was stepped past one offset per poll: a batch claiming a million
+    offsets made a member deaf on that partition for a million polls. It is stepped past
+    to the batch's own end in one step, as kafka-python steps past a batch it has read."""
+    box0 = Inbox()
+    m0 = messengers(fed, 0, box0)
+    m1 = messengers(fed, 1, Inbox())
+    first = fed.frame(1, 5, 0, "prevote", n=1)
+    m1.broadcast(first)
+    wait_until(lambda: box0.has(first), what="the frame before")
+    for topic in m0.topics.names:
+        _write_wide_corrupt_batch(broker.bootstrap, topic, b"WIDE-UNREADABLE-BATCH", 1_000_000)
+    after = [fed.frame(1, 5, 0, "prevote", n=2), fed.frame(1, 5, 0, "proposal", n=3)]
+    for frame in after:
+        m1.broadcast(frame)
+    wait_until(lambda: all(box0.has(f) for f in after), what="the frames after the wide batches")
+    assert 1 <= m0.stats()["unreadable"] <= 4
+    assert all(t.is_alive() for t in m0._threads)
+
+
 def test_an_unreadable_record_is_skipped_not_spun_on(fed: Fed, messengers: MessengerFactory, broker) -> None:
     """kafka-python raises for a batch whose CRC fails without moving on, and polled again
     it spun on that batch for good (at full CPU): one writer could make every member deaf.

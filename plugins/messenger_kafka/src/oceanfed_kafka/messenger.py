@@ -27,6 +27,7 @@ from oceanfed_kafka.client import ClientSettings, build_settings, explain, prefl
 from oceanfed_kafka.options import KafkaOptions
 from oceanfed_kafka.stale import StaleFilter, Verdict
 from oceanfed_kafka.topics import Topics, ensure_topics, missing_topics
+from oceanfed_kafka.unreadable import batch_end
 
 #: what kafka-python raises, without moving on, for a record batch it cannot read
 _UNREADABLE = (kerr.CorruptRecordError, kerr.UnsupportedCodecError)
@@ -460,11 +461,12 @@ class KafkaMessenger(Messenger):
     # -- helpers -----------------------------------------------------------------------------
 
     def _skip_unreadable(self, consumer: KafkaConsumer, exc: Exception) -> None:
-        """Step past a record kafka-python cannot read (a batch whose CRC fails, or whose
-        compression has no library here). It raises without moving the position, and
+        """Step past a batch kafka-python cannot read (its CRC fails, it inflates past the
+        bound, or its compression is refused). It raises without moving the position, and
         polling again would spin on the same batch for good: any writer to the topics could
-        make every member deaf. The position moves one record on (a batch of several is
-        passed one poll per record); the records skipped are lost to this member only."""
+        make every member deaf. The position moves to the batch's end (see
+        :func:`~oceanfed_kafka.unreadable.batch_end`), or one record on where that is not
+        known; the records skipped are lost to this member only."""
         self._count("unreadable")
         fetcher = getattr(consumer, "_fetcher", None)
         part = getattr(fetcher, "_next_partition_records", None)
@@ -477,9 +479,11 @@ class KafkaMessenger(Messenger):
             consumer.seek_to_end()
             return
         offset = consumer.position(tp)
-        consumer.seek(tp, offset + 1)  # the in-line records no longer match: dropped
-        self._warn_limited("kafka: skipped an unreadable record at %s[%d] offset %d (%s: %s)",
-                           tp.topic, tp.partition, offset, type(exc).__name__, exc)
+        end = batch_end(exc)
+        to = end if end is not None and end > offset else offset + 1
+        consumer.seek(tp, to)  # the in-line records no longer match: dropped
+        self._warn_limited("kafka: skipped an unreadable batch at %s[%d] offsets %d to %d (%s: %s)",
+                           tp.topic, tp.partition, offset, to - 1, type(exc).__name__, exc)
 
     def _count(self, name: str, n: int = 1) -> None:
         with self._lock:
