@@ -134,3 +134,44 @@ def test_policy_veto(net: InflationNet) -> None:
     assert capped.validate(PERIOD, extras) == "inflation-veto"
     assert capped.extras(PERIOD) is None  # its own proposals carry no reissuance
     assert capped.counters["vetoed"] == 1
+
+
+def _listing(engine: Inflation, assets: tuple[str, ...] | None) -> Inflation:
+    """The same member's engine with ``inflation.assets`` set to ``assets``."""
+    return Inflation(
+        engine.opts.model_copy(update={"assets": assets}), engine.policy, engine.key,
+        engine.context, p2sh_address=engine.p2sh_address, p2sh_script=engine.p2sh_script,
+    )
+
+
+def test_only_the_listed_assets_are_reissued(net: InflationNet, caplog: pytest.LogCaptureFixture) -> None:
+    """A token of another asset sent to the reissuance address (anyone who can issue an
+    asset can send one) was reissued every period, one more transaction to build and sign
+    each. With ``inflation.assets`` it is left alone, logged once, and the period's own
+    reissuance is confirmed without it (not taken for a partial one)."""
+    c0 = net.node("c0")
+    other = c0.call("issueasset", 5000, 10000)
+    c0.call("sendtoaddress", net.p2sh, 10000, "", "", False, other["token"])
+    net.mine()
+    m0 = _listing(net.engine("m0")[0], (net.asset,))
+    m2 = _listing(net.engine("m2")[0], (net.asset,))
+    unlisted = net.engine("m1")[0]
+    mine_to(net, PERIOD - 1)
+    with caplog.at_level("WARNING"):
+        extras = m0.extras(PERIOD)
+        m0.extras(PERIOD)
+    assert extras is not None
+    assert [item["asset"] for item in extras["inflation"]["txs"]] == [net.asset]
+    left = [r.getMessage() for r in caplog.records if "left alone" in r.getMessage()]
+    assert left == [f"inflation: a token of asset {other['asset']} sits at the reissuance "
+                    "address, but the asset is not in inflation.assets: left alone"]
+    assert m2.validate(PERIOD, extras) is None
+    # a member that reissues every token expects the other one too: the lists must agree
+    assert unlisted.validate(PERIOD, extras) == "inflation-mismatch"
+    sigs = {"m0": m0.sign(PERIOD, extras), "m2": m2.sign(PERIOD, extras)}
+    mine_to(net, PERIOD)
+    m0.complete(PERIOD, extras, sigs)
+    net.mine()
+    assert len(net.reissuances()) == 1
+    assert m0.extras(PERIOD + 2) is None and m0.counters["periods_confirmed"] == 1
+    assert m2.validate(PERIOD + 2, {}) is None

@@ -86,6 +86,8 @@ class Inflation:
         self._lock = threading.Lock()
         self._approved: dict[int, set[str]] = {}
         self._confirmed: set[int] = set()
+        #: assets whose tokens were found at the reissuance address and left alone (logged once)
+        self._left_alone: set[str] = set()
 
     # ------------------------------------------------------------------ start-up
 
@@ -118,10 +120,11 @@ class Inflation:
         if isinstance(key, NodeKey):
             key.call = engine.call
         engine.log.info(
-            "inflation: policy %s, every %d blocks, to %s; tokens at %s (%d-of-%d); "
+            "inflation: policy %s, every %d blocks, to %s; tokens at %s (%d-of-%d) of %s; "
             "reissuance key %s from %s",
             opts.policy, opts.period, opts.address, p2sh_address, m, len(keys),
-            key.pubkey.hex(), "the block signer" if opts.key_source == "signer" else opts.key_file,
+            _which_assets(opts), key.pubkey.hex(),
+            "the block signer" if opts.key_source == "signer" else opts.key_file,
         )
         return engine
 
@@ -140,7 +143,7 @@ class Inflation:
     def planner(self) -> Planner:
         return Planner(
             self.call, self.policy, period=self.opts.period, address=self.opts.address,
-            p2sh_address=self.p2sh_address,
+            p2sh_address=self.p2sh_address, assets=self.opts.assets,
         )
 
     def expected(self, height: int) -> tuple[Plan, list[Reissuance], str | None]:
@@ -158,6 +161,10 @@ class Inflation:
         return plan, list(plan.reissuances), None
 
     def _note_confirmed(self, plan: Plan) -> None:
+        for asset in sorted(set(plan.left_alone) - self._left_alone):
+            self._left_alone.add(asset)
+            self.log.warning("inflation: a token of asset %s sits at the reissuance address, but "
+                             "the asset is not in inflation.assets: left alone", asset)
         due = plan.height - plan.height % self.opts.period
         if plan.confirmed and due not in self._confirmed:
             self._confirmed.add(due)
@@ -322,7 +329,14 @@ def check(config: Any, context: PluginContext) -> list[tuple[str, str, str]]:
     source = "the block signer" if opts.key_source == "signer" else opts.key_file
     return [(PLUGIN, "ok", (
         f"policy {opts.policy}, every {opts.period} blocks to {opts.address}; tokens at "
-        f"{p2sh} ({m}-of-{len(keys)}); reissuance key from {source} is in the script"))]
+        f"{p2sh} ({m}-of-{len(keys)}) of {_which_assets(opts)}; reissuance key from {source} "
+        "is in the script"))]
+
+
+def _which_assets(opts: InflationOptions) -> str:
+    if opts.assets is None:
+        return "every asset (inflation.assets unset)"
+    return f"asset(s) {', '.join(a[:16] for a in opts.assets)}"
 
 
 def _options_and_policy(config: Any) -> tuple[InflationOptions, InflationPolicy]:

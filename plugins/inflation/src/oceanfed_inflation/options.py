@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from oceanfed.config import format_validation_error
 from oceanfed.errors import ConfigError, DecodeError
 from oceanfed.keyfile import SecretFile
+from oceanfed.ocean.proof import is_hex
 from oceanfed.ocean.script import parse_multisig
 
 TABLE = "inflation"
@@ -41,6 +42,10 @@ class InflationOptions(BaseModel):
     key_file: SecretFile | None = None
     #: ``"signer"``: sign reissuances with the block signer (its key must be in the script)
     key_source: Literal["file", "signer"] | None = None
+    #: hex ids of the assets to reissue; tokens of any other asset at the reissuance address
+    #: are left alone (logged once). Unset: every token there, as upstream does, which lets
+    #: anyone who can issue an asset add work to every period
+    assets: tuple[str, ...] | None = None
 
     @field_validator("rate", mode="before")
     @classmethod
@@ -80,6 +85,23 @@ class InflationOptions(BaseModel):
         except (ValueError, DecodeError) as exc:
             raise ValueError(f"expected the hex of an M-of-N CHECKMULTISIG script ({exc})") from None
         return v.lower()
+
+    @field_validator("assets", mode="before")
+    @classmethod
+    def _assets(cls, v: Any) -> Any:
+        if v is None:
+            return v
+        if not isinstance(v, list | tuple) or not v:
+            raise ValueError("expected a non-empty list of asset ids (64 hex digits each); "
+                             "leave it out to reissue every token at the reissuance address")
+        ids = []
+        for item in v:
+            if not isinstance(item, str) or len(item) != 64 or not is_hex(item):
+                raise ValueError(f"{item!r} is not an asset id (64 hex digits)")
+            ids.append(item.lower())
+        if len(set(ids)) != len(ids):
+            raise ValueError("lists an asset twice")
+        return tuple(ids)
 
     @model_validator(mode="after")
     def _key(self) -> InflationOptions:

@@ -5,7 +5,8 @@ Every member runs :meth:`Planner.plan` for the height being proposed against its
 
 Schedule (``P`` = period, ``D`` = the latest height ``<= h`` with ``D % P == 0``):
 
-* ``h % P == 0``: one reissuance per confirmed token at the P2SH address (upstream rule).
+* ``h % P == 0``: one reissuance per confirmed token at the P2SH address (upstream rule),
+  or only those of the assets listed in ``inflation.assets``.
 * ``h % P >= 2`` (a check height, ``D > 0``): the reissuance of period ``D`` is
   confirmed when each token with a non-zero amount was re-created after ``D`` (or is in
   the mempool). None re-created: they are built again (retry). Some but not all: a
@@ -18,7 +19,7 @@ neither built again nor counted as pending.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -52,6 +53,8 @@ class Plan:
     partial: str | None = None
     #: set at a check height when the period's reissuance is confirmed
     confirmed: bool = False
+    #: assets whose tokens sit at the reissuance address but are not to be reissued
+    left_alone: list[str] = field(default_factory=list)
 
     @property
     def hexes(self) -> list[str]:
@@ -90,9 +93,12 @@ class Planner:
         period: int,
         address: str,
         p2sh_address: str,
+        assets: Collection[str] | None = None,
     ):
         self.call = call
         self.policy = policy
+        #: the assets to reissue; None: every token at the address
+        self.assets = frozenset(assets) if assets is not None else None
         self.period = period
         self.address = address
         self.p2sh_address = p2sh_address
@@ -116,9 +122,13 @@ class Planner:
         build: list[tuple[dict[str, Any], dict[str, Any], Decimal]] = []
         pending: list[str] = []
         reissued: list[str] = []
+        left_alone: list[str] = []
         for utxo in tokens:
             info = infos.get(utxo["asset"])
             if info is None or info.get("entropy") in (None, NULL):
+                continue
+            if self.assets is not None and info["asset"] not in self.assets:
+                left_alone.append(info["asset"])
                 continue
             amount = self.policy.amount(self._request(height, info, freezes))
             if amount <= 0:
@@ -144,10 +154,11 @@ class Planner:
                         f"{', '.join(a[:16] for a in reissued)} but not for "
                         f"{', '.join(a[:16] for a in pending)}"
                     ),
+                    left_alone=left_alone,
                 )
             if not pending:
-                return Plan(height, kind, confirmed=True)
-        return Plan(height, kind, [self._create(u, i, a) for u, i, a in build])
+                return Plan(height, kind, confirmed=True, left_alone=left_alone)
+        return Plan(height, kind, [self._create(u, i, a) for u, i, a in build], left_alone=left_alone)
 
     def _tokens(self) -> list[dict[str, Any]]:
         unspent = self.call("listunspent", 0, 9999999, [self.p2sh_address])
