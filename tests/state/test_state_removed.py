@@ -20,6 +20,7 @@ from oceanfed.audit import audit_chain
 from oceanfed.statestore import MARKER, Owner, StateError, StateStore, inspect_state
 from oceanfed_devnet.launcher import LocalFederation
 from testsupport.federation import fast_rounds, verify_chain
+from testsupport.metrics import http_get, serve_metrics
 from testsupport.waiting import wait_until
 
 OWNER = Owner("ocean_test", "m0")
@@ -143,6 +144,7 @@ def test_a_member_whose_state_directory_is_removed_keeps_its_record(tmp_path: Pa
     on, and after a restart still holds every block it signed (it used to start afresh)."""
     fed = LocalFederation(tmp_path / "fed", 3, 2, block_time=0.2, rounds=fast_rounds(0.25))
     with fed:
+        port = serve_metrics(fed, unhealthy_after=30)["m0"]
         fed.start()
         wait_until(lambda: len(fed.signed("m0")) >= 3, timeout=60, what="m0 to sign blocks")
         state = fed.state_dirs["m0"]
@@ -153,6 +155,10 @@ def test_a_member_whose_state_directory_is_removed_keeps_its_record(tmp_path: Pa
                    timeout=30, what="m0 to write its state back")
         wait_until(lambda: max(fed.signed("m0")) > max(before) + 2, timeout=60,
                    what="m0 to sign on")
+        # counted where operators look: /metrics and status.json
+        assert "oceanfed_state_written_back_total 1.0" in http_get(f"http://127.0.0.1:{port}/metrics")[1]
+        wait_until(lambda: (fed.status("m0") or {}).get("state_written_back") == 1, timeout=10,
+                   what="status.json to count the write-back")
         assert fed.stop("m0") == 0, fed.log_tail("m0")
         fed.start_member("m0")
         top = max(fed.signed("m0"))

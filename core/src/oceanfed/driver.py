@@ -595,7 +595,13 @@ class Driver:
             "cpu_seconds": {k: round(v, 6) for k, v in self.cpu.seconds().items()},
             "signer_busy": self.signer_busy(),
             "signs_superseded": self.signs_superseded,
+            "state_written_back": self.state_written_back,
         }
+
+    @property
+    def state_written_back(self) -> int:
+        """How often the state was found removed from disk and written back."""
+        return self.store.written_back if self.store is not None else 0
 
     @property
     def signs_superseded(self) -> int:

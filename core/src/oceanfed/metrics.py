@@ -280,6 +280,12 @@ class DriverCollector(Collector):
         )
         c.add_metric([], d.signs_superseded)
         yield c
+        c = CounterMetricFamily(
+            "oceanfed_state_written_back",
+            "Times the state directory was found removed or replaced while running and written back",
+        )
+        c.add_metric([], d.state_written_back)
+        yield c
 
         drops = CounterMetricFamily(
             "oceanfed_frames_dropped",
