@@ -40,17 +40,28 @@ def _take_all(data: bytes, fetch_offset: int) -> tuple[list[int], BaseException]
 
 def test_a_batch_claiming_a_million_offsets_ends_where_it_claims() -> None:
     got, exc = _take_all(_batch(40, [b"a"], claimed=1_000_000), 40)
-    assert got == [] and batch_end(exc) == 1_000_040
+    assert got == [] and batch_end(exc, 40) == 1_000_040
 
 
 def test_a_corrupt_batch_after_good_ones_ends_at_its_own_end() -> None:
     data = _batch(0, [b"a", b"b"]) + _batch(2, [b"c", b"d", b"e"], corrupt=True) + _batch(5, [b"f"])
     got, exc = _take_all(data, 0)
-    assert got == [0, 1] and batch_end(exc) == 5
+    assert got == [0, 1] and batch_end(exc, 2) == 5
 
 
 def test_an_error_raised_elsewhere_has_no_batch_end() -> None:
     try:
         raise CorruptRecordError("not from the reader")
     except CorruptRecordError as exc:
-        assert batch_end(exc) is None
+        assert batch_end(exc, 0) is None
+
+
+def test_an_end_no_batch_can_have_is_not_taken() -> None:
+    """A header no broker wrote: an end past int64, whose seek could not be encoded (the
+    consumer would fail every poll), or one not past the position."""
+    top = 2**63 - 2
+    _, exc = _take_all(_batch(top, [b"a"], claimed=2**31), top)
+    assert batch_end(exc, top) is None
+    _, exc = _take_all(_batch(40, [b"a"], claimed=1_000_000), 40)
+    assert batch_end(exc, 40 + 1_000_000) is None
+    assert batch_end(exc, 40 + 1_000_000 - 1) == 1_000_040

@@ -479,8 +479,7 @@ class KafkaMessenger(Messenger):
             consumer.seek_to_end()
             return
         offset = consumer.position(tp)
-        end = batch_end(exc)
-        to = end if end is not None and end > offset else offset + 1
+        to = batch_end(exc, offset) or offset + 1
         consumer.seek(tp, to)  # the in-line records no longer match: dropped
         self._warn_limited("kafka: skipped an unreadable batch at %s[%d] offsets %d to %d (%s: %s)",
                            tp.topic, tp.partition, offset, to - 1, type(exc).__name__, exc)

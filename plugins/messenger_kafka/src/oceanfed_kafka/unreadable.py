@@ -13,17 +13,24 @@ from __future__ import annotations
 
 #: the kafka-python generator that reads a fetched partition's batches
 _READER = "_unpack_records"
+#: how far past the position a batch can end: its last offset delta is an int32
+_MAX_SPAN = 2**31
+#: the last offset a fetch can ask for (an int64)
+_MAX_OFFSET = 2**63 - 1
 
 
-def batch_end(exc: BaseException) -> int | None:
-    """The offset after the batch being read when ``exc`` was raised; None if unknown (not
-    raised inside kafka-python's reader, or a legacy message set, whose header holds no
-    offset range)."""
+def batch_end(exc: BaseException, position: int) -> int | None:
+    """The offset after the batch being read at ``position`` when ``exc`` was raised; None
+    if unknown (not raised inside kafka-python's reader, or a legacy message set, whose
+    header holds no offset range) or not past ``position`` by at most what one batch can
+    span (a header no broker wrote, whose seek could not even be encoded)."""
     tb = exc.__traceback__
     while tb is not None:
         frame = tb.tb_frame
         if frame.f_code.co_name == _READER:
             end = getattr(frame.f_locals.get("batch"), "next_offset", None)
-            return end if type(end) is int else None
+            if type(end) is int and position < end <= min(position + _MAX_SPAN, _MAX_OFFSET):
+                return end
+            return None
         tb = tb.tb_next
     return None
