@@ -525,7 +525,7 @@ class StateStore:
                 log.error("%s: %s removed or replaced while running; writing the state back "
                           "from the open database (find what removes files there)",
                           self.dir, " and ".join(missing))
-                self._write_back()
+                self._write_back(missing)
                 log.warning("%s: the state is back on disk, up to the last save", self.dir)
         except (sqlite3.Error, OSError) as exc:
             raise StateError(
@@ -545,19 +545,20 @@ class StateStore:
             missing.append("lock")
         return missing
 
-    def _write_back(self) -> None:
+    def _write_back(self, missing: list[str]) -> None:
         """Put the lock, the marker and the database back on disk from what this process
         holds, then write to the new database. The marker goes before the database: should
         the database fail to follow, a start refuses the directory rather than start afresh."""
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if _ident_of(self.dir / "lock") != _ident(os.fstat(self._lock.fileno())):
+        if "lock" in missing:
             lock = _take_lock(self.dir)  # refuses if another process took the directory meanwhile
             _release(self._lock)
             self._lock = lock
-        if self._marker is not None and _ident_of(self.dir / MARKER) != self._marker_ident:
+        if MARKER in missing:
+            assert self._marker is not None  # only missing when there is one
             _put_marker(self.dir, self._marker)
             self._marker_ident = _ident_of(self.dir / MARKER)
-        if _ident_of(self._path) != self._ident:
+        if DB_NAME in missing:
             self._copy_database_back()
         self.written_back += 1
 
@@ -613,10 +614,9 @@ def _ident(st: os.stat_result) -> tuple[int, int]:
 def _ident_of(path: str | Path) -> tuple[int, int]:
     """(device, inode) of ``path``; (0, 0) if there is none (or it cannot be looked at)."""
     try:
-        st = os.stat(path)
+        return _ident(os.stat(path))
     except OSError:
         return 0, 0
-    return st.st_dev, st.st_ino
 
 
 def initial_record(floor: int) -> dict[str, Any]:
