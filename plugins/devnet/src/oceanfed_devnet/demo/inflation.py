@@ -10,12 +10,11 @@ token to the script's P2SH address; from the next due height on the federation r
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from oceanfed.errors import RPCError
 from oceanfed.ocean.address import p2sh_of_redeem, script_to_address
+from oceanfed.ocean.block import Block
 from oceanfed.ocean.script import multisig_script
-from oceanfed.ocean.tx import Transaction
 from oceanfed_devnet.demo.clients import send_asset, set_fee_rate
 from oceanfed_devnet.launcher import LocalFederation, set_table
 
@@ -73,11 +72,12 @@ class DemoInflation:
         self.token_moved = True
         self.event(f"{self.issuer} moved the reissuance token to the federation's P2SH {self.p2sh[:14]}…")
 
-    def reissuances(self, block: dict[str, Any]) -> int:
-        """How many reissuance transactions a block (``getblock`` result) holds."""
-        rpc = self.fed.rpc(self.issuer)
-        count = 0
-        for txid in block.get("tx", [])[1:]:
-            tx = Transaction.from_hex(rpc.call("getrawtransaction", txid))
-            count += sum(1 for i in tx.vin if i.issuance is not None and i.issuance.is_reissuance)
-        return count
+    @staticmethod
+    def reissuances(block: Block) -> int:
+        """How many reissuance inputs a block's transactions hold (the coinbase has none).
+
+        The block is read whole from one node: asking another node, or its transaction index,
+        for each transaction could race that node's view of the tip.
+        """
+        return sum(1 for tx in block.txs[1:] for i in tx.vin
+                   if i.issuance is not None and i.issuance.is_reissuance)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from oceanfed.errors import OceanfedError, RPCError
+from oceanfed.ocean.block import Block
 from oceanfed_devnet.demo.clients import DemoClients
 from oceanfed_devnet.demo.inflation import DemoInflation, inflation_available
 from oceanfed_devnet.demo.stats import BlockRecord, DemoStats
@@ -173,9 +174,9 @@ class Demo:
         assert self.fed is not None
         rpc = self.fed.rpc()
         block_hash = rpc.call("getblockhash", height)
-        block = rpc.call("getblock", block_hash)
-        txs = max(0, len(block.get("tx", [])) - 1)
-        reissued = self.inflation.reissuances(block) if self.inflation is not None and txs else 0
+        block = Block.from_hex(rpc.call("getblock", block_hash, False))
+        txs = max(0, len(block.txs) - 1)
+        reissued = self.inflation.reissuances(block) if self.inflation is not None else 0
         info: dict[str, Any] | None = None
         deadline = time.monotonic() + 0.5
         while info is None and time.monotonic() < deadline:
