@@ -160,8 +160,11 @@ class Demo:
             if self.inflation is not None and seen < tip:
                 self.inflation.step()
             while seen < tip:
+                try:
+                    record = self._record(seen + 1)
+                except RPCError:
+                    break  # the node is busy or restarting: read this block at the next poll
                 seen += 1
-                record = self._record(seen)
                 self.stats.add(record)
                 self.view.block(record)
             if now >= next_refresh:
