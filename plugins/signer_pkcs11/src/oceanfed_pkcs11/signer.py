@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
@@ -28,13 +29,22 @@ from oceanfed_pkcs11.p11 import (
     library_lock,
 )
 from oceanfed_pkcs11.signature import SignatureFinisher, mechanism_input
-from oceanfed_pkcs11.token import find_private_key, find_slot, open_user_session, read_public_key
+from oceanfed_pkcs11.token import (
+    TokenNotReady,
+    find_private_key,
+    find_slot,
+    open_user_session,
+    read_public_key,
+)
 
 _WANTED = {
     "ecdsa": [CKM_ECDSA],
     "ecdsa-sha256": [CKM_ECDSA_SHA256],
     "auto": [CKM_ECDSA, CKM_ECDSA_SHA256],
 }
+#: pauses (s) between the tries to open the token at start while it is not ready
+#: (:class:`~oceanfed_pkcs11.token.TokenNotReady`): five tries in about 1.5 s
+OPEN_PAUSES = (0.1, 0.2, 0.4, 0.8)
 
 
 def load_binding(
@@ -94,7 +104,7 @@ class TokenSigner(Signer):
         self._where = f"signer {self.driver}: token {token!r} key {opts.key_label!r}"
         with self._lock:
             self._binding = load_binding(self.binding_class, self._library)
-            self._connect()
+            self._open()
         me = context.me
         if self._pub != me.pubkey:
             self.close()
@@ -115,6 +125,25 @@ class TokenSigner(Signer):
             MECHANISM_NAMES[self._mechanism],
             self._pub.hex(),
         )
+
+    def _open(self) -> None:
+        """:meth:`_connect` at start, tried again with the library re-initialised while the
+        token is not ready: SoftHSM2 lists a token only if its files were readable when
+        the library was initialised, and another process logging in rewrites them (a
+        member started beside another on the same token missed it). A refused PIN is never
+        tried again (it would count against the token's retry limit)."""
+        for pause in OPEN_PAUSES:
+            try:
+                self._connect()
+                return
+            except TokenNotReady as exc:
+                self.context.logger.info("%s: %s; looking again in %.1f s", self._where, exc, pause)
+            time.sleep(pause)
+            try:
+                self._binding.reinitialize()
+            except P11Failure as exc:
+                self.context.logger.info("%s: re-initialising the library: %s", self._where, exc)
+        self._connect()
 
     def _connect(self) -> None:
         """Find the token, open and log in a session, find the key; lock held."""

@@ -40,6 +40,14 @@ from oceanfed_pkcs11.p11 import (
     SlotInfo,
 )
 
+
+class TokenNotReady(SignerError):
+    """The token could not be listed or opened, is not listed, or reads as not initialised:
+    this may pass by itself (a library initialised while another process rewrote the
+    token's files, a token not yet plugged in). A refused PIN or a missing key never raise
+    this."""
+
+
 SIGNER_FIELDS: Mapping[str, str] = {
     "library": "signer.library",
     "token_label": "signer.token_label",
@@ -59,14 +67,14 @@ def find_slot(
     try:
         slots = binding.slots()
     except P11Failure as exc:
-        raise SignerError(
+        raise TokenNotReady(
             f"{fields['library']}: {binding.library}: cannot list slots ({exc})"
         ) from None
     if token_label is not None:
         found = [s for s in slots if s.initialized and s.token_label == token_label]
         if not found:
             names = ", ".join(repr(s.token_label) for s in slots if s.initialized) or "none"
-            raise SignerError(
+            raise TokenNotReady(
                 f"{fields['token_label']}: no initialised token labelled {token_label!r} "
                 f"in {binding.library} (tokens: {names})"
             )
@@ -80,17 +88,17 @@ def find_slot(
         match = [s for s in slots if s.slot_id == slot]
         if not match:
             ids = ", ".join(str(s.slot_id) for s in slots) or "none"
-            raise SignerError(
+            raise TokenNotReady(
                 f"{fields['slot']}: no token in slot {slot} (slots with a token: {ids})"
             )
         info = match[0]
         if not info.initialized:
-            raise SignerError(
+            raise TokenNotReady(
                 f"{fields['slot']}: the token in slot {slot} is not initialised "
                 "(initialise it first, e.g. softhsm2-util --init-token)"
             )
     if not info.user_pin_initialized:
-        raise SignerError(
+        raise TokenNotReady(
             f"{fields['token_label'] if token_label is not None else fields['slot']}: "
             f"token {info.token_label!r} has no user PIN set (it is not initialised for use)"
         )
@@ -116,10 +124,10 @@ def open_user_session(
                 f"{fields['pin']}: token {info.token_label!r} {what} ({exc.code})"
             ) from None
         if exc.code == "CKR_USER_PIN_NOT_INITIALIZED":
-            raise SignerError(
+            raise TokenNotReady(
                 f"token {info.token_label!r}: the user PIN is not initialised"
             ) from None
-        raise SignerError(f"token {info.token_label!r}: cannot open a session ({exc})") from None
+        raise TokenNotReady(f"token {info.token_label!r}: cannot open a session ({exc})") from None
 
 
 def _key_template(cls: int, label: str, key_id: bytes | None) -> dict[int, Any]:
