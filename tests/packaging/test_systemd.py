@@ -58,6 +58,8 @@ def test_notify_and_watchdog() -> None:
         assert service[key] == "yes", key
     assert service["ProtectProc"] == "invisible"
     assert service["RestrictAddressFamilies"] == "AF_UNIX AF_INET AF_INET6"
+    # room for strangers' half-open connections to the PUB port beside the node's
+    assert int(service["LimitNOFILE"]) >= 16384
 
 
 def test_the_drop_in_loosens_only_device_access() -> None:
