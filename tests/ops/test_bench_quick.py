@@ -12,17 +12,32 @@ from testsupport.cli import oceanfed
 pytestmark = pytest.mark.slow
 
 
-def test_quick_bench_gives_flush_floor_and_3of5_latency_durable_and_tmpfs() -> None:
+REFERENCE = {"reference/secp256k1_verify", "reference/frame_seal/prevote",
+             "reference/frame_open/prevote", "reference/python"}
+
+
+def test_quick_bench_gives_reference_speeds_flush_floor_and_3of5_latency_durable_and_tmpfs() -> None:
     out = oceanfed("bench", "--quick", "--json", "--blocks", "4", timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     figures = {f["name"]: f for f in json.loads(out.stdout)}
-    expected = {"flush_floor/disk", "round_latency/zmq/soft/3of5"}
+    expected = REFERENCE | {"flush_floor/disk", "round_latency/zmq/soft/3of5"}
     if os.path.isdir("/dev/shm"):
         expected |= {"flush_floor/tmpfs", "round_latency/zmq/soft/3of5/tmpfs-state"}
     assert set(figures) == expected
     for name, f in figures.items():
+        if name in REFERENCE:
+            assert f["unit"] == "µs" and f["median"] > 0 and f["n"] == 40 and f["note"], f
+            continue
         assert f["unit"] == "ms" and f["median"] > 0, f
         assert f["n"] == (200 if name.startswith("flush") else 4), f
+
+
+def test_reference_alone_prints_a_table_of_the_four_figures() -> None:
+    out = oceanfed("bench", "--only", "reference", timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    rows = [line.split("|")[1].strip() for line in out.stdout.splitlines()
+            if line.startswith("| reference/")]
+    assert set(rows) == REFERENCE and len(rows) == 4
 
 
 def test_blocks_must_be_positive() -> None:

@@ -7,7 +7,7 @@ import json
 import os
 from typing import Any
 
-ALL = ("latency", "kafka", "hsm", "sustained", "signers", "failover", "flush")
+ALL = ("reference", "latency", "kafka", "hsm", "sustained", "signers", "failover", "flush")
 
 
 def register(sub: Any) -> None:
@@ -20,8 +20,9 @@ def register(sub: Any) -> None:
                    help="oceand: measure latency and failover on real nodes as well (built by"
                         " scripts/oceand.sh), beside the devnet's")
     p.add_argument("--quick", action="store_true",
-                   help="under a minute: the flush floor and 3-of-5 ZMQ soft round latency "
-                        "with durable and tmpfs state (--blocks defaults to 15)")
+                   help="under a minute: this machine's reference speeds, the flush floor and "
+                        "3-of-5 ZMQ soft round latency with durable and tmpfs state (--blocks "
+                        "defaults to 15)")
     p.set_defaults(func=run)
 
 
@@ -44,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     from oceanfed_devnet.bench import federation as fb
     from oceanfed_devnet.bench.figures import table
     from oceanfed_devnet.bench.flush import flush_by_block_size, flush_floor
+    from oceanfed_devnet.bench.reference import reference_figures
     from oceanfed_devnet.bench.signers import pkcs11_signers, soft_signers
 
     groups = set(args.only or ALL)
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         find_bindir()  # one clear line, before any measuring, when the binaries are missing
     shapes = _shapes(args.sizes)
     if args.quick:  # the figures a user checks first
-        groups, shapes = {"flush", "latency"}, [(5, 3)]
+        groups, shapes = {"reference", "flush", "latency"}, [(5, 3)]
     if args.blocks is None:
         args.blocks = 15 if args.quick else 40
     if args.blocks < 1:
@@ -69,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
                 print(f"  {f.name}: median {f.median:g} {f.unit}" + (f", p99 {f.p99:g}" if f.p99 is not None else "")
                       + f" (n={f.n})", flush=True)
 
+    if "reference" in groups:  # first, on a machine nothing else of the bench is using yet
+        emit(reference_figures())
     if "flush" in groups:
         emit(flush_floor(os.getcwd(), "disk"))
         if not args.quick:
