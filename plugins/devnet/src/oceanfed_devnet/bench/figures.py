@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import statistics
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -26,6 +28,19 @@ class Figure:
 def percentile(values: list[float], q: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, max(0, int(round(q * (len(s) - 1)))))]
+
+
+def per_second(fn: Callable[[], object], n: int, batches: int = 7) -> list[float]:
+    """Calls per second of ``fn()``, one value per batch, over ``batches`` batches of
+    ``n // batches`` calls."""
+    rates = []
+    per = max(1, n // batches)
+    for _ in range(batches):
+        t = time.perf_counter()
+        for _ in range(per):
+            fn()
+        rates.append(per / (time.perf_counter() - t))
+    return rates
 
 
 def figure(name: str, unit: str, values: list[float], note: str = "", p99: bool = True) -> Figure:

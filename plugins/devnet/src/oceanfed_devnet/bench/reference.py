@@ -8,31 +8,24 @@ exactly those on their own, with nothing else of the federation running.
 
 from __future__ import annotations
 
+import itertools
 import os
-import time
 from collections.abc import Callable
 
 import coincurve
 
 from oceanfed import wire
-from oceanfed_devnet.bench.figures import Figure, figure
+from oceanfed.crypto import public_key
+from oceanfed_devnet.bench.figures import Figure, figure, per_second
 
 #: calls per timed batch, and batches per figure
 BATCH = 50
 BATCHES = 40
 
 
-def _per_call_us(fn: Callable[[int], object], batch: int = BATCH, batches: int = BATCHES) -> list[float]:
-    """Microseconds per call of ``fn(i)`` (``i`` a fresh index each call), one value per batch."""
-    values = []
-    i = 0
-    for _ in range(batches):
-        start = time.perf_counter()
-        for _ in range(batch):
-            fn(i)
-            i += 1
-        values.append((time.perf_counter() - start) / batch * 1e6)
-    return values
+def _per_call_us(fn: Callable[[], object]) -> list[float]:
+    """Microseconds per call of ``fn()``, one value per batch of :data:`BATCH` calls."""
+    return [1e6 / rate for rate in per_second(fn, BATCH * BATCHES, BATCHES)]
 
 
 def _interpreter_work(i: int) -> int:
@@ -52,21 +45,25 @@ def reference_figures() -> list[Figure]:
     pub = key.public_key.format()
     chain = "bench"
     payload = {"hash": os.urandom(32).hex()}
-    count = BATCH * BATCHES
-    frames = [wire.encode(key, chain, 0, h, 0, "prevote", payload) for h in range(count)]
+    frames = iter([wire.encode(key, chain, 0, h, 0, "prevote", payload)
+                   for h in range(BATCH * BATCHES)])
+    heights, calls = itertools.count(), itertools.count()
     digest = os.urandom(32)
     sig = key.sign(digest, hasher=None)
-    public = coincurve.PublicKey(pub)
+    public = public_key(pub)
     keys = [pub]
 
-    def verify(_: int) -> object:
+    def verify() -> object:
         return public.verify(sig, digest, hasher=None)
 
-    def seal(i: int) -> object:
-        return wire.encode(key, chain, 0, i, 0, "prevote", payload)
+    def seal() -> object:
+        return wire.encode(key, chain, 0, next(heights), 0, "prevote", payload)
 
-    def open_frame(i: int) -> object:
-        return wire.decode(frames[i], keys, chain)
+    def open_frame() -> object:
+        return wire.decode(next(frames), keys, chain)
+
+    def interpret() -> object:
+        return _interpreter_work(next(calls))
 
     return [
         figure("reference/secp256k1_verify", "µs", _per_call_us(verify),
@@ -75,6 +72,6 @@ def reference_figures() -> list[Figure]:
                note="encode and sign one vote frame"),
         figure("reference/frame_open/prevote", "µs", _per_call_us(open_frame),
                note="parse, hash and check a vote frame not seen before"),
-        figure("reference/python", "µs", _per_call_us(_interpreter_work),
+        figure("reference/python", "µs", _per_call_us(interpret),
                note="a fixed piece of plain Python (interpreter speed)"),
     ]

@@ -3,21 +3,8 @@
 from __future__ import annotations
 
 import os
-import time
 
-from oceanfed_devnet.bench.figures import Figure, figure
-
-
-def _rate(fn: object, n: int, batches: int = 7) -> list[float]:
-    """Signatures per second of ``fn()`` measured over ``batches`` batches."""
-    rates = []
-    per = max(1, n // batches)
-    for _ in range(batches):
-        t = time.perf_counter()
-        for _ in range(per):
-            fn()  # type: ignore[operator]
-        rates.append(per / (time.perf_counter() - t))
-    return rates
+from oceanfed_devnet.bench.figures import Figure, figure, per_second
 
 
 def soft_signers(n: int = 700) -> list[Figure]:
@@ -27,7 +14,7 @@ def soft_signers(n: int = 700) -> list[Figure]:
     digest = os.urandom(32)
     cc = coincurve.PrivateKey(key)
     coin = figure("signer_throughput/soft-coincurve", "sig/s",
-                  _rate(lambda: cc.sign(digest, hasher=None), n * 4))
+                  per_second(lambda: cc.sign(digest, hasher=None), n * 4))
     try:
         import ecdsa
         from ecdsa.util import sigencode_der_canonize
@@ -37,7 +24,7 @@ def soft_signers(n: int = 700) -> list[Figure]:
     sk = ecdsa.SigningKey.from_string(key, curve=ecdsa.SECP256k1)
     return [
         figure("signer_throughput/soft-ecdsa", "sig/s",
-               _rate(lambda: sk.sign_digest_deterministic(digest, sigencode=sigencode_der_canonize), n // 4)),
+               per_second(lambda: sk.sign_digest_deterministic(digest, sigencode=sigencode_der_canonize), n // 4)),
         coin,
     ]
 
