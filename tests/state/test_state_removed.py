@@ -26,6 +26,18 @@ from testsupport.waiting import wait_until
 OWNER = Owner("ocean_test", "m0")
 
 
+def _remove_under_running_member(state: Path) -> None:
+    """Remove a running member's state directory in one step, as far as the member sees it.
+
+    ``shutil.rmtree`` alone races the member: between emptying the directory and removing it,
+    the member may already have noticed its files gone and written them back there, and the
+    final ``rmdir`` fails (ENOTEMPTY). Renamed aside first, the directory is gone from its path
+    at once; it is then deleted where the member no longer looks."""
+    aside = state.with_name(state.name + ".removed")
+    state.rename(aside)
+    shutil.rmtree(aside)
+
+
 def _record(height: int) -> dict[str, Any]:
     return {"sign_state": {"height": height, "block_hash": f"{height:064x}", "parent": None},
             "height_state": {"height": height + 1, "round": 0, "blocks": {"ab" * 32: "cd" * 100},
@@ -150,7 +162,7 @@ def test_a_member_whose_state_directory_is_removed_keeps_its_record(tmp_path: Pa
         state = fed.state_dirs["m0"]
         marker = (state / MARKER).read_bytes()
         before = fed.signed("m0")
-        shutil.rmtree(state)
+        _remove_under_running_member(state)
         wait_until(lambda: (state / "state.sqlite3").exists() and (state / MARKER).exists(),
                    timeout=30, what="m0 to write its state back")
         wait_until(lambda: max(fed.signed("m0")) > max(before) + 2, timeout=60,
@@ -187,7 +199,7 @@ def test_an_idle_member_writes_its_state_back_within_a_second(tmp_path: Path) ->
         wait_until(lambda: (fed.status("m0") or {}).get("running") is True, timeout=60,
                    what="m0 to run")
         marker = (state / MARKER).read_bytes()
-        shutil.rmtree(state)
+        _remove_under_running_member(state)
         wait_until(lambda: (state / MARKER).exists() and (state / "state.sqlite3").exists(),
                    timeout=10, what="m0 to write its state back")
         assert (state / MARKER).read_bytes() == marker
