@@ -10,9 +10,13 @@ from typing import Any
 
 import pytest
 
+from oceanfed.config import load_config
 from oceanfed.keyfile import generate_private_key, write_private_key
+from oceanfed.member import plugin_context
 from oceanfed.ocean.address import p2pkh_script, script_to_address
+from oceanfed.plugins import load_signer
 from oceanfed_devnet.launcher import replace_table
+from oceanfed_inflation.engine import Inflation
 from oceanfed_inflation.options import parse_options
 from testsupport.cli import oceanfed
 
@@ -115,11 +119,48 @@ def test_address_of_another_chain(prepared: InflationNet, tmp_path: Path) -> Non
 
 
 def test_check_reports_the_inflation_table(prepared: InflationNet, tmp_path: Path) -> None:
-    proc = oceanfed("check", "--config", str(copy_with(prepared, tmp_path, "m1")))
+    proc = oceanfed("check", "--config", str(copy_with(prepared, tmp_path, "m1",
+                                                       assets=[prepared.asset])))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     line = next(x for x in proc.stdout.splitlines() if x.startswith("ok     inflation:"))
     assert "policy fixed-rate, every" in line and "(2-of-3)" in line
+    assert f"of asset(s) {prepared.asset[:16]}" in line
     assert "reissuance key from reissuance.key is in the script" in line
+    assert "inflation.assets is unset" not in proc.stdout
+
+
+def test_a_member_warns_at_start_while_every_asset_is_reissued(
+    prepared: InflationNet, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    for assets in (None, [prepared.asset]):
+        where = tmp_path / ("unset" if assets is None else "listed")
+        where.mkdir()
+        cfg = load_config(copy_with(prepared, where, "m1", assets=assets))
+        context = plugin_context(cfg)
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            Inflation.start(cfg, context, load_signer(cfg.signer, context))
+        warned = [r.getMessage() for r in caplog.records if "inflation.assets" in r.getMessage()]
+        if assets is None:
+            assert warned == [
+                f"inflation.assets is unset: the federation reissues every token sent to "
+                f"{prepared.p2sh}, whoever issued its asset; list the asset ids to reissue in "
+                "[inflation] assets"]
+        else:
+            assert warned == []
+
+
+def test_check_warns_while_every_asset_is_reissued(prepared: InflationNet, tmp_path: Path) -> None:
+    """Without ``inflation.assets`` anyone who issues an asset can send its token to the
+    reissuance address and have the federation reissue it: a warning, not a pass."""
+    proc = oceanfed("check", "--config", str(copy_with(prepared, tmp_path, "m1")))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    [line] = [x for x in proc.stdout.splitlines() if "inflation:" in x]
+    assert line.startswith("warn   inflation: policy fixed-rate")
+    assert line.endswith(
+        f"inflation.assets is unset: the federation reissues every token sent to {prepared.p2sh}, "
+        "whoever issued its asset; list the asset ids to reissue in [inflation] assets")
+    assert proc.stdout.rstrip().splitlines()[-1].startswith("all checks passed (")
 
 
 @pytest.mark.parametrize(

@@ -126,6 +126,8 @@ class Inflation:
             _which_assets(opts), key.pubkey.hex(),
             "the block signer" if opts.key_source == "signer" else opts.key_file,
         )
+        if opts.assets is None:
+            engine.log.warning("%s", assets_unset_warning(p2sh_address))
         return engine
 
     # ------------------------------------------------------------------ node
@@ -327,10 +329,21 @@ def check(config: Any, context: PluginContext) -> list[tuple[str, str, str]]:
     finally:
         probe.close()
     source = "the block signer" if opts.key_source == "signer" else opts.key_file
-    return [(PLUGIN, "ok", (
+    detail = (
         f"policy {opts.policy}, every {opts.period} blocks to {opts.address}; tokens at "
         f"{p2sh} ({m}-of-{len(keys)}) of {_which_assets(opts)}; reissuance key from {source} "
-        "is in the script"))]
+        "is in the script")
+    if opts.assets is None:
+        return [(PLUGIN, "warn", f"{detail}; {assets_unset_warning(p2sh)}")]
+    return [(PLUGIN, "ok", detail)]
+
+
+def assets_unset_warning(p2sh_address: str) -> str:
+    """What ``oceanfed check`` and a member's start say while ``inflation.assets`` is unset."""
+    return (
+        f"inflation.assets is unset: the federation reissues every token sent to {p2sh_address}, "
+        "whoever issued its asset; list the asset ids to reissue in [inflation] assets"
+    )
 
 
 def _which_assets(opts: InflationOptions) -> str:

@@ -44,7 +44,8 @@ class InflationOptions(BaseModel):
     key_source: Literal["file", "signer"] | None = None
     #: hex ids of the assets to reissue; tokens of any other asset at the reissuance address
     #: are left alone (logged once). Unset: every token there, as upstream does, which lets
-    #: anyone who can issue an asset add work to every period
+    #: anyone who can issue an asset add work to every period (``oceanfed check`` warns,
+    #: and so does a member at start)
     assets: tuple[str, ...] | None = None
 
     @field_validator("rate", mode="before")
