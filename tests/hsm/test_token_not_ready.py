@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from oceanfed.cli.main import main
 from oceanfed.errors import SignerError
 from oceanfed_pkcs11.binding_pykcs11 import PyKCS11Binding
 from oceanfed_pkcs11.p11 import library_lock
-from oceanfed_pkcs11.signer import OPEN_PAUSES
+from oceanfed_pkcs11.token import OPEN_PAUSES
 
 from .conftest import HSM, PIN_VAR
 from .test_errors import _kill_sessions, ids, start
@@ -113,3 +114,41 @@ def test_a_refused_pin_is_tried_once(cls, hsm: HSM, make_options, monkeypatch, c
     assert "CKR_PIN_INCORRECT" in str(exc.value)
     assert LOOKING not in caplog.text
 
+
+
+def _hsm_init(hsm: HSM, label: str) -> list[str]:
+    return ["hsm", "init", "--library", hsm.module, "--token-label", "spare", "--pin-env", PIN_VAR,
+            "--label", label, "--force"]
+
+
+def test_hsm_init_looks_for_an_unreadable_token_again(
+    hsm: HSM, pin_env: str, unreadable: dict[Path, bytes], capsys
+) -> None:
+    handler = _WriteBackWhenAsked(unreadable)
+    logger = logging.getLogger("oceanfed")
+    logger.addHandler(handler)
+    old_level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        status = main(_hsm_init(hsm, "retried"))
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+    out = capsys.readouterr()
+    assert status == 0, out.err
+    looked = handler.lines_looking()
+    assert len(looked) == 1 and "'spare'" in looked[0], handler.lines
+    assert len([ln for ln in out.out.splitlines() if ln.startswith("pubkey ")]) == 1, out.out
+
+
+def test_hsm_init_on_a_token_that_stays_unreadable_is_one_clear_line(
+    hsm: HSM, pin_env: str, unreadable: dict[Path, bytes], capsys, caplog
+) -> None:
+    with caplog.at_level(logging.INFO, logger="oceanfed"):
+        status = main(_hsm_init(hsm, "never"))
+    err = capsys.readouterr().err
+    assert status != 0 and "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("oceanfed: error: --token-label:"), err
+    assert "'spare'" in lines[0] and hsm.spare.user_pin not in err + caplog.text
+    assert caplog.text.count(LOOKING) == len(OPEN_PAUSES), caplog.text

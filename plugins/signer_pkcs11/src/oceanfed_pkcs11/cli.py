@@ -9,6 +9,7 @@ members' keys and a threshold, the signblockscript. An existing label is kept un
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -17,9 +18,15 @@ from oceanfed.crypto import parse_pubkey
 from oceanfed.errors import ConfigError, OceanfedError, SignerError
 from oceanfed.ocean.script import multisig_script
 from oceanfed_pkcs11.options import read_pin
-from oceanfed_pkcs11.p11 import Binding, P11Failure, library_lock
+from oceanfed_pkcs11.p11 import Binding, P11Failure, SlotInfo, library_lock
 from oceanfed_pkcs11.signer import load_binding
-from oceanfed_pkcs11.token import find_slot, generate_keypair, label_in_use, open_user_session
+from oceanfed_pkcs11.token import (
+    find_slot,
+    generate_keypair,
+    label_in_use,
+    open_user_session,
+    when_ready,
+)
 
 FIELDS = {
     "library": "--library",
@@ -29,6 +36,7 @@ FIELDS = {
     "pin": "--pin-env/--pin-file",
 }
 SELF = "self"
+log = logging.getLogger("oceanfed.hsm")
 
 
 def _bindings() -> dict[str, type[Binding]]:
@@ -104,8 +112,12 @@ def run(args: argparse.Namespace) -> int:
     pin = read_pin(args.pin_env, args.pin_file, env_field="--pin-env", file_field="--pin-file")
     with library_lock(args.library):
         binding = load_binding(_bindings()[args.binding], args.library, field="--library")
-        info = find_slot(binding, args.token_label, args.slot, FIELDS)
-        session = open_user_session(binding, info, pin.reveal(), rw=True, fields=FIELDS)
+
+        def open_token() -> tuple[SlotInfo, Any]:
+            info = find_slot(binding, args.token_label, args.slot, FIELDS)
+            return info, open_user_session(binding, info, pin.reveal(), rw=True, fields=FIELDS)
+
+        info, session = when_ready(binding, open_token, log.info)
         try:
             existing = label_in_use(binding, session, args.label)
             if existing and not args.force:

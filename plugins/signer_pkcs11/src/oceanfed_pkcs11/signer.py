@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
@@ -30,11 +29,11 @@ from oceanfed_pkcs11.p11 import (
 )
 from oceanfed_pkcs11.signature import SignatureFinisher, mechanism_input
 from oceanfed_pkcs11.token import (
-    TokenNotReady,
     find_private_key,
     find_slot,
     open_user_session,
     read_public_key,
+    when_ready,
 )
 
 _WANTED = {
@@ -42,9 +41,6 @@ _WANTED = {
     "ecdsa-sha256": [CKM_ECDSA_SHA256],
     "auto": [CKM_ECDSA, CKM_ECDSA_SHA256],
 }
-#: pauses (s) between the tries to open the token at start while it is not ready
-#: (:class:`~oceanfed_pkcs11.token.TokenNotReady`): five tries in about 1.5 s
-OPEN_PAUSES = (0.1, 0.2, 0.4, 0.8)
 
 
 def load_binding(
@@ -127,23 +123,13 @@ class TokenSigner(Signer):
         )
 
     def _open(self) -> None:
-        """:meth:`_connect` at start, tried again with the library re-initialised while the
-        token is not ready: SoftHSM2 lists a token only if its files were readable when
-        the library was initialised, and another process logging in rewrites them (a
-        member started beside another on the same token missed it). A refused PIN is never
-        tried again (it would count against the token's retry limit)."""
-        for pause in OPEN_PAUSES:
-            try:
-                self._connect()
-                return
-            except TokenNotReady as exc:
-                self.context.logger.info("%s: %s; looking again in %.1f s", self._where, exc, pause)
-            time.sleep(pause)
-            try:
-                self._binding.reinitialize()
-            except P11Failure as exc:
-                self.context.logger.info("%s: re-initialising the library: %s", self._where, exc)
-        self._connect()
+        """:meth:`_connect` at start, tried again while the token is not ready
+        (:func:`~oceanfed_pkcs11.token.when_ready`: a member started beside another on the
+        same SoftHSM2 token missed it)."""
+        when_ready(
+            self._binding, self._connect,
+            lambda line: self.context.logger.info("%s: %s", self._where, line),
+        )
 
     def _connect(self) -> None:
         """Find the token, open and log in a session, find the key; lock held."""

@@ -9,8 +9,9 @@ the caller's spelling (``signer.token_label`` or ``--token-label``).
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from typing import Any
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import coincurve
 
@@ -46,6 +47,37 @@ class TokenNotReady(SignerError):
     this may pass by itself (a library initialised while another process rewrote the
     token's files, a token not yet plugged in). A refused PIN or a missing key never raise
     this."""
+
+
+#: pauses (s) between the tries of :func:`when_ready` while the token is not ready: five
+#: tries in about 1.5 s
+OPEN_PAUSES = (0.1, 0.2, 0.4, 0.8)
+_T = TypeVar("_T")
+
+
+def when_ready(
+    binding: Binding,
+    attempt: Callable[[], _T],
+    note: Callable[[str], None],
+    pauses: tuple[float, ...] = OPEN_PAUSES,
+) -> _T:
+    """``attempt()`` (find the token, open a session...), tried again with the library
+    re-initialised while it raises :class:`TokenNotReady`: SoftHSM2 lists a token only if
+    its files were readable when the library was initialised, and another process logging
+    in rewrites them. ``note`` gets one line per pause. Any other error (a refused PIN is
+    never tried again: it counts against the token's retry limit) and the last try's
+    :class:`TokenNotReady` propagate. Call it with the library's lock held."""
+    for pause in pauses:
+        try:
+            return attempt()
+        except TokenNotReady as exc:
+            note(f"{exc}; looking again in {pause:.1f} s")
+        time.sleep(pause)
+        try:
+            binding.reinitialize()
+        except P11Failure as exc:
+            note(f"re-initialising the library: {exc}")
+    return attempt()
 
 
 SIGNER_FIELDS: Mapping[str, str] = {
