@@ -10,6 +10,7 @@ leaves it for a moment, and is written back once the signer says it will look ag
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,10 @@ from pathlib import Path
 import pytest
 
 from oceanfed.cli.main import main
+from oceanfed.crypto import verify_digest
 from oceanfed.errors import SignerError
+from oceanfed.interfaces import SignRequest
+from oceanfed.ocean.encoding import dsha256
 from oceanfed_pkcs11.binding_pykcs11 import PyKCS11Binding
 from oceanfed_pkcs11.p11 import library_lock
 from oceanfed_pkcs11.token import OPEN_PAUSES
@@ -38,6 +42,12 @@ def _restart_library(hsm: HSM) -> None:
 def unreadable(hsm: HSM) -> Iterator[dict[Path, bytes]]:
     """Every token's ``token.object`` emptied and the library started so; yields what the
     files held, and writes it back afterwards."""
+    with _unreadable_tokens(hsm) as saved:
+        yield saved
+
+
+@contextlib.contextmanager
+def _unreadable_tokens(hsm: HSM) -> Iterator[dict[Path, bytes]]:
     files = sorted((Path(hsm.fed.conf_path).parent / "tokens").glob("*/token.object"))
     saved = {f: f.read_bytes() for f in files}
     assert files and all(saved.values())
@@ -46,10 +56,12 @@ def unreadable(hsm: HSM) -> Iterator[dict[Path, bytes]]:
     _restart_library(hsm)
     with library_lock(hsm.module):
         assert "fed" not in [s.token_label for s in PyKCS11Binding(hsm.module).slots()]
-    yield saved
-    for f, data in saved.items():
-        f.write_bytes(data)
-    _restart_library(hsm)
+    try:
+        yield saved
+    finally:
+        for f, data in saved.items():
+            f.write_bytes(data)
+        _restart_library(hsm)
 
 
 class _WriteBackWhenAsked(logging.Handler):
@@ -103,6 +115,34 @@ def test_a_token_that_stays_unreadable_is_one_clear_line(
     msg = str(exc.value)
     assert "\n" not in msg and "signer.token_label" in msg and "'fed'" in msg, msg
     assert caplog.text.count(LOOKING) == len(OPEN_PAUSES), caplog.text
+
+
+@ids
+def test_a_token_unreadable_when_a_lost_session_is_reopened_is_looked_for_again(
+    cls, hsm: HSM, make_options
+) -> None:
+    """The library restarted while the token's files were being rewritten: the session is
+    lost, and the token is missing when the signer reopens it. It looks again, as at start,
+    and the signature is made in the same call."""
+    signer = start(cls, make_options, hsm.member_pub)
+    try:
+        with _unreadable_tokens(hsm) as saved:
+            handler = _WriteBackWhenAsked(saved)
+            logger = logging.getLogger("oceanfed")
+            logger.addHandler(handler)
+            old_level = logger.level
+            logger.setLevel(logging.INFO)
+            try:
+                req = SignRequest(1, dsha256(b"reopened"), b"reopened", "")
+                sig = signer.sign(req)
+            finally:
+                logger.removeHandler(handler)
+                logger.setLevel(old_level)
+        assert verify_digest(hsm.member_pub, req.digest, sig)
+        assert len(handler.lines_looking()) == 1, handler.lines
+        assert any("session lost" in line for line in handler.lines), handler.lines
+    finally:
+        signer.close()
 
 
 @ids

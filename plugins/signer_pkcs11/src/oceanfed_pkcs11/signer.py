@@ -3,8 +3,9 @@
 At start: load the library, find the token (label or slot), check the mechanism, log in,
 find the private key by label (and id), read CKA_EC_POINT and refuse to start unless it
 is this member's key in the signblockscript. Per signature: sign under the library lock
-on the kept session; if the session or token was lost, reopen once and retry; turn r||s
-into strict low-S DER and verify it before returning it.
+on the kept session; if the session or token was lost, reopen once (looking for a token
+that is not ready again, as at start) and retry; turn r||s into strict low-S DER and
+verify it before returning it.
 """
 
 from __future__ import annotations
@@ -123,9 +124,9 @@ class TokenSigner(Signer):
         )
 
     def _open(self) -> None:
-        """:meth:`_connect` at start, tried again while the token is not ready
+        """:meth:`_connect`, tried again while the token is not ready
         (:func:`~oceanfed_pkcs11.token.when_ready`: a member started beside another on the
-        same SoftHSM2 token missed it)."""
+        same SoftHSM2 token missed it), at start and when a lost session is reopened."""
         when_ready(
             self._binding, self._connect,
             lambda line: self.context.logger.info("%s: %s", self._where, line),
@@ -155,7 +156,7 @@ class TokenSigner(Signer):
             self._session = None
         if lost.code == "CKR_CRYPTOKI_NOT_INITIALIZED":
             self._binding.reinitialize()
-        self._connect()
+        self._open()
         if self._pub != self._started_pub:
             raise SignerError(
                 f"{self._where}: after reopening, the key's public key changed to {self._pub.hex()}"
