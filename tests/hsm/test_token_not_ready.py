@@ -83,20 +83,27 @@ class _WriteBackWhenAsked(logging.Handler):
         return [line for line in self.lines if LOOKING in line]
 
 
-@ids
-def test_a_token_unreadable_at_start_is_looked_for_again(
-    cls, hsm: HSM, make_options, unreadable: dict[Path, bytes]
-) -> None:
-    handler = _WriteBackWhenAsked(unreadable)
+@contextlib.contextmanager
+def _writing_back_when_asked(saved: dict[Path, bytes]) -> Iterator[_WriteBackWhenAsked]:
+    """A :class:`_WriteBackWhenAsked` on the ``oceanfed`` logger at INFO while in the block."""
+    handler = _WriteBackWhenAsked(saved)
     logger = logging.getLogger("oceanfed")
     logger.addHandler(handler)
     old_level = logger.level
     logger.setLevel(logging.INFO)
     try:
-        signer = start(cls, make_options, hsm.member_pub)
+        yield handler
     finally:
         logger.removeHandler(handler)
         logger.setLevel(old_level)
+
+
+@ids
+def test_a_token_unreadable_at_start_is_looked_for_again(
+    cls, hsm: HSM, make_options, unreadable: dict[Path, bytes]
+) -> None:
+    with _writing_back_when_asked(unreadable) as handler:
+        signer = start(cls, make_options, hsm.member_pub)
     try:
         looked = handler.lines_looking()
         assert len(looked) == 1, handler.lines
@@ -126,18 +133,9 @@ def test_a_token_unreadable_when_a_lost_session_is_reopened_is_looked_for_again(
     and the signature is made in the same call."""
     signer = start(cls, make_options, hsm.member_pub)
     try:
-        with _unreadable_tokens(hsm) as saved:
-            handler = _WriteBackWhenAsked(saved)
-            logger = logging.getLogger("oceanfed")
-            logger.addHandler(handler)
-            old_level = logger.level
-            logger.setLevel(logging.INFO)
-            try:
-                req = SignRequest(1, dsha256(b"reopened"), b"reopened", "")
-                sig = signer.sign(req)
-            finally:
-                logger.removeHandler(handler)
-                logger.setLevel(old_level)
+        with _unreadable_tokens(hsm) as saved, _writing_back_when_asked(saved) as handler:
+            req = SignRequest(1, dsha256(b"reopened"), b"reopened", "")
+            sig = signer.sign(req)
         assert verify_digest(hsm.member_pub, req.digest, sig)
         assert len(handler.lines_looking()) == 1, handler.lines
         assert any("session lost" in line for line in handler.lines), handler.lines
@@ -155,7 +153,6 @@ def test_a_refused_pin_is_tried_once(cls, hsm: HSM, make_options, monkeypatch, c
     assert LOOKING not in caplog.text
 
 
-
 def _hsm_init(hsm: HSM, label: str) -> list[str]:
     return ["hsm", "init", "--library", hsm.module, "--token-label", "spare", "--pin-env", PIN_VAR,
             "--label", label, "--force"]
@@ -164,16 +161,8 @@ def _hsm_init(hsm: HSM, label: str) -> list[str]:
 def test_hsm_init_looks_for_an_unreadable_token_again(
     hsm: HSM, pin_env: str, unreadable: dict[Path, bytes], capsys
 ) -> None:
-    handler = _WriteBackWhenAsked(unreadable)
-    logger = logging.getLogger("oceanfed")
-    logger.addHandler(handler)
-    old_level = logger.level
-    logger.setLevel(logging.INFO)
-    try:
+    with _writing_back_when_asked(unreadable) as handler:
         status = main(_hsm_init(hsm, "retried"))
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
     out = capsys.readouterr()
     assert status == 0, out.err
     looked = handler.lines_looking()
