@@ -17,7 +17,7 @@ from oceanfed.consensus import actions as A
 from oceanfed.consensus import events as E
 from oceanfed.consensus.blocks import BlockInfo
 from oceanfed.consensus.counts import Kind, Tally
-from oceanfed.consensus.machine import RETRY_DELAY, SUBMIT_GRACE
+from oceanfed.consensus.machine import RETRY_DELAY, SUBMIT_GRACE, Timer
 from oceanfed.ocean.header import BlockHeader
 from oceanfed.ocean.proof import check_header_proof
 from testsupport.member import CHAIN, GENESIS, Member
@@ -307,3 +307,54 @@ def test_a_member_that_sees_its_completed_block_at_the_tip_submits_nothing() -> 
     assert mb.machine.counters[Tally(Kind.BLOCKS_SUBMITTED)] == 1
     mb.now += 1.0
     assert [a for a in mb.machine.handle(E.Tick(), mb.now) if isinstance(a, A.Submit)] == []
+
+
+def _poll_tip(mb: Member) -> list[tuple[Any, ...]]:
+    """The tip poll falls due now (and nothing else): the member asks its node for the tip."""
+    mb.machine.timers[Timer.TIP_POLL] = mb.now
+    return mb.handle(E.Tick())
+
+
+def test_a_block_the_node_lost_is_submitted_again() -> None:
+    """The node accepted m1's completed block, then shows the tip below it (it lost the
+    block: a restore, a crash before it was on its disk). m1 follows it: it takes the height
+    up again with the block's M signatures and submits the same block, signing nothing."""
+    mb, b, actions = _completed(1)
+    assert actions == [("Submit", b.block_hash)]
+    mb.handle(E.Submitted(1, b.block_hash, None))
+    assert mb.machine.h is not None and mb.machine.h.height == 2
+    assert _poll_tip(mb) == [("QueryTip",)]
+    assert mb.handle(E.NodeTip(0, GENESIS)) == [("Submit", b.block_hash)]
+    assert mb.machine.h.height == 1 and mb.machine.tip == (0, GENESIS)
+    mb.handle(E.Submitted(1, b.block_hash, None))
+    assert mb.machine.h.height == 2 and mb.machine.tip == (1, b.block_hash)
+    assert mb.machine.counters[Tally(Kind.BLOCKS_SUBMITTED)] == 2
+
+
+def test_a_tip_asked_before_the_block_landed_is_not_taken_for_a_loss() -> None:
+    """A tip query sent before the block landed may be answered with the tip below it: that
+    answer is stale and ignored; the next query's answer is the node's word."""
+    mb, b, actions = _completed(1)
+    assert _poll_tip(mb) == [("QueryTip",)]  # in flight when the block lands
+    mb.handle(E.Submitted(1, b.block_hash, None))
+    assert mb.machine.h is not None and mb.machine.h.height == 2
+    assert mb.handle(E.NodeTip(0, GENESIS)) == []
+    assert mb.machine.h.height == 2 and mb.machine.tip == (1, b.block_hash)
+    assert _poll_tip(mb) == [("QueryTip",)]
+    assert mb.handle(E.NodeTip(0, GENESIS)) == [("Submit", b.block_hash)]
+
+
+def test_the_votes_of_a_height_left_for_a_lost_block_are_kept() -> None:
+    """m1 prevoted at height 2 before its node lost block 1. Once block 1 lands again, height
+    2 is taken up with that vote: the member never votes twice in one round."""
+    mb, b, _ = _completed(1)
+    mb.handle(E.Submitted(1, b.block_hash, None))
+    assert mb.tick_at_deadline()[-1] == ("Broadcast", "prevote", 0, None)  # propose timeout
+    h2 = mb.machine.h
+    assert h2 is not None and h2.height == 2 and h2.sent == {(0, "prevote"): None}
+    _poll_tip(mb)
+    assert mb.handle(E.NodeTip(0, GENESIS)) == [("Submit", b.block_hash)]
+    mb.handle(E.Submitted(1, b.block_hash, None))
+    h2 = mb.machine.h
+    assert h2 is not None and h2.height == 2 and h2.parent == b.block_hash
+    assert h2.sent == {(0, "prevote"): None}

@@ -152,6 +152,24 @@ def _most_requests(seconds: float) -> int:
     return sent
 
 
+def test_a_block_the_node_accepted_and_lost_is_submitted_again(
+    solo: Solo, driver: Driver, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The node answers one submitblock "accepted" and drops the block: its tip stays below
+    it. The member follows the tip down, submits the same block again, and goes on."""
+    caplog.set_level(logging.INFO, logger="oceanfed")
+    wait_until(lambda: solo.height() >= 2, timeout=60, what="the first blocks")
+    submits = solo.node.requests["submitblock"]
+    solo.node.mode = "drop-submits"
+    wait_until(lambda: solo.node.requests["submitblock"] > submits, timeout=60, what="a submit")
+    solo.node.mode = "pass"
+    height = solo.height()
+    wait_until(lambda: solo.height() >= height + 3, timeout=60, what="blocks after the lost one")
+    lost = [w for w in _driver_records(caplog, logging.WARNING) if "lost block" in w]
+    assert lost and re.match(r"node tip went back from \d+ to \d+: it lost block [0-9a-f]{64}; "
+                             r"submitting it again$", lost[0]), lost
+
+
 @pytest.mark.parametrize("mode", ["garbage", "null"])
 def test_an_unusable_node_is_retried_with_backoff_and_logged_once(
     solo: Solo, driver: Driver, caplog: pytest.LogCaptureFixture, mode: str

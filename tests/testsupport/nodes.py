@@ -4,7 +4,9 @@
 ``mode`` is ``"pass"``; otherwise it answers every request itself: ``"garbage"`` (HTTP 200,
 not JSON), ``"null"`` (``{"result": null}``), ``"warmup"`` (error -28, as a node loading its
 block index answers) or ``"trickle"`` (a valid answer, one byte every ``trickle_interval``
-seconds). It counts the requests it receives, by method. With ``tls=(cert, key)`` it
+seconds). ``"drop-submits"`` forwards every request but ``submitblock``, which it answers
+``null`` (accepted) and drops: a node that loses a block it accepted. It counts the requests
+it receives, by method. With ``tls=(cert, key)`` it
 speaks HTTPS.
 """
 
@@ -79,8 +81,10 @@ class FaultyNode:
         with self._lock:
             self.requests[method] += 1
         mode = self.mode
-        if mode == "pass":
+        if mode == "pass" or (mode == "drop-submits" and method != "submitblock"):
             status, answer = self._forward(handler, body)
+        elif mode == "drop-submits":
+            status, answer = 200, json.dumps({"result": None, "error": None, "id": rid}).encode()
         elif mode == "garbage":
             status, answer = 200, b"<html>\x00\xff not json"
         elif mode == "null":

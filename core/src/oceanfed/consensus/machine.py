@@ -494,6 +494,12 @@ class Machine:
         self._now = 0.0
         self._out: list[A.Action] = []
         self._querying_tip = False
+        #: the tip query in flight was sent before the last block landed (see _on_tip)
+        self._tip_query_stale = False
+        #: the height whose block landed last, and the record of a height left because the
+        #: node's tip went back below it (see _tip_went_back)
+        self._landed_state: HeightState | None = None
+        self._left_height: dict[str, Any] | None = None
         #: the rules last ran until none fired (see :meth:`_rules_at_rest`)
         self._at_rest = True
         #: every deadline of this member; :meth:`_armed` says which of them count now
@@ -618,10 +624,14 @@ class Machine:
 
     def _on_tip(self, ev: E.NodeTip) -> None:
         self._querying_tip = False
+        stale, self._tip_query_stale = self._tip_query_stale, False
         if ev.anchor_time is not None:
             self.anchor_time = ev.anchor_time
         if self.tip is not None and ev.height < self.tip[0]:
-            self._log("warning", f"node tip went back from {self.tip[0]} to {ev.height}; ignored")
+            if stale:  # asked before our block landed: the node has it now
+                self._log("info", f"node tip {ev.height} from before block {self.tip[0]} landed; ignored")
+            else:
+                self._tip_went_back(ev)
             return
         self.tip = (ev.height, ev.block_hash)
         h = self.h
@@ -632,6 +642,33 @@ class Machine:
             self._start_height(ev.height + 1, ev.block_hash)
         elif ev.height == h.height - 1 and ev.block_hash != h.parent:
             self._log("warning", f"node tip changed under height {h.height}; restarting it")
+            self._start_height(ev.height + 1, ev.block_hash)
+
+    def _tip_went_back(self, ev: E.NodeTip) -> None:
+        """The node's tip is below one it showed or accepted: it lost blocks (a restore, a
+        crash before they were on its disk). Follow it. If the lost block is the one that
+        landed last, its height is taken up again with its M signatures, and the block is
+        submitted again; the height left is kept, to be taken up again on the same parent.
+        Nothing is signed that the sign-state forbids: a member that signed above the new
+        tip waits for its node to get back there (:meth:`_waiting`)."""
+        assert self.tip is not None
+        h, saved = self.h, self._landed_state
+        if h is not None and h.height > ev.height and (h.sent or h.decided):
+            self._left_height = h.record()
+        self.tip = (ev.height, ev.block_hash)
+        if (saved is not None and saved.height == ev.height + 1 and saved.parent == ev.block_hash
+                and saved.decided is not None and saved.decided in saved.blocks):
+            self._log("warning", f"node tip went back from {saved.height} to {ev.height}: it lost "
+                      f"block {saved.decided}; submitting it again")
+            self._landed_state = None
+            self.h = saved
+            for timer in HEIGHT_TIMERS:
+                self.timers.pop(timer, None)
+            saved.signatures.submitted.clear()
+            saved.signatures.submit_at = None
+            self._seen_frames.clear()
+        else:
+            self._log("warning", f"node tip went back to {ev.height}; following it")
             self._start_height(ev.height + 1, ev.block_hash)
 
     def _interval(self, height: int) -> float:
@@ -659,6 +696,11 @@ class Machine:
         self.timers[Timer.READY] = h.ready_at
         if self._restored_height:
             self._resume_saved(h, self._restored_height)
+        left = self._left_height
+        if left is not None and height >= left["height"]:
+            self._left_height = None
+            if height == left["height"] and left["parent"] == parent and self._restored_height is None:
+                self._restore(h, left)
         # a restarted height (e.g. the node's tip changed under it) must see its frames again
         self._seen_frames.clear()
         future, self._future = self._future, []
@@ -840,7 +882,7 @@ class Machine:
                 raise ValueError(f"NodeFailed.what must be one of {sorted(NODE_CALLS)}, not {ev.what!r}")
             self._tally(Kind.NODE_FAILED, ev.what)
             if ev.what == "tip":
-                self._querying_tip = False
+                self._querying_tip = self._tip_query_stale = False
                 return
         h = self.h
         if h is None or ev.height != h.height:
@@ -967,6 +1009,8 @@ class Machine:
         self.recent_blocks.append(self.last_block)
         self._tally(Kind.BLOCKS_SUBMITTED)
         self.tip = (height, block_hash)
+        self._landed_state = h
+        self._tip_query_stale = self._querying_tip
         if info is not None:
             self._start_height(height + 1, block_hash)
 
