@@ -83,11 +83,9 @@ class FaultyNode:
         mode = self.mode
         if mode == "pass" or (mode == "drop-submits" and method != "submitblock"):
             status, answer = self._forward(handler, body)
-        elif mode == "drop-submits":
-            status, answer = 200, json.dumps({"result": None, "error": None, "id": rid}).encode()
         elif mode == "garbage":
             status, answer = 200, b"<html>\x00\xff not json"
-        elif mode == "null":
+        elif mode in ("null", "drop-submits"):
             status, answer = 200, json.dumps({"result": None, "error": None, "id": rid}).encode()
         elif mode == "warmup":
             error = {"code": -28, "message": WARMUP_MESSAGE}
